@@ -1,0 +1,85 @@
+"""Sphinx extension of the course book: offline assets and build-time settings.
+
+* Copies MathJax 3 (from the pinned ``django-static-mathjax`` wheel, which only ships MathJax's files)
+  into the built site's ``_static/mathjax`` so pages with maths work with no internet.
+* Sets ``COURSE_STATIC_FIGURES=1`` before notebooks execute, so interactive widgets fall back to static
+  figures and progress bars print text (a static page cannot run a widget).
+* Drops sphinx-thebe's assets (unused: chapters launch on JupyterHub; thebe's loader points at a CDN).
+* Lets ``COURSE_HUB_URL`` and ``COURSE_REPO_URL`` override the launch button's JupyterHub and repository.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sphinx.application import Sphinx
+from sphinx.errors import ExtensionError
+
+os.environ.setdefault("COURSE_STATIC_FIGURES", "1")
+
+
+def _mathjax_source() -> Path:
+    try:
+        import mathjax  # the django-static-mathjax wheel's package; nothing of django is imported
+    except ImportError as exc:
+        raise ExtensionError(
+            "MathJax files are missing: install the pinned requirements (`make book` does) or "
+            "`pip install --no-deps django-static-mathjax==3.2.2.1`."
+        ) from exc
+    return Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+
+
+def _on_config(app: Sphinx, config: Any) -> None:
+    theme = dict(config.html_theme_options or {})
+    launch = dict(theme.get("launch_buttons", {}))
+    hub = os.environ.get("COURSE_HUB_URL")
+    if hub:
+        launch["jupyterhub_url"] = hub
+    theme["launch_buttons"] = launch
+    repo = os.environ.get("COURSE_REPO_URL")
+    if repo:
+        theme["repository_url"] = repo
+    url = str(theme.get("repository_url", ""))
+    if url and not any(host in url for host in ("github.com", "gitlab.com", "bitbucket.org")):
+        # A self-hosted git server (the usual case for a university hub): nbgitpuller only needs the URL.
+        theme.setdefault("repository_provider", "gitlab")
+    config.html_theme_options = theme
+    # pydata-sphinx-theme logs a console error on a first visit unless a default colour mode is set.
+    context = dict(config.html_context or {})
+    context.setdefault("default_mode", "auto")
+    config.html_context = context
+
+
+def _drop_thebe(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Remove sphinx-thebe's assets: the course launches notebooks on JupyterHub, never in the page, and
+    thebe's loader (declared twice by jupyter-book 1.0, a console error) points at a CDN."""
+    for key in ("script_files", "css_files"):
+        files = context.get(key)
+        if not files:
+            continue
+        context[key] = [
+            f for f in files
+            if "thebe" not in str(f).lower() and "THEBE" not in str(getattr(f, "attributes", {}).get("body", ""))
+        ]
+
+
+def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    source = _mathjax_source()
+    target = Path(app.outdir) / "_static" / "mathjax"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "tex-chtml.js", target / "tex-chtml.js")
+    fonts = source / "output" / "chtml" / "fonts" / "woff-v2"
+    shutil.copytree(fonts, target / "output" / "chtml" / "fonts" / "woff-v2", dirs_exist_ok=True)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    _mathjax_source()  # fail early with a clear message
+    app.connect("config-inited", _on_config)
+    app.connect("build-finished", _copy_mathjax)
+    app.connect("html-page-context", _drop_thebe, priority=900)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

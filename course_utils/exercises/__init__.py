@@ -1,0 +1,43 @@
+"""Exercise checkers that give feedback (every chapter).
+
+An exercise cell asks the student to write a function; its checker runs that function on cases with
+known answers and returns :class:`Feedback`. A function whose body is still ``...`` returns ``None``, and the
+checker answers "not attempted yet" instead of failing, so the book and CI run the untouched notebooks.
+Solutions live beside the checkers (``course_utils.exercises.chNN``) and are shown in the book behind a
+dropdown; the tests run every solution, and typical wrong answers, through its checker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Feedback", "NOT_ATTEMPTED", "CORRECT", "INCORRECT"]
+
+NOT_ATTEMPTED = "not attempted yet"
+CORRECT = "correct"
+INCORRECT = "incorrect"
+
+_ICON = {NOT_ATTEMPTED: "…", CORRECT: "✓", INCORRECT: "✗"}
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The verdict on an answer: ``status`` (correct, incorrect, not attempted yet) and a helpful message."""
+
+    exercise: str
+    status: str
+    message: str
+
+    @property
+    def correct(self) -> bool:
+        """Return True when the answer passed every check."""
+        return self.status == CORRECT
+
+    def __str__(self) -> str:
+        return f"{_ICON[self.status]} {self.exercise}: {self.status}. {self.message}".strip()
+
+    def _repr_markdown_(self) -> str:
+        return f"**{_ICON[self.status]} {self.exercise}: {self.status}.** {self.message}"
+
+    def __repr__(self) -> str:
+        return str(self)

@@ -1,0 +1,284 @@
+"""Run profiles and every profile-dependent number of every chapter (set-up; all chapters).
+
+One switch, ``COURSE_PROFILE``, chooses how big a run is:
+
+* ``smoke``: CPU, no network, deterministic synthetic data made in seconds; each notebook runs in about a
+  minute on 2 cores. CI, nbval and the book build on a laptop use it.
+* ``lab``: one GPU, the real datasets fetched through the manifests, pretrained models by name.
+* ``full``: reproduces the reference results (for example nnU-Net, 5 folds x 1000 epochs).
+
+When the variable is unset the profile is ``lab`` if a GPU *and* the chapter's datasets are present, else
+``smoke``. Notebooks never hold these numbers: they read them from :func:`chapter_settings`.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ProfileError
+
+__all__ = [
+    "Profile",
+    "ProfileChoice",
+    "resolve_profile",
+    "chapter_settings",
+    "CHAPTERS",
+    "MriVolumesSettings",
+    "NnunetSettings",
+    "TokenizerSettings",
+    "EmbeddingSettings",
+    "MlmSettings",
+    "NerSettings",
+    "RelationSettings",
+    "LinkingSettings",
+]
+
+
+class Profile(enum.StrEnum):
+    """The three run profiles."""
+
+    SMOKE = "smoke"
+    LAB = "lab"
+    FULL = "full"
+
+
+@dataclass(frozen=True)
+class ProfileChoice:
+    """A resolved profile and the reason it was chosen (printed at the top of each notebook)."""
+
+    profile: Profile
+    reason: str
+
+
+def _parse(value: str) -> Profile:
+    cleaned = value.strip().lower()
+    try:
+        return Profile(cleaned)
+    except ValueError:
+        names = ", ".join(p.value for p in Profile)
+        raise ProfileError(
+            f"Unknown profile {value!r} in COURSE_PROFILE. Use one of: {names} "
+            f"(e.g. `export COURSE_PROFILE=smoke`), or unset it to let the course choose."
+        ) from None
+
+
+def resolve_profile(
+    datasets: Sequence[str] = (),
+    *,
+    environ: Mapping[str, str] | None = None,
+    gpu_available: Callable[[], bool] | None = None,
+    dataset_present: Callable[[str], bool] | None = None,
+) -> ProfileChoice:
+    """Return the active profile: ``$COURSE_PROFILE`` if set, else lab with GPU and data, else smoke.
+
+    ``datasets`` names the manifests the chapter needs in lab/full. The callables exist for tests; by
+    default they ask torch for a GPU and the data layer for the datasets.
+    """
+    env = os.environ if environ is None else environ
+    explicit = env.get("COURSE_PROFILE", "").strip()
+    if explicit:
+        return ProfileChoice(_parse(explicit), "set by COURSE_PROFILE")
+    if gpu_available is None:
+        from .device import cuda_available
+
+        gpu_available = cuda_available
+    if dataset_present is None:
+        from .data import dataset_present as dataset_present
+    if not gpu_available():
+        return ProfileChoice(Profile.SMOKE, "no GPU found (set COURSE_PROFILE=lab to force the lab profile)")
+    missing = [name for name in datasets if not dataset_present(name)]
+    if missing:
+        fetch = " && ".join(f"python -m course_utils.data fetch {name}" for name in missing)
+        return ProfileChoice(Profile.SMOKE, f"GPU found but data missing ({', '.join(missing)}): run `{fetch}`")
+    return ProfileChoice(Profile.LAB, "GPU and data present")
+
+
+# --------------------------------------------------------------------------------------------------
+# Chapter settings. One frozen dataclass per kind of chapter; one instance per profile.
+
+
+@dataclass(frozen=True)
+class MriVolumesSettings:
+    """Chapter 1 (MRI volumes)."""
+
+    source: str  # "synthetic" (generated on the fly) or "dataset" (a folder fetched by manifest)
+    dataset: str  # manifest name used in lab/full
+    n_cases: int  # synthetic cases to generate / cases to show
+    spacing_mm: tuple[float, float, float]  # synthetic voxel size (x, y, z)
+    n_gallery_slices: int
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class NnunetSettings:
+    """Chapters 2-6 (nnU-Net v2)."""
+
+    source: str
+    dataset: str
+    n_cases: int
+    spacing_mm: tuple[float, float, float]
+    n_channels: int
+    num_epochs: int
+    iterations_per_epoch: int
+    val_iterations_per_epoch: int
+    folds: tuple[int, ...]
+    configuration: str = "3d_fullres"
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """Chapter 7 (corpus and tokenizers)."""
+
+    corpus: str
+    max_documents: int | None
+    bpe_vocab_size: int
+    pretrained_tokenizer: str
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """Chapters 8-9 (count-based vectors, skip-gram) and 11 (t-SNE, evaluation)."""
+
+    corpus: str
+    max_documents: int | None
+    min_count: int
+    window: int
+    dim: int
+    negatives: int
+    epochs: int
+    batch_size: int
+    tsne_words: int
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class MlmSettings:
+    """Chapter 10 (BERT masked-language modelling with LoRA)."""
+
+    model: str
+    max_documents: int | None
+    max_length: int
+    lora_rank: int
+    epochs: float
+    batch_size: int
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class NerSettings:
+    """Chapter 12 (Chinese medical NER, BERT-BiLSTM-CRF)."""
+
+    dataset: str
+    model: str
+    max_length: int
+    lstm_hidden: int
+    epochs: int
+    batch_size: int
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class RelationSettings:
+    """Chapter 13 (LitCoin / BioRED entities, relations, novelty)."""
+
+    dataset: str
+    model: str
+    max_length: int
+    epochs: int
+    batch_size: int
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class LinkingSettings:
+    """Chapter 14 (entity linking by self-alignment pretraining)."""
+
+    dataset: str
+    ontology: str
+    model: str
+    epochs: int
+    batch_size: int
+    top_k: int = 5
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter: number, title, the datasets its lab path needs, and its settings per profile."""
+
+    number: int
+    title: str
+    datasets: tuple[str, ...]
+    settings: Mapping[Profile, Any] = field(repr=False)
+
+
+_BIOMEDBERT = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
+_SAPBERT = "cambridgeltl/SapBERT-from-PubMedBERT-fulltext"
+_TINY = "tiny-random"  # a small randomly initialised model with a tokenizer trained on the course corpus
+
+_NNUNET = {
+    Profile.SMOKE: NnunetSettings("synthetic", "msd_task01", 12, (4.0, 4.0, 4.0), 4, 5, 20, 5, (0,)),
+    Profile.LAB: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 100, 250, 50, (0,)),
+    Profile.FULL: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 1000, 250, 50, (0, 1, 2, 3, 4)),
+}
+_EMBED = {
+    Profile.SMOKE: EmbeddingSettings("synthetic", 400, 2, 4, 32, 5, 3, 256, 60),
+    Profile.LAB: EmbeddingSettings("cord19", 50_000, 5, 5, 100, 5, 5, 4096, 500),
+    Profile.FULL: EmbeddingSettings("cord19", None, 5, 5, 200, 10, 10, 8192, 2000),
+}
+
+CHAPTERS: dict[int, Chapter] = {
+    1: Chapter(1, "MRI volumes", ("msd_task01",), {
+        Profile.SMOKE: MriVolumesSettings("synthetic", "msd_task01", 3, (4.0, 4.0, 4.0), 8),
+        Profile.LAB: MriVolumesSettings("dataset", "msd_task01", 5, (1.0, 1.0, 1.0), 12),
+        Profile.FULL: MriVolumesSettings("dataset", "msd_task01", 10, (1.0, 1.0, 1.0), 16),
+    }),
+    2: Chapter(2, "nnU-Net dataset and plans", ("msd_task01",), _NNUNET),
+    3: Chapter(3, "Preprocessing", ("msd_task01",), _NNUNET),
+    4: Chapter(4, "Augmentation", ("msd_task01",), _NNUNET),
+    5: Chapter(5, "Network, loss and metrics", ("msd_task01",), _NNUNET),
+    6: Chapter(6, "Training, inference and evaluation", ("msd_task01",), _NNUNET),
+    7: Chapter(7, "Corpus and tokenizers", ("cord19",), {
+        Profile.SMOKE: TokenizerSettings("synthetic", 400, 500, _TINY),
+        Profile.LAB: TokenizerSettings("cord19", 50_000, 30_000, "bert-base-uncased"),
+        Profile.FULL: TokenizerSettings("cord19", None, 30_000, "bert-base-uncased"),
+    }),
+    8: Chapter(8, "Counting: n-grams, PPMI and SVD", ("cord19",), _EMBED),
+    9: Chapter(9, "Skip-gram with negative sampling", ("cord19",), _EMBED),
+    10: Chapter(10, "BERT masked-language modelling with LoRA", ("cord19", "biomedbert"), {
+        Profile.SMOKE: MlmSettings(_TINY, 200, 64, 4, 1.0, 8),
+        Profile.LAB: MlmSettings(_BIOMEDBERT, 20_000, 256, 8, 1.0, 32),
+        Profile.FULL: MlmSettings(_BIOMEDBERT, None, 512, 16, 3.0, 32),
+    }),
+    11: Chapter(11, "Exploring embeddings: t-SNE and similarity", ("cord19", "umnsrs"), _EMBED),
+    12: Chapter(12, "Chinese medical NER with BERT-BiLSTM-CRF", ("ruijin_diabetes", "bert_base_chinese"), {
+        Profile.SMOKE: NerSettings("synthetic", _TINY, 64, 32, 2, 8),
+        Profile.LAB: NerSettings("ruijin_diabetes", "bert-base-chinese", 256, 256, 5, 16),
+        Profile.FULL: NerSettings("ruijin_diabetes", "bert-base-chinese", 512, 256, 20, 16),
+    }),
+    13: Chapter(13, "LitCoin and BioRED: entities, relations, novelty", ("biored", "biomedbert"), {
+        Profile.SMOKE: RelationSettings("synthetic", _TINY, 64, 2, 8),
+        Profile.LAB: RelationSettings("biored", _BIOMEDBERT, 256, 5, 16),
+        Profile.FULL: RelationSettings("biored", _BIOMEDBERT, 512, 20, 16),
+    }),
+    14: Chapter(14, "Entity linking by self-alignment pretraining", ("ncbi_disease", "sapbert"), {
+        Profile.SMOKE: LinkingSettings("synthetic", "synthetic", _TINY, 1, 16),
+        Profile.LAB: LinkingSettings("ncbi_disease", "disease_ontology", _SAPBERT, 1, 128),
+        Profile.FULL: LinkingSettings("ncbi_disease", "disease_ontology", _SAPBERT, 3, 256),
+    }),
+}
+
+
+def chapter_settings(chapter: int, profile: Profile | str) -> Any:
+    """Return the settings dataclass of ``chapter`` under ``profile`` (every chapter)."""
+    if chapter not in CHAPTERS:
+        known = ", ".join(str(n) for n in sorted(CHAPTERS))
+        raise ProfileError(f"There is no chapter {chapter}; chapters are {known}.")
+    prof = profile if isinstance(profile, Profile) else _parse(profile)
+    return CHAPTERS[chapter].settings[prof]

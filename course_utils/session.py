@@ -1,0 +1,93 @@
+"""The one call at the top of every chapter notebook (set-up; all chapters)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .device import describe_device, pick_device
+from .paths import data_dir, ensure_writable_dir, work_dir
+from .profiles import CHAPTERS, Profile, ProfileError, chapter_settings, resolve_profile
+from .seeding import seed_everything
+
+__all__ = ["ChapterContext", "start_chapter", "package_versions"]
+
+_KEY_PACKAGES = (
+    "course_utils", "torch", "numpy", "SimpleITK", "nibabel", "nilearn", "nnunetv2",
+    "transformers", "peft", "gensim", "scikit-learn",
+)
+
+
+@dataclass(frozen=True)
+class ChapterContext:
+    """What a chapter needs after set-up: profile, settings, device, folders and a seeded RNG."""
+
+    chapter: int
+    title: str
+    profile: Profile
+    profile_reason: str
+    settings: Any
+    device: Any
+    data_dir: Path
+    work_dir: Path
+    rng: np.random.Generator
+
+    def report(self) -> str:
+        """Return the set-up report printed at the top of the notebook."""
+        versions = package_versions()
+        lines = [
+            f"Chapter {self.chapter}: {self.title}",
+            f"  profile   {self.profile.value}  ({self.profile_reason})",
+            f"  device    {describe_device(self.device)}",
+            f"  python    {platform.python_version()} on {platform.system()} {platform.machine()}",
+            "  packages  " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+            f"  data dir  {self.data_dir}",
+            f"  work dir  {self.work_dir}",
+            f"  settings  {self.settings}",
+        ]
+        return "\n".join(lines)
+
+
+def package_versions(names: tuple[str, ...] = _KEY_PACKAGES) -> dict[str, str]:
+    """Return ``{package: version}`` for the installed key packages (missing ones are left out)."""
+    found: dict[str, str] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def start_chapter(chapter: int, *, seed: int | None = None, verbose: bool = True) -> ChapterContext:
+    """Resolve the profile, seed everything, pick the device, check the work folder, print the report.
+
+    Returns the :class:`ChapterContext` whose ``settings`` hold the chapter's profile-dependent numbers.
+    """
+    if chapter not in CHAPTERS:
+        known = ", ".join(str(n) for n in sorted(CHAPTERS))
+        raise ProfileError(f"There is no chapter {chapter}; chapters are {known}.")
+    info = CHAPTERS[chapter]
+    choice = resolve_profile(info.datasets)
+    settings = chapter_settings(chapter, choice.profile)
+    rng = seed_everything(seed if seed is not None else getattr(settings, "seed", 0))
+    ctx = ChapterContext(
+        chapter=chapter,
+        title=info.title,
+        profile=choice.profile,
+        profile_reason=choice.reason,
+        settings=settings,
+        device=pick_device(),
+        data_dir=data_dir(),
+        work_dir=ensure_writable_dir(work_dir(), "course's generated files"),
+        rng=rng,
+    )
+    if verbose:
+        print(ctx.report(), file=sys.stdout)
+    return ctx

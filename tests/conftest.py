@@ -1,0 +1,84 @@
+"""Shared fixtures and markers. Synthetic data comes from the package's own generators."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests always run in smoke, write under _build/, and show static figures unless a test says otherwise.
+    os.environ["COURSE_PROFILE"] = os.environ.get("COURSE_PROFILE", "smoke")
+    os.environ.setdefault("COURSE_WORK_DIR", str(ROOT / "_build" / "test-work"))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    # nbval runs the chapter-1 notebook on the seed's FLAIR layout; the book build runs it on the MSD
+    # layout, so between them both layouts are executed and each notebook runs twice in all.
+    if getattr(config.option, "nbval_lax", False) and "COURSE_MRI_DIR" not in os.environ:
+        from course_utils.imaging.synthetic import synthetic_dataset
+
+        os.environ["COURSE_MRI_DIR"] = str(synthetic_dataset("seed", 3, seed=1234))
+
+
+def _real_data() -> Path | None:
+    value = os.environ.get("COURSE_REAL_DATA", "").strip()
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+def _browser_available() -> bool:
+    return bool(shutil.which("chromium") and shutil.which("chromedriver"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    real = _real_data()
+    for item in items:
+        if "real_data" in item.keywords and real is None:
+            item.add_marker(pytest.mark.skip(reason="COURSE_REAL_DATA is not set to a folder of real data"))
+        if "browser" in item.keywords and not _browser_available() and not os.environ.get("CI"):
+            item.add_marker(pytest.mark.skip(reason="no chromium/chromedriver (CI installs them; outside CI: skipped)"))
+        if "gpu" in item.keywords:
+            import torch
+
+            if not torch.cuda.is_available():
+                item.add_marker(pytest.mark.skip(reason="no CUDA GPU"))
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    path = _real_data()
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_case():
+    """One synthetic case at 4 mm (seed 7)."""
+    from course_utils.imaging.synthetic import make_case
+
+    return make_case("case_001", 7)
+
+
+@pytest.fixture(scope="session")
+def msd_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from course_utils.imaging.synthetic import synthetic_dataset
+
+    return synthetic_dataset("msd", 3, seed=11, n_test=1, root=tmp_path_factory.mktemp("msd"))
+
+
+@pytest.fixture(scope="session")
+def seed_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from course_utils.imaging.synthetic import synthetic_dataset
+
+    return synthetic_dataset("seed", 2, seed=21, root=tmp_path_factory.mktemp("seed"))
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Remove the course's environment variables for a test that checks defaults."""
+    for name in ("COURSE_PROFILE", "COURSE_DEVICE", "COURSE_MRI_DIR", "COURSE_STATIC_FIGURES"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch

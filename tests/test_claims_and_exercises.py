@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from course_utils.claims import ClaimError, claim, claim_between, claim_close
+from course_utils.exercises import CORRECT, INCORRECT, NOT_ATTEMPTED, ch01
+
+
+def test_claims():
+    claim(True, "x")
+    claim_close(1.0, 1.0 + 1e-9, "x")
+    claim_between(0.5, 0, 1, "x")
+    with pytest.raises(ClaimError, match="claims that the sky is green"):
+        claim(False, "the sky is green")
+    with pytest.raises(ClaimError, match="expected 2.0"):
+        claim_close(1.0, 2.0, "one is two")
+    with pytest.raises(ClaimError):
+        claim_between(2, 0, 1, "x")
+
+
+def untouched(*args):
+    ...
+
+
+CHECKERS = [
+    (ch01.check_physical_extent, ch01.physical_extent_mm),
+    (ch01.check_tumour_volume, ch01.tumour_volume_ml),
+    (ch01.check_voxel_centre, ch01.voxel_centre_mm),
+]
+
+
+@pytest.mark.parametrize("checker,solution", CHECKERS)
+def test_solution_passes_and_untouched_cell_is_not_attempted(checker, solution):
+    good = checker(solution)
+    assert good.status == CORRECT and good.correct, good
+    blank = checker(untouched)
+    assert blank.status == NOT_ATTEMPTED and "not attempted yet" in str(blank)
+    assert "not attempted yet" in blank._repr_markdown_()
+
+
+def test_wrong_answers_get_specific_feedback():
+    zyx_order = lambda v: tuple(n * s for n, s in zip(v.array.shape, v.geometry.spacing))  # noqa: E731
+    fb = ch01.check_physical_extent(zyx_order)
+    assert fb.status == INCORRECT and "(z, y, x)" in fb.message
+    fb = ch01.check_physical_extent(lambda v: v.array.shape[::-1])
+    assert fb.status == INCORRECT and "number of voxels" in fb.message
+
+    fb = ch01.check_tumour_volume(lambda lab: float(np.count_nonzero(lab.array)))
+    assert fb.status == INCORRECT and "voxels" in fb.message
+    fb = ch01.check_tumour_volume(lambda lab: ch01.tumour_volume_ml(lab) * 1000)
+    assert fb.status == INCORRECT and "1000 mm^3" in fb.message
+    fb = ch01.check_tumour_volume(lambda lab: float((lab.array == 1).sum() * np.prod(lab.geometry.spacing) / 1000))
+    assert fb.status == INCORRECT and "every label above 0" in fb.message
+
+    def ignores_direction(v, idx):
+        return np.asarray(v.geometry.origin) + np.asarray(v.geometry.spacing) * np.asarray(idx)[::-1]
+
+    fb = ch01.check_voxel_centre(ignores_direction)
+    assert fb.status == INCORRECT and "rotated" in fb.message
+
+    def wrong_order(v, idx):
+        return np.asarray(v.geometry.origin) + np.asarray(v.geometry.direction).reshape(3, 3) @ (np.asarray(v.geometry.spacing) * np.asarray(idx))
+
+    fb = ch01.check_voxel_centre(wrong_order)
+    assert fb.status == INCORRECT and "[z, y, x]" in fb.message
+
+
+def test_a_raising_answer_is_reported_not_raised():
+    fb = ch01.check_physical_extent(lambda v: 1 / 0)
+    assert fb.status == INCORRECT and "ZeroDivisionError" in fb.message

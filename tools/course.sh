@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The course's set-up, build and test commands (called by the Makefile; README documents them).
+#
+#   tools/course.sh setup   create or reuse the project-local virtual environment (.venv)
+#   tools/course.sh book    set up, then build the book (notebooks executed, clean Sphinx build, -W)
+#   tools/course.sh test    set up, build the book, then run every test (unit, nbval, real data, browser)
+#   tools/course.sh lab     set up, then start JupyterLab on the course
+#
+# Environment:
+#   COURSE_TORCH=cpu       (default) install torch==2.13.0 (CPU) and the fully pinned stack with --no-deps
+#   COURSE_TORCH=existing  keep the torch already installed for COURSE_PYTHON (a lab's CUDA build): the venv
+#                          sees it through --system-site-packages; it is never replaced; timm and
+#                          torchvision are never added
+#   COURSE_PYTHON          interpreter for the venv (default: python3.11, else python3)
+#   COURSE_VENV            venv folder (default: .venv in the repository)
+#   COURSE_PROFILE         smoke | lab | full (default: lab with a GPU and data, else smoke)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${COURSE_VENV:-$ROOT/.venv}"
+MODE="${COURSE_TORCH:-cpu}"
+REQ="$ROOT/requirements/cpu.txt"
+TORCH_CPU="torch==2.13.0"
+
+log() { printf '\033[1m[course]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[course] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+pick_python() {
+  if [[ -n "${COURSE_PYTHON:-}" ]]; then echo "$COURSE_PYTHON"; return; fi
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then echo "$candidate"; return; fi
+  done
+  die "no python3 found; install Python 3.11 or 3.12, or set COURSE_PYTHON=/path/to/python"
+}
+
+stamp_value() {
+  # Everything that decides the venv's contents: a change rebuilds it.
+  cat "$REQ" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16
+  echo "$MODE"
+}
+
+pip_install() {
+  # pip's output, minus this machine's notes about absent local mirrors; the whole log when it fails.
+  local log
+  log="$(mktemp)"
+  if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" >"$log" 2>&1; then
+    grep -v "WARNING: Location" "$log" >&2 || true
+    rm -f "$log"
+    die "pip install $* failed (output above); rerun the same command when the cause is fixed"
+  fi
+  grep -v -e "WARNING: Location" -e '^[[:space:]]*$' "$log" >&2 || true
+  rm -f "$log"
+}
+
+setup() {
+  local py stamp want
+  want="$(stamp_value)"
+  stamp="$VENV/.course-stamp"
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    log "reusing $VENV"
+    return
+  fi
+  py="$(pick_python)"
+  "$py" -c 'import sys; assert sys.version_info[:2] in ((3, 11), (3, 12)), sys.version' 2>/dev/null \
+    || die "$py is Python $("$py" -c 'import sys; print(sys.version.split()[0])'); the course needs 3.11 or 3.12 (set COURSE_PYTHON)"
+  local t0=$SECONDS
+  # Built in place; the stamp is written last, so an interrupted build is never reused (it is rebuilt).
+  rm -rf "$VENV"
+  case "$MODE" in
+    cpu)
+      log "creating $VENV with $py (CPU torch, pinned stack)"
+      "$py" -m venv "$VENV"
+      pip_install --upgrade pip
+      pip_install "$TORCH_CPU"
+      ;;
+    existing)
+      local have
+      have="$("$py" -c 'import torch; print(torch.__version__)' 2>/dev/null)" \
+        || die "COURSE_TORCH=existing but $py cannot import torch; install your lab's torch first, or use COURSE_TORCH=cpu"
+      log "creating $VENV on top of $py, keeping its torch $have"
+      "$py" -m venv --system-site-packages "$VENV"
+      pip_install --upgrade pip
+      ;;
+    *) die "COURSE_TORCH must be 'cpu' or 'existing', not '$MODE'" ;;
+  esac
+  local before
+  before="$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("torch"))')"
+  # --no-deps: the pin list is the whole closure, minus timm and torchvision (see requirements/cpu.txt),
+  # so nothing can pull another torch.
+  grep -v -E '^(torch|timm|torchvision)==' "$REQ" > "$VENV/course-pins.txt"
+  pip_install --no-deps -r "$VENV/course-pins.txt"
+  pip_install --no-deps -e "$ROOT"
+  local after
+  after="$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("torch"))')"
+  [[ "$before" == "$after" ]] || die "torch changed from $before to $after during the install; please report this"
+  "$VENV/bin/python" - <<'PY'
+import importlib
+for name in ("course_utils", "torch", "SimpleITK", "nibabel", "nilearn", "nnunetv2", "jupyter_book", "nbval", "myst_nb"):
+    importlib.import_module(name)
+PY
+  stamp_value > "$stamp"
+  log "environment ready in $((SECONDS - t0)) s"
+}
+
+build_book() {
+  local profile cache="_build/.jupyter_cache"
+  profile="$("$VENV/bin/python" -c 'from course_utils.profiles import resolve_profile; print(resolve_profile(("msd_task01",)).profile.value)')"
+  log "building the book in the '$profile' profile"
+  # One execution cache per profile: a smoke cache must never feed a lab build.
+  if [[ -d "$cache" && "$(cat "$cache/PROFILE" 2>/dev/null)" != "$profile" ]]; then rm -rf "$cache"; fi
+  # A clean Sphinx build every time (an incremental one hides failed notebooks); the cache is kept.
+  rm -rf _build/html _build/.doctrees _build/jupyter_execute
+  local t0=$SECONDS
+  COURSE_PROFILE="$profile" COURSE_STATIC_FIGURES=1 "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
+  mkdir -p "$cache" && echo "$profile" > "$cache/PROFILE"
+  log "book built in $((SECONDS - t0)) s: $ROOT/_build/html/index.html"
+}
+
+need_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then return; fi
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian chromium and chromium-driver for the browser test"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  elif [[ -n "${CI:-}" ]]; then
+    die "CI needs chromium and chromedriver (Debian: apt-get install chromium chromium-driver)"
+  else
+    log "no chromium/chromedriver and no root: the browser test will be skipped"
+  fi
+}
+
+run_tests() {
+  need_browser
+  build_book
+  local real="${COURSE_REAL_DATA:-}"
+  if [[ -z "$real" && -d "$ROOT/../shared/data" ]]; then real="$ROOT/../shared/data"; fi
+  log "running the tests${real:+ (real data: $real)}"
+  COURSE_REAL_DATA="$real" COURSE_PROFILE=smoke "$VENV/bin/python" -m pytest "$@"
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  setup) setup ;;
+  book) setup; build_book ;;
+  test) setup; run_tests "$@" ;;
+  lab) setup; exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT" "$@" ;;
+  *) echo "usage: tools/course.sh {setup|book|test|lab}" >&2; exit 2 ;;
+esac
