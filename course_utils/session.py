@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+import textwrap
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -46,12 +47,18 @@ class ChapterContext:
             f"  profile   {self.profile.value}  ({self.profile_reason})",
             f"  device    {describe_device(self.device)}",
             f"  python    {platform.python_version()} on {platform.system()} {platform.machine()}",
-            "  packages  " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+            *_wrap("  packages  ", [f"{k} {v}" for k, v in versions.items()]),
             f"  data dir  {self.data_dir}",
             f"  work dir  {self.work_dir}",
-            f"  settings  {self.settings}",
+            *_wrap("  settings  ", [f"{k}={v!r}" for k, v in vars(self.settings).items()]),
         ]
         return "\n".join(lines)
+
+
+def _wrap(head: str, items: list[str], width: int = 100) -> list[str]:
+    """Return ``items`` joined by commas and wrapped at ``width``, the first line led by ``head``."""
+    return textwrap.wrap(", ".join(items), width, initial_indent=head, subsequent_indent=" " * len(head),
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def package_versions(names: tuple[str, ...] = _KEY_PACKAGES) -> dict[str, str]:

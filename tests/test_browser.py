@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -34,24 +33,6 @@ def site():
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,2000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
 def _load(browser, url: str) -> None:
     browser.get(url)
     browser.execute_script("window.scrollTo(0, document.body.scrollHeight);")  # trigger lazy images
@@ -63,6 +44,7 @@ def _load(browser, url: str) -> None:
 
 
 def test_chapter_one_figures_load_without_errors(site, browser):
+    browser.get_log("browser")  # forget what earlier pages logged
     _load(browser, f"{site}/{PAGE}")
     images = browser.execute_script(
         "return Array.from(document.querySelectorAll('main img')).map(i => [i.currentSrc, i.naturalWidth]);"

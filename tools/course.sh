@@ -34,10 +34,12 @@ pick_python() {
   die "no python3 found; install Python 3.11 or 3.12, or set COURSE_PYTHON=/path/to/python"
 }
 
+SETUP_VERSION=2  # bump when setup() changes what it installs
+
 stamp_value() {
   # Everything that decides the venv's contents: a change rebuilds it.
   cat "$REQ" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16
-  echo "$MODE"
+  echo "$MODE $SETUP_VERSION ${COURSE_PYTHON:-}"
 }
 
 pip_install() {
@@ -75,11 +77,17 @@ setup() {
       pip_install "$TORCH_CPU"
       ;;
     existing)
-      local have
+      local have parents site
       have="$("$py" -c 'import torch; print(torch.__version__)' 2>/dev/null)" \
         || die "COURSE_TORCH=existing but $py cannot import torch; install your lab's torch first, or use COURSE_TORCH=cpu"
       log "creating $VENV on top of $py, keeping its torch $have"
-      "$py" -m venv --system-site-packages "$VENV"
+      "$py" -m venv "$VENV"
+      # The venv sees the interpreter's own packages (its torch, CUDA libraries) after its own: a .pth file
+      # works whether that interpreter is a system, conda or venv Python (--system-site-packages does not
+      # reach a parent venv's packages).
+      parents="$("$py" -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))')"
+      site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+      printf '%s\n' "$parents" > "$site/_course_parent_site_packages.pth"
       pip_install --upgrade pip
       ;;
     *) die "COURSE_TORCH must be 'cpu' or 'existing', not '$MODE'" ;;
@@ -99,6 +107,10 @@ import importlib
 for name in ("course_utils", "torch", "SimpleITK", "nibabel", "nilearn", "nnunetv2", "jupyter_book", "nbval", "myst_nb"):
     importlib.import_module(name)
 PY
+  # JupyterLab for students: no news pop-up (and no request to the internet for it).
+  mkdir -p "$VENV/share/jupyter/lab/settings"
+  echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+    > "$VENV/share/jupyter/lab/settings/overrides.json"
   stamp_value > "$stamp"
   log "environment ready in $((SECONDS - t0)) s"
 }

@@ -5,18 +5,32 @@
 * Sets ``COURSE_STATIC_FIGURES=1`` before notebooks execute, so interactive widgets fall back to static
   figures and progress bars print text (a static page cannot run a widget).
 * Drops sphinx-thebe's assets (unused: chapters launch on JupyterHub; thebe's loader points at a CDN).
+* Resolves the inline ``{eval}`` role from the values a notebook glued (``myst_nb.glue``), so one role
+  works in both places: JupyterLab (jupyterlab-myst evaluates it in the live kernel) and the book (where
+  notebooks are executed through jupyter-cache, and myst-nb's own ``{eval}`` would need inline execution).
 * Lets ``COURSE_HUB_URL`` and ``COURSE_REPO_URL`` override the launch button's JupyterHub and repository.
 """
 
 from __future__ import annotations
 
+import ast
+import math
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+from docutils import nodes
+from docutils.parsers.rst.states import Inliner
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+LOGGER = logging.getLogger(__name__)
+_NUMPY_SCALAR = re.compile(r"^np\.\w+\((.*)\)$")
+_SAFE_BUILTINS = {"round": round, "int": int, "float": float, "abs": abs, "len": len, "min": min, "max": max,
+                  "str": str, "math": math}
 
 os.environ.setdefault("COURSE_STATIC_FIGURES", "1")
 
@@ -77,9 +91,43 @@ def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     shutil.copytree(fonts, target / "output" / "chtml" / "fonts" / "woff-v2", dirs_exist_ok=True)
 
 
+def _glued_values(document: nodes.document) -> dict[str, Any]:
+    renderer = document.get("nb_renderer")
+    if renderer is None:
+        return {}
+    values: dict[str, Any] = {}
+    for key, record in renderer.renderer.nb_client.glue_data.items():
+        text = str(record.get("data", {}).get("text/plain", "")).strip()
+        match = _NUMPY_SCALAR.match(text)
+        try:
+            values[key] = ast.literal_eval(match.group(1) if match else text)
+        except (ValueError, SyntaxError):
+            continue
+    return values
+
+
+def eval_role(name: str, rawtext: str, text: str, lineno: int, inliner: Inliner,
+              options: dict[str, Any] | None = None, content: list[str] | None = None) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+    """``{eval}`expression```: evaluate ``expression`` over the notebook's glued values."""
+    document = inliner.document
+    try:
+        value = eval(text, {"__builtins__": _SAFE_BUILTINS}, _glued_values(document))  # noqa: S307
+    except Exception as exc:  # a broken expression must fail a -W build with a clear message
+        message = inliner.reporter.warning(
+            f"{{eval}}`{text}` cannot be resolved from the notebook's glued values: {type(exc).__name__}: {exc}. "
+            "Glue every name it uses with myst_nb.glue(name, value, display=False).", line=lineno)
+        return [], [message]
+    return [nodes.inline(rawtext, str(value), classes=["course-eval"])], []
+
+
+def _register_eval(app: Sphinx) -> None:
+    app.add_role("eval", eval_role, override=True)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     _mathjax_source()  # fail early with a clear message
     app.connect("config-inited", _on_config)
+    app.connect("builder-inited", _register_eval)
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _drop_thebe, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
