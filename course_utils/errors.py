@@ -16,6 +16,10 @@ __all__ = [
     "LabelValueError",
     "DatasetLayoutError",
     "DataMissingError",
+    "ManifestError",
+    "DownloadError",
+    "IntegrityError",
+    "UnsafeArchiveError",
 ]
 
 
@@ -53,3 +57,19 @@ class DatasetLayoutError(CourseError, ValueError):
 
 class DataMissingError(CourseError, FileNotFoundError):
     """Data that a lab or full profile needs is not on this machine; the message names the command."""
+
+
+class ManifestError(CourseError, ValueError):
+    """A data manifest that is missing or does not validate against the schema (data layer)."""
+
+
+class DownloadError(CourseError, OSError):
+    """A download that failed: server down, offline, HTTP error (data layer). Says what to run next."""
+
+
+class IntegrityError(CourseError, ValueError):
+    """A downloaded or placed file whose size or checksum is wrong; the file has been removed (data layer)."""
+
+
+class UnsafeArchiveError(CourseError, ValueError):
+    """An archive member that would land outside the target folder (data layer); nothing was extracted."""

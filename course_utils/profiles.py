@@ -87,7 +87,7 @@ def resolve_profile(
 
         gpu_available = cuda_available
     if dataset_present is None:
-        from .data import dataset_present as dataset_present
+        from .data import dataset_available as dataset_present
     if not gpu_available():
         return ProfileChoice(Profile.SMOKE, "no GPU found (set COURSE_PROFILE=lab to force the lab profile)")
     missing = [name for name in datasets if not dataset_present(name)]

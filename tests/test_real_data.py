@@ -64,3 +64,38 @@ def test_no_real_data_file_is_committed(real_data):
     committed = {line.split()[1] for line in staged.splitlines() if line}
     leaked = [str(p) for p, h in zip(data_files, hashes) if h in committed]
     assert leaked == [], f"real data files committed into the project: {leaked}"
+
+
+# Folders of COURSE_REAL_DATA and the manifests whose `verify` they must pass. The Ruijin copy there holds
+# 327 of the 363 documents of the full training set, so its verify must fail on exactly that count.
+REAL_FOLDERS = {
+    "biored": "biored",
+    "litcoin": "litcoin",
+    "ncbi_disease": "ncbi_disease",
+    "umnsrs": "word_similarity",
+    "mayosrs": "word_similarity",
+    "bio_simlex": "word_similarity",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_FOLDERS))
+def test_verify_passes_on_the_real_files(real_data, name):
+    from course_utils.data import verify
+
+    folder = real_data / REAL_FOLDERS[name]
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not in COURSE_REAL_DATA")
+    report = verify(name, folder)
+    assert report.ok, str(report)
+    assert report.checked, "verify checked nothing"
+
+
+def test_verify_finds_the_partial_ruijin_copy(real_data):
+    from course_utils.data import verify
+
+    folder = real_data / "ruijin_diabetes"
+    if not folder.is_dir():
+        pytest.skip("no ruijin_diabetes in COURSE_REAL_DATA")
+    report = verify("ruijin_diabetes", folder)
+    assert not report.ok
+    assert any("327" in p and "363" in p for p in report.problems), str(report)

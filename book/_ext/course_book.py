@@ -8,6 +8,8 @@
 * Resolves the inline ``{eval}`` role from the values a notebook glued (``myst_nb.glue``), so one role
   works in both places: JupyterLab (jupyterlab-myst evaluates it in the live kernel) and the book (where
   notebooks are executed through jupyter-cache, and myst-nb's own ``{eval}`` would need inline execution).
+* Renders the ``{course-datasets}`` directive: the table of every dataset and model, generated from
+  ``data_manifests/`` at build time so the Data page never drifts from the manifests.
 * Lets ``COURSE_HUB_URL`` and ``COURSE_REPO_URL`` override the launch button's JupyterHub and repository.
 """
 
@@ -23,9 +25,11 @@ from typing import Any
 
 from docutils import nodes
 from docutils.parsers.rst.states import Inliner
+from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 LOGGER = logging.getLogger(__name__)
 _NUMPY_SCALAR = re.compile(r"^np\.\w+\((.*)\)$")
@@ -120,6 +124,55 @@ def eval_role(name: str, rawtext: str, text: str, lineno: int, inliner: Inliner,
     return [nodes.inline(rawtext, str(value), classes=["course-eval"])], []
 
 
+def _human_size(n: int | None) -> str:
+    if n is None:
+        return "unknown until first download"
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return str(n)
+
+
+class DatasetsDirective(SphinxDirective):
+    """``{course-datasets}``: a table of all manifests (dataset, licence, size, citation, chapters, command)."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from course_utils.data import list_manifests, load_manifest
+
+        root = Path(self.env.srcdir) / "data_manifests"
+        for path in sorted(root.glob("*.yaml")):
+            self.env.note_dependency(str(path))
+        names = list_manifests(root)
+        if not names:
+            return [nodes.paragraph(text="No data manifests yet.")]
+        lines = ["| dataset or model | kind | licence | size | citation | chapters | status | get it |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name in names:
+            m = load_manifest(name, root)
+            chapters = ", ".join(str(c) for c in m.chapters)
+            title = f"[{m.title}]({m.homepage})" if m.homepage.startswith("http") else m.title
+            if m.status == "manual":
+                command = "by hand (see below), then `python -m course_utils.data verify " + name + "`"
+            elif m.derived_from:
+                command = f"`{m.conversion}`"
+            else:
+                command = f"`python -m course_utils.data fetch {name}`"
+            size = "n/a" if not m.files else _human_size(m.total_size)
+            lines.append(f"| {title} (`{name}`) | {m.kind} | {m.licence} | {size} | {{cite}}`{m.citation}` | "
+                         f"{chapters} | {m.status} | {command} |")
+        manual = [load_manifest(n, root) for n in names if load_manifest(n, root).status == "manual"]
+        for m in manual:
+            lines += ["", f"**{m.title}** (`{m.name}`) is placed by hand:", ""]
+            lines += [f"{i}. {step}" for i, step in enumerate(m.manual_steps, 1)]
+        container = nodes.container(classes=["course-datasets"])
+        self.state.nested_parse(StringList(lines, source="data_manifests"), self.content_offset, container)
+        return [container]
+
+
 def _register_eval(app: Sphinx) -> None:
     app.add_role("eval", eval_role, override=True)
 
@@ -128,6 +181,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     _mathjax_source()  # fail early with a clear message
     app.connect("config-inited", _on_config)
     app.connect("builder-inited", _register_eval)
+    app.add_directive("course-datasets", DatasetsDirective)
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _drop_thebe, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

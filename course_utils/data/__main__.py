@@ -1,0 +1,85 @@
+"""Command line of the data layer: ``python -m course_utils.data list | fetch NAME | verify NAME | convert NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import CourseError
+from .manifest import list_manifests, load_manifest
+from .store import dataset_path, dataset_present, fetch, verify
+
+__all__ = ["main"]
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the data command line; return the exit status (0 ok, 1 problem, 2 usage)."""
+    parser = argparse.ArgumentParser(prog="python -m course_utils.data", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list every dataset and model with its size, licence and state")
+    p_fetch = sub.add_parser("fetch", help="download, verify and extract datasets into COURSE_DATA_DIR")
+    p_fetch.add_argument("names", nargs="+")
+    p_verify = sub.add_parser("verify", help="check a fetched or hand-placed dataset (never writes)")
+    p_verify.add_argument("names", nargs="+")
+    p_verify.add_argument("--root", type=Path, help="check this folder instead of COURSE_DATA_DIR/NAME")
+    p_convert = sub.add_parser("convert", help="build a derived dataset (brats_flair_seed from msd_task01)")
+    p_convert.add_argument("name")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            print(f"{'name':<20} {'kind':<8} {'status':<11} {'size':>10}  {'licence':<22} chapters  here")
+            for name in list_manifests():
+                m = load_manifest(name)
+                chapters = ",".join(str(c) for c in m.chapters)
+                print(f"{m.name:<20} {m.kind:<8} {m.status:<11} {_size(m.total_size):>10}  {m.licence[:22]:<22} "
+                      f"{chapters:<9} {'yes' if dataset_present(m.name) else 'no'}")
+            return 0
+        if args.command == "fetch":
+            for name in args.names:
+                print(f"{name}: ready in {fetch(name)}")
+            return 0
+        if args.command == "verify":
+            status = 0
+            for name in args.names:
+                root = args.root if args.root is not None else dataset_path(name)
+                report = verify(name, root)
+                print(report)
+                status = status or (0 if report.ok else 1)
+            return status
+        if args.command == "convert":
+            return _convert(args.name)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def _convert(name: str) -> int:
+    from ..imaging.convert import msd_to_seed_layout
+    from ..imaging.sources import MSD_TASK01_SUBDIR
+    from .store import _write_marker
+
+    m = load_manifest(name)
+    if m.derived_from != "msd_task01":
+        print(f"error: {name} is not a derived dataset this command knows (only brats_flair_seed).", file=sys.stderr)
+        return 1
+    source = fetch("msd_task01") / MSD_TASK01_SUBDIR
+    out = msd_to_seed_layout(source, dataset_path(name) / "train")
+    _write_marker(dataset_path(name), m)
+    print(f"{name}: written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
