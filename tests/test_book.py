@@ -72,3 +72,16 @@ def test_build_never_reads_the_virtual_environment():
     assert not any(".venv" in p.as_posix() for p in HTML.rglob("*"))
     sources = (HTML / "_sources").rglob("*") if (HTML / "_sources").is_dir() else []
     assert not any("site-packages" in p.as_posix() for p in sources)
+
+
+def test_data_page_lists_every_manifest():
+    _built()
+    from course_utils.data import list_manifests, load_manifest
+
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", (HTML / "book" / "data.html").read_text()))
+    for name in list_manifests():
+        m = load_manifest(name)
+        assert f"{name}: {m.title}" in text, name
+        assert m.licence.split()[0] in text
+    assert "python -m course_utils.data fetch msd_task01" in text
+    assert "python -m course_utils.data convert brats_flair_seed" in text

@@ -149,25 +149,37 @@ class DatasetsDirective(SphinxDirective):
         names = list_manifests(root)
         if not names:
             return [nodes.paragraph(text="No data manifests yet.")]
-        lines = ["| dataset or model | kind | licence | size | citation | chapters | status | get it |",
-                 "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for name in names:
-            m = load_manifest(name, root)
-            chapters = ", ".join(str(c) for c in m.chapters)
-            title = f"[{m.title}]({m.homepage})" if m.homepage.startswith("http") else m.title
-            if m.status == "manual":
-                command = "by hand (see below), then `python -m course_utils.data verify " + name + "`"
-            elif m.derived_from:
-                command = f"`{m.conversion}`"
-            else:
-                command = f"`python -m course_utils.data fetch {name}`"
-            size = "n/a" if not m.files else _human_size(m.total_size)
-            lines.append(f"| {title} (`{name}`) | {m.kind} | {m.licence} | {size} | {{cite}}`{m.citation}` | "
-                         f"{chapters} | {m.status} | {command} |")
-        manual = [load_manifest(n, root) for n in names if load_manifest(n, root).status == "manual"]
-        for m in manual:
-            lines += ["", f"**{m.title}** (`{m.name}`) is placed by hand:", ""]
+        manifests = [load_manifest(name, root) for name in names]
+        lines: list[str] = []
+        for kind, heading in (("dataset", "Datasets"), ("model", "Pretrained models")):
+            lines += [f"**{heading}**", "",
+                      "| name | licence | size | cite | chapters | how to get it |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for m in (m for m in manifests if m.kind == kind):
+                chapters = ", ".join(str(c) for c in m.chapters)
+                title = f"[{m.title}]({m.homepage})" if m.homepage.startswith("http") else m.title
+                if m.status == "manual":
+                    command = f"by hand (steps below), then `python -m course_utils.data verify {m.name}`"
+                elif m.derived_from:
+                    command = f"`{m.conversion}`"
+                else:
+                    command = f"`python -m course_utils.data fetch {m.name}`"
+                if not m.files:
+                    size = "n/a"
+                elif m.total_size is None:
+                    size = "not published*"
+                else:
+                    size = _human_size(m.total_size)
+                revision = f", revision `{m.revision[:10]}`" if m.revision else ""
+                lines.append(f"| `{m.name}`: {title}{revision} | {m.licence} | {size} | {{cite:p}}`{m.citation}` | "
+                             f"{chapters} | {command} |")
+            lines.append("")
+        lines += ["\\* No size or checksum is published for these files: the first download records both in "
+                  "`$COURSE_DATA_DIR/checksums.lock`, and every later fetch is held to them.", ""]
+        for m in (m for m in manifests if m.status == "manual"):
+            lines += [f"**{m.title}** (`{m.name}`) is placed by hand:", ""]
             lines += [f"{i}. {step}" for i, step in enumerate(m.manual_steps, 1)]
+            lines.append("")
         container = nodes.container(classes=["course-datasets"])
         self.state.nested_parse(StringList(lines, source="data_manifests"), self.content_offset, container)
         return [container]

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in list_manifests():
                 m = load_manifest(name)
                 chapters = ",".join(str(c) for c in m.chapters)
-                print(f"{m.name:<20} {m.kind:<8} {m.status:<11} {_size(m.total_size):>10}  {m.licence[:22]:<22} "
+                size = _size(m.total_size) if m.files else "n/a"
+                print(f"{m.name:<20} {m.kind:<8} {m.status:<11} {size:>10}  {m.licence[:22]:<22} "
                       f"{chapters:<9} {'yes' if dataset_present(m.name) else 'no'}")
             return 0
         if args.command == "fetch":
@@ -76,6 +77,10 @@ def _convert(name: str) -> int:
         return 1
     source = fetch("msd_task01") / MSD_TASK01_SUBDIR
     out = msd_to_seed_layout(source, dataset_path(name) / "train")
+    report = verify(name, dataset_path(name), manifest=m)
+    if not report.ok:
+        print(f"error: the converted dataset is incomplete:\n{report}", file=sys.stderr)
+        return 1
     _write_marker(dataset_path(name), m)
     print(f"{name}: written to {out}")
     return 0

@@ -10,7 +10,6 @@ from .manifest import Check
 __all__ = ["count", "run_check"]
 
 _PUBTATOR_TITLE = re.compile(r"^\d+\|t\|")
-_NCBI_DOC = re.compile(r"^\d+\t")
 
 
 def count(path: Path, kind: str, pattern: str = "*") -> int:
@@ -25,8 +24,6 @@ def count(path: Path, kind: str, pattern: str = "*") -> int:
         return sum(1 for line in lines if line.strip())
     if kind == "pubtator_documents":
         return sum(1 for line in lines if _PUBTATOR_TITLE.match(line))
-    if kind == "ncbi_documents":
-        return sum(1 for line in lines if _NCBI_DOC.match(line))
     if kind == "tsv_rows":
         return max(0, sum(1 for line in lines if line.strip()) - 1)  # minus the header
     raise ValueError(f"unknown check kind {kind!r}")

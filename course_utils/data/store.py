@@ -168,7 +168,8 @@ def verify(name: str, root: Path | None = None, *, manifest: Manifest | None = N
             continue
         path = folder / spec.filename
         if not path.is_file():
-            report.problems.append(f"missing downloaded file {spec.filename}")
+            if not m.layout_files:  # without a layout, the downloaded files are the layout
+                report.problems.append(f"missing downloaded file {spec.filename}")
             continue
         if spec.checksum:
             actual = file_digest(path, spec.algorithm or "sha256")

@@ -13,13 +13,13 @@ from course_utils.errors import UnsafeArchiveError
 
 def test_counts(tmp_path):
     (tmp_path / "Train.PubTator").write_text("1|t|T\n1|a|A\n1\t0\t1\tx\tDisease\tD1\n\n2|t|T\n2|a|A\n")
-    (tmp_path / "ncbi.txt").write_text("10\tTitle one\tabstract\n\n11\tTitle two\tabstract\n")
+    (tmp_path / "ncbi.txt").write_text("10|t|Title one\n10|a|abstract\n")
     (tmp_path / "rows.tsv").write_text("id\ttext\n1\ta\n2\tb\n3\tc\n")
     for i in range(3):
         (tmp_path / f"{i}.txt").write_text("x")
     (tmp_path / "0.ann").write_text("T1\tX 0 1\tx\n")
     assert count(tmp_path / "Train.PubTator", "pubtator_documents") == 2
-    assert count(tmp_path / "ncbi.txt", "ncbi_documents") == 2
+    assert count(tmp_path / "ncbi.txt", "pubtator_documents") == 1
     assert count(tmp_path / "rows.tsv", "tsv_rows") == 3
     assert count(tmp_path / "rows.tsv", "count_lines") == 4
     assert count(tmp_path, "brat_documents") == 1
