@@ -1,0 +1,284 @@
+"""nnU-Net's raw dataset format, conversion into it, and its experiment planning (chapter 2).
+
+nnU-Net reads ``nnUNet_raw/DatasetXXX_Name/`` with ``imagesTr/CASE_0000.nii.gz`` (one file per channel),
+``labelsTr/CASE.nii.gz`` and a ``dataset.json``. The course converts its two layouts into it:
+
+* the seed's FLAIR layout -> FLAIR only, binary whole tumour (as the student project trained);
+* MSD Task01 -> the same FLAIR / whole-tumour task, or, as the advanced path, all four sequences with the
+  BraTS regions (whole tumour, tumour core, enhancing tumour) for region-based training, through nnU-Net's
+  own MSD converter.
+
+Every conversion checks its input first (clear errors before anything is written), writes into a
+temporary folder and renames it into place, so an interrupted conversion leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from ..errors import DatasetLayoutError, NotThreeDimensionalError
+from ..paths import ensure_writable_dir, work_dir
+from ..progress import progress
+from .checks import check_label_values, check_pair
+from .io import read_volume
+from .layouts import open_mri_folder
+
+__all__ = [
+    "DATASET_IDS", "NnunetFolders", "nnunet_folders", "nnunet_environment", "dataset_name",
+    "check_training_cases", "convert_seed_to_nnunet", "convert_msd_to_nnunet", "plan_and_preprocess",
+    "load_plans",
+]
+
+#: Dataset ids the course uses (above 500, clear of the ids nnU-Net's own converters use).
+DATASET_IDS = {"seed_flair": 501, "msd_flair": 502, "msd_regions": 503}
+_NAMES = {501: "BraTSFlairSeed", 502: "BraTSFlairMSD", 503: "BraTSRegionsMSD"}
+_MARKER = ".course-complete"
+
+
+@dataclass(frozen=True)
+class NnunetFolders:
+    """nnU-Net's three folders (``nnUNet_raw``, ``nnUNet_preprocessed``, ``nnUNet_results``)."""
+
+    raw: Path
+    preprocessed: Path
+    results: Path
+
+
+def nnunet_folders(root: str | os.PathLike[str] | None = None) -> NnunetFolders:
+    """Return (and create) nnU-Net's folders under ``root`` (default ``COURSE_WORK_DIR/nnunet``)."""
+    base = ensure_writable_dir(Path(root) if root is not None else work_dir() / "nnunet", "nnU-Net folders")
+    folders = NnunetFolders(base / "nnUNet_raw", base / "nnUNet_preprocessed", base / "nnUNet_results")
+    for path in (folders.raw, folders.preprocessed, folders.results):
+        path.mkdir(exist_ok=True)
+    return folders
+
+
+@contextlib.contextmanager
+def nnunet_environment(folders: NnunetFolders, n_proc: int | None = None) -> Iterator[NnunetFolders]:
+    """Context manager: point nnU-Net at ``folders`` (its environment variables), restored afterwards.
+
+    Also sets nnU-Net's worker counts (``nnUNet_def_n_proc``, ``nnUNet_n_proc_DA``) to the cores available.
+    """
+    cores = n_proc or max(1, min(os.cpu_count() or 1, 8))
+    values = {"nnUNet_raw": str(folders.raw), "nnUNet_preprocessed": str(folders.preprocessed),
+              "nnUNet_results": str(folders.results), "nnUNet_def_n_proc": str(cores),
+              "nnUNet_n_proc_DA": str(cores)}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield folders
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def dataset_name(dataset_id: int) -> str:
+    """Return nnU-Net's folder name for a course dataset id, e.g. ``Dataset501_BraTSFlairSeed``."""
+    if dataset_id not in _NAMES:
+        raise ValueError(f"{dataset_id} is not one of the course's dataset ids {sorted(_NAMES)}.")
+    return f"Dataset{dataset_id:03d}_{_NAMES[dataset_id]}"
+
+
+def check_training_cases(cases: Sequence[tuple[str, Sequence[Path], Path | None]], labels: Sequence[int]) -> None:
+    """Raise a clear error unless every case has a unique id, a label, 3-D channels on the label's grid and
+    only the declared label values (chapter 2: nnU-Net's integrity check, with messages that name the case)."""
+    seen: set[str] = set()
+    for case_id, images, label in progress(cases, desc="checking cases", leave=False):
+        if case_id in seen:
+            raise DatasetLayoutError(f"Case id {case_id!r} appears twice; every case needs its own id.")
+        seen.add(case_id)
+        if label is None or not Path(label).is_file():
+            raise DatasetLayoutError(f"Case {case_id!r} has no label file ({label}); nnU-Net trains on labelled cases only.")
+        lab = read_volume(label, name=f"{case_id} label")
+        for image in images:
+            if nib.load(image).ndim != 3:
+                raise NotThreeDimensionalError(
+                    f"Case {case_id!r}: {image} is {nib.load(image).ndim}-D; nnU-Net wants one 3-D file per channel "
+                    "(split 4-D files into CASE_0000, CASE_0001, ...).")
+            check_pair(read_volume(image, name=Path(image).name), lab, case_id)
+        check_label_values(lab, labels, case_id)
+
+
+@contextlib.contextmanager
+def _staged(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``final``; rename it into place on success, delete it on any failure."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+    try:
+        yield tmp
+        (tmp / _MARKER).write_text("")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_dataset_json(folder: Path, name: str, channels: dict[int, str], labels: dict[str, Any], n_cases: int,
+                        description: str, regions_class_order: Sequence[int] | None = None) -> None:
+    from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
+
+    generate_dataset_json(str(folder), channels, labels, n_cases, ".nii.gz",
+                          regions_class_order=tuple(regions_class_order) if regions_class_order else None,
+                          dataset_name=name, description=description,
+                          license="CC-BY-SA 4.0 (MSD Task01, BraTS) or synthetic (MNI152-based, see MNI152_NOTICE)",
+                          converted_by="course_utils.imaging.nnunet_data")
+
+
+def convert_seed_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders,
+                           dataset_id: int = DATASET_IDS["seed_flair"]) -> Path:
+    """Return ``nnUNet_raw/Dataset501_...`` converted from a folder in the seed's FLAIR layout (idempotent)."""
+    data = open_mri_folder(source)
+    if data.layout != "seed":
+        raise DatasetLayoutError(f"{source} is in the {data.layout} layout; use convert_msd_to_nnunet for MSD.")
+    target = folders.raw / dataset_name(dataset_id)
+    if (target / _MARKER).is_file():
+        return target
+    cases = [(c.case_id, [c.image], c.label) for c in data.cases]
+    check_training_cases(cases, [0, 1])
+    with _staged(target) as tmp:
+        (tmp / "imagesTr").mkdir()
+        (tmp / "labelsTr").mkdir()
+        for case_id, (image,), label in progress(cases, desc="to nnU-Net", leave=False):
+            _copy_nifti(image, tmp / "imagesTr" / f"{case_id}_0000.nii.gz")
+            _copy_nifti(label, tmp / "labelsTr" / f"{case_id}.nii.gz")  # type: ignore[arg-type]
+        _write_dataset_json(tmp, _NAMES[dataset_id], {0: "FLAIR"}, {"background": 0, "whole tumour": 1}, len(cases),
+                            "FLAIR only, binary whole tumour (the student project's task), from the seed layout")
+    return target
+
+
+def _copy_nifti(source: Path, target: Path) -> None:
+    if "".join(source.suffixes[-2:]) == ".nii.gz":
+        shutil.copyfile(source, target)
+    else:
+        nib.save(nib.load(source), target)
+
+
+def convert_msd_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders, *, regions: bool = False) -> Path:
+    """Return the nnU-Net dataset converted from an MSD Task01 folder (idempotent).
+
+    ``regions=False``: FLAIR only with binary whole tumour (Dataset502). ``regions=True``: nnU-Net's own MSD
+    converter (four channels), with the labels rewritten as BraTS regions for region-based training (Dataset503).
+    """
+    data = open_mri_folder(source)
+    if data.layout != "msd":
+        raise DatasetLayoutError(f"{source} is in the {data.layout} layout; use convert_seed_to_nnunet for it.")
+    dataset_id = DATASET_IDS["msd_regions" if regions else "msd_flair"]
+    target = folders.raw / dataset_name(dataset_id)
+    if (target / _MARKER).is_file():
+        return target
+    missing = [c.case_id for c in data.cases if c.label is None]
+    if missing:
+        raise DatasetLayoutError(f"{source}: training cases without a label file: {missing[:5]}.")
+    with _staged(target) as tmp:
+        if regions:
+            _msd_regions(Path(source), tmp)
+        else:
+            (tmp / "imagesTr").mkdir()
+            (tmp / "labelsTr").mkdir()
+            for case in progress(data.cases, desc="to nnU-Net", leave=False):
+                image = nib.load(case.image)
+                flair = np.asanyarray(image.dataobj)[..., 0]
+                nib.save(nib.Nifti1Image(flair, image.affine), tmp / "imagesTr" / f"{case.case_id}_0000.nii.gz")
+                label = nib.load(case.label)  # type: ignore[arg-type]
+                whole = (np.asanyarray(label.dataobj) > 0).astype(np.uint8)
+                nib.save(nib.Nifti1Image(whole, label.affine), tmp / "labelsTr" / f"{case.case_id}.nii.gz")
+            _write_dataset_json(tmp, _NAMES[dataset_id], {0: "FLAIR"}, {"background": 0, "whole tumour": 1}, len(data.cases),
+                                "FLAIR only, binary whole tumour, from MSD Task01")
+        cases = [(p.name[: -len("_0000.nii.gz")], sorted((tmp / "imagesTr").glob(p.name.replace("_0000", "_*"))),
+                  tmp / "labelsTr" / p.name.replace("_0000", "")) for p in sorted((tmp / "imagesTr").glob("*_0000.nii.gz"))]
+        check_training_cases(cases, [0, 1, 2, 3] if regions else [0, 1])
+    return target
+
+
+def _msd_regions(source: Path, out: Path) -> None:
+    """nnU-Net's own MSD converter into a private nnUNet_raw, then the BraTS region labels."""
+    from nnunetv2.dataset_conversion.convert_MSD_dataset import convert_msd_dataset
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        task = Path(scratch) / "Task01_BrainTumour"  # nnU-Net infers id and name from this folder name
+        task.symlink_to(source.resolve(), target_is_directory=True)
+        raw = Path(scratch) / "raw"
+        raw.mkdir()
+        private = NnunetFolders(raw, Path(scratch) / "pre", Path(scratch) / "res")
+        with nnunet_environment(private, n_proc=max(1, min(os.cpu_count() or 1, 4))):
+            convert_msd_dataset(str(task), overwrite_target_id=DATASET_IDS["msd_regions"])
+        produced = next(raw.iterdir())
+        for sub in ("imagesTr", "labelsTr", "imagesTs"):
+            if (produced / sub).is_dir():
+                shutil.move(str(produced / sub), out / sub)
+    n_cases = len(list((out / "labelsTr").glob("*.nii.gz")))
+    _write_dataset_json(out, _NAMES[DATASET_IDS["msd_regions"]], {0: "FLAIR", 1: "T1w", 2: "T1gd", 3: "T2w"},
+                        {"background": 0, "whole tumour": [1, 2, 3], "tumour core": [2, 3], "enhancing tumour": [3]},
+                        n_cases, "Four sequences, BraTS regions (region-based training), from MSD Task01",
+                        regions_class_order=[1, 2, 3])
+
+
+def _fingerprint_key(raw_dataset: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update((raw_dataset / "dataset.json").read_bytes())
+    for path in sorted((raw_dataset / "imagesTr").glob("*.nii.gz")):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
+
+
+def plan_and_preprocess(dataset_id: int, folders: NnunetFolders, configurations: Sequence[str] = ("3d_fullres",),
+                        n_proc: int | None = None) -> dict[str, Any]:
+    """Return nnU-Net's plans after fingerprinting, planning and preprocessing ``dataset_id`` (chapter 2).
+
+    Runs nnU-Net's own API (``extract_fingerprints``, ``plan_experiments``, ``preprocess``) once: the result
+    is reused while the raw dataset is unchanged, and a lock lets only one process do the work.
+    """
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprints, plan_experiments, preprocess
+
+    name = dataset_name(dataset_id)
+    raw = folders.raw / name
+    if not (raw / "dataset.json").is_file():
+        raise DatasetLayoutError(f"{raw} does not exist: convert the dataset first (convert_seed_to_nnunet / convert_msd_to_nnunet).")
+    out = folders.preprocessed / name
+    key = f"{_fingerprint_key(raw)}:{','.join(configurations)}"
+    marker = out / _MARKER
+    locks = folders.preprocessed / ".locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if marker.is_file() and marker.read_text() == key:
+                return load_plans(dataset_id, folders)
+            if out.exists():
+                shutil.rmtree(out)  # stale or interrupted: start again
+            cores = n_proc or max(1, min(os.cpu_count() or 1, 8))
+            with nnunet_environment(folders, n_proc=cores):
+                extract_fingerprints([dataset_id], check_dataset_integrity=True, num_processes=cores, verbose=False)
+                plan_experiments([dataset_id])
+                preprocess([dataset_id], configurations=tuple(configurations), num_processes=[cores] * len(configurations),
+                           verbose=False)
+            marker.write_text(key)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return load_plans(dataset_id, folders)
+
+
+def load_plans(dataset_id: int, folders: NnunetFolders) -> dict[str, Any]:
+    """Return the ``nnUNetPlans.json`` nnU-Net wrote for ``dataset_id`` (chapter 2)."""
+    path = folders.preprocessed / dataset_name(dataset_id) / "nnUNetPlans.json"
+    if not path.is_file():
+        raise DatasetLayoutError(f"No plans at {path}: run plan_and_preprocess first.")
+    return json.loads(path.read_text())
