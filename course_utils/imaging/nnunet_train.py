@@ -1,0 +1,108 @@
+"""Training nnU-Net's stock ``nnUNetTrainer`` with the profile's schedule, resumable (chapter 6).
+
+nnU-Net's trainer runs 1000 epochs of 250 iterations. The course builds the same stock trainer through
+nnU-Net's Python API and only sets its schedule from the active profile (``NnunetSettings``), so the smoke
+profile trains in minutes on a CPU and the full profile reproduces nnU-Net exactly. Resuming goes through
+:func:`train_fold`, which restores the profile's schedule before loading the latest checkpoint (nnU-Net's
+own ``--c`` would rebuild the trainer with 1000 epochs).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..device import pick_device
+from ..seeding import seed_everything
+from .nnunet_data import NnunetFolders, dataset_name, load_plans, nnunet_environment
+
+__all__ = ["Schedule", "schedule_from", "fold_folder", "build_trainer", "train_fold", "fold_summary"]
+
+TRAINER = "nnUNetTrainer"
+PLANS = "nnUNetPlans"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long to train: epochs, iterations per epoch, validation iterations per epoch, checkpoint interval."""
+
+    num_epochs: int
+    iterations_per_epoch: int
+    val_iterations_per_epoch: int
+    save_every: int = 50
+
+
+def schedule_from(settings: Any) -> Schedule:
+    """Return the :class:`Schedule` of a chapter's ``NnunetSettings`` (checkpoints every epoch in short runs)."""
+    save_every = 1 if settings.num_epochs <= 50 else 50
+    return Schedule(settings.num_epochs, settings.iterations_per_epoch, settings.val_iterations_per_epoch, save_every)
+
+
+def fold_folder(dataset_id: int, folders: NnunetFolders, fold: int, configuration: str = "3d_fullres") -> Path:
+    """Return the folder nnU-Net writes fold ``fold`` of ``dataset_id`` to."""
+    return folders.results / dataset_name(dataset_id) / f"{TRAINER}__{PLANS}__{configuration}" / f"fold_{fold}"
+
+
+def build_trainer(dataset_id: int, folders: NnunetFolders, fold: int, schedule: Schedule,
+                  configuration: str = "3d_fullres", device: Any = None) -> Any:
+    """Return nnU-Net's stock ``nnUNetTrainer`` for one fold, with ``schedule`` applied (not yet initialised).
+
+    Call inside :func:`~course_utils.imaging.nnunet_data.nnunet_environment`.
+    """
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    plans = load_plans(dataset_id, folders)
+    plans["continue_training"] = False
+    dataset_json = json.loads((folders.preprocessed / dataset_name(dataset_id) / "dataset.json").read_text())
+    trainer = nnUNetTrainer(plans=plans, configuration=configuration, fold=fold, dataset_json=dataset_json,
+                            device=device if device is not None else pick_device())
+    trainer.num_epochs = schedule.num_epochs
+    trainer.num_iterations_per_epoch = schedule.iterations_per_epoch
+    trainer.num_val_iterations_per_epoch = schedule.val_iterations_per_epoch
+    trainer.save_every = schedule.save_every
+    return trainer
+
+
+def train_fold(dataset_id: int, folders: NnunetFolders, fold: int, schedule: Schedule, *,
+               configuration: str = "3d_fullres", seed: int = 1234, device: Any = None) -> Path:
+    """Return the output folder of fold ``fold`` after training it with ``schedule`` (chapter 6).
+
+    Idempotent: a fold finished with the same schedule is reused. An interrupted run resumes from its
+    ``checkpoint_latest.pth`` with the profile's schedule. A lock lets one process train while others wait.
+    """
+    out = fold_folder(dataset_id, folders, fold, configuration)
+    stamp = json.dumps(asdict(schedule), sort_keys=True)
+    marker = out / ".course-schedule"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".fold_{fold}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if (out / "checkpoint_final.pth").is_file() and marker.is_file() and marker.read_text() == stamp:
+                return out
+            if out.exists() and (not marker.is_file() or marker.read_text() != stamp):
+                shutil.rmtree(out)  # trained with another schedule: start again
+            out.mkdir(parents=True, exist_ok=True)
+            marker.write_text(stamp)
+            seed_everything(seed + fold)
+            with nnunet_environment(folders):
+                trainer = build_trainer(dataset_id, folders, fold, schedule, configuration, device)
+                latest = out / "checkpoint_latest.pth"
+                if latest.is_file():
+                    trainer.load_checkpoint(str(latest))  # initialises with our schedule, then restores the epoch
+                trainer.run_training()
+                trainer.perform_actual_validation(save_probabilities=False)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return out
+
+
+def fold_summary(fold_dir: Path) -> dict[str, Any]:
+    """Return nnU-Net's validation summary of a trained fold (``validation/summary.json``)."""
+    path = Path(fold_dir) / "validation" / "summary.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"No validation summary at {path}: train the fold first (train_fold).")
+    return json.loads(path.read_text())
