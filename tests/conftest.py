@@ -21,7 +21,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "nbval_lax", False) and "COURSE_MRI_DIR" not in os.environ:
         from course_utils.imaging.synthetic import synthetic_dataset
 
-        os.environ["COURSE_MRI_DIR"] = str(synthetic_dataset("seed", 3, seed=1234))
+        from course_utils.profiles import chapter_settings
+
+        # The same cases Part I's smoke chapters use (seed layout, 12 cases at 4 mm), so chapters 2-6 under
+        # nbval reuse the dataset the book build converted and planned.
+        smoke = chapter_settings(2, "smoke")
+        os.environ["COURSE_MRI_DIR"] = str(synthetic_dataset("seed", smoke.n_cases, seed=smoke.seed,
+                                                             spacing_mm=smoke.spacing_mm))
 
 
 def _real_data() -> Path | None:

@@ -67,3 +67,20 @@ def test_wrong_answers_get_specific_feedback():
 def test_a_raising_answer_is_reported_not_raised():
     fb = ch01.check_physical_extent(lambda v: 1 / 0)
     assert fb.status == INCORRECT and "ZeroDivisionError" in fb.message
+
+
+def test_chapter2_exercises():
+    from course_utils.exercises import ch02
+    from course_utils.imaging.nnunet_plans import target_spacing
+
+    assert ch02.check_target_spacing(ch02.target_spacing_solution).correct
+    assert ch02.check_target_spacing(lambda sp, sh: target_spacing(sp, sh)).correct  # the package's own version
+    assert ch02.check_target_spacing(untouched).status == NOT_ATTEMPTED
+    fb = ch02.check_target_spacing(lambda sp, sh: np.median(sp, axis=0))
+    assert fb.status == INCORRECT and "10th percentile" in fb.message
+    fb = ch02.check_target_spacing(lambda sp, sh: np.mean(sp, axis=0))
+    assert fb.status == INCORRECT and "median" in fb.message
+    assert ch02.check_needs_cascade(ch02.needs_cascade_solution).correct
+    assert ch02.check_needs_cascade(untouched).status == NOT_ATTEMPTED
+    fb = ch02.check_needs_cascade(lambda p, m: np.prod(p) / np.prod(m) < 0.125)
+    assert fb.status == INCORRECT and "paper's 12.5%" in fb.message

@@ -1,0 +1,96 @@
+"""Chapter 2 exercises (nnU-Net dataset and plans): checkers and their solutions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..imaging.nnunet_plans import LOWRES_THRESHOLD_PAPER, LOWRES_THRESHOLD_V2
+from . import CORRECT, INCORRECT, NOT_ATTEMPTED, Feedback
+
+__all__ = ["target_spacing_solution", "check_target_spacing", "needs_cascade_solution", "check_needs_cascade",
+           "fingerprints"]
+
+
+def target_spacing_solution(spacings: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """Solution to exercise 2.1: nnU-Net's full-resolution target spacing (arrays in z, y, x order)."""
+    spacing = np.median(spacings, axis=0)
+    size = np.median(shapes, axis=0)
+    worst = int(np.argmax(spacing))
+    others = [i for i in range(3) if i != worst]
+    anisotropic = spacing[worst] > 3 * max(spacing[others]) and size[worst] * 3 < min(size[others])
+    if anisotropic:
+        spacing[worst] = max(np.percentile(spacings[:, worst], 10), max(spacing[others]) + 1e-5)
+    return spacing
+
+
+def needs_cascade_solution(patch_size: Sequence[int], median_shape: Sequence[float]) -> bool:
+    """Solution to exercise 2.2: does nnU-Net v2 add a low-resolution (cascade) configuration?"""
+    return float(np.prod(patch_size) / np.prod(median_shape)) < 0.25
+
+
+def fingerprints() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return (spacings, shapes) of test datasets: isotropic, anisotropic, anisotropic with varied slices."""
+    rng = np.random.default_rng(2)
+    iso = (rng.uniform(0.9, 1.1, (9, 3)), rng.integers(120, 160, (9, 3)).astype(float))
+    thick = np.column_stack([rng.choice([4.0, 5.0, 6.0, 8.0], 11), rng.uniform(0.7, 0.9, 11), rng.uniform(0.7, 0.9, 11)])
+    aniso = (thick, np.column_stack([rng.integers(18, 30, 11), rng.integers(220, 260, 11), rng.integers(220, 260, 11)]).astype(float))
+    mild = (np.column_stack([np.full(7, 2.0), np.full(7, 1.0), np.full(7, 1.0)]), rng.integers(100, 140, (7, 3)).astype(float))
+    return [iso, aniso, mild]
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
+    try:
+        return fn(*args), None
+    except Exception as exc:  # the student's code may raise anything: report it
+        return None, f"your function raised {type(exc).__name__}: {exc}"
+
+
+def check_target_spacing(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Feedback:
+    """Check exercise 2.1 on isotropic and anisotropic fingerprints."""
+    name = "Exercise 2.1, target spacing"
+    for spacings, shapes in fingerprints():
+        answer, error = _call(fn, spacings.copy(), shapes.copy())
+        if error:
+            return Feedback(name, INCORRECT, error)
+        if answer is None:
+            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        got = np.asarray(answer, dtype=float).ravel()
+        expected = target_spacing_solution(spacings, shapes)
+        if got.shape == (3,) and np.allclose(got, expected, atol=1e-4):
+            continue
+        if got.shape == (3,) and np.allclose(got, np.median(spacings, axis=0)):
+            hint = ("That is the median spacing, right for this dataset's in-plane axes, but its slices are thick and "
+                    "few: nnU-Net then takes the 10th percentile of the slice spacing instead.")
+        elif got.shape == (3,) and np.allclose(got, np.mean(spacings, axis=0)):
+            hint = "nnU-Net uses the median (50th percentile) spacing, not the mean."
+        else:
+            hint = f"Expected {np.round(expected, 4).tolist()}, got {np.round(got, 4).tolist()}."
+        return Feedback(name, INCORRECT, hint)
+    return Feedback(name, CORRECT, "Right on isotropic and anisotropic datasets.")
+
+
+def check_needs_cascade(fn: Callable[[Sequence[int], Sequence[float]], Any]) -> Feedback:
+    """Check exercise 2.2 on patch / median-shape pairs around both thresholds."""
+    name = "Exercise 2.2, cascade trigger"
+    cases = [([128, 128, 128], [138, 169, 138]), ([96, 96, 96], [160, 160, 160]), ([64, 64, 64], [160, 160, 160]),
+             ([40, 48, 40], [38.5, 45.5, 37.5])]
+    for patch, median in cases:
+        answer, error = _call(fn, patch, median)
+        if error:
+            return Feedback(name, INCORRECT, error)
+        if answer is None:
+            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        if bool(answer) == needs_cascade_solution(patch, median):
+            continue
+        covered = float(np.prod(patch) / np.prod(median))
+        if bool(answer) == (covered < LOWRES_THRESHOLD_PAPER):
+            hint = (f"You used the paper's 12.5%. nnU-Net v2's planner uses {LOWRES_THRESHOLD_V2:.0%} "
+                    "(ExperimentPlanner.lowres_creation_threshold): here the patch covers "
+                    f"{covered:.1%} of the median image.")
+        else:
+            hint = f"A patch {patch} in a median image {median} covers {covered:.1%} of its voxels."
+        return Feedback(name, INCORRECT, hint)
+    return Feedback(name, CORRECT, "Right, with nnU-Net v2's threshold.")

@@ -1,0 +1,81 @@
+"""One idempotent step that gets Part I's nnU-Net dataset ready for any chapter (chapters 2-6).
+
+Each Part I chapter runs on its own: :func:`prepare_nnunet` converts, plans and preprocesses the dataset
+of the active profile (synthetic cases in smoke, MSD Task01 by manifest in lab and full), reusing whatever an
+earlier chapter or test already made, so a student can open chapter 5 first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data import require_dataset
+from ..errors import DatasetLayoutError
+from ..paths import work_dir
+from .layouts import open_mri_folder
+from .nnunet_data import (
+    DATASET_IDS,
+    NnunetFolders,
+    convert_msd_to_nnunet,
+    convert_seed_to_nnunet,
+    nnunet_folders,
+    plan_and_preprocess,
+)
+from .sources import MSD_TASK01_SUBDIR, mri_folder_for
+
+__all__ = ["PreparedDataset", "part1_source", "nnunet_folders_for", "prepare_nnunet"]
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """A converted, planned and preprocessed nnU-Net dataset: its id, folders, raw folder and plans."""
+
+    dataset_id: int
+    folders: NnunetFolders
+    raw: Path
+    plans: dict[str, Any]
+
+
+def part1_source(settings: Any, *, regions: bool = False) -> Path:
+    """Return the folder of MRI cases Part I trains on in the active profile.
+
+    ``$COURSE_MRI_DIR`` wins (either layout) for the whole-tumour task. Otherwise smoke uses synthetic cases
+    (seed layout; MSD layout for the regions task) and lab/full use MSD Task01 fetched by manifest.
+    """
+    if regions:
+        if settings.source == "synthetic":
+            from .synthetic import synthetic_dataset
+
+            return synthetic_dataset("msd", settings.n_cases, seed=settings.seed, spacing_mm=settings.spacing_mm)
+        return require_dataset(settings.dataset) / MSD_TASK01_SUBDIR
+    return mri_folder_for(settings, layout="seed")
+
+
+def nnunet_folders_for(source: Path) -> NnunetFolders:
+    """Return the nnU-Net folders used for a source folder: ``COURSE_WORK_DIR/nnunet/<name>-<hash>``."""
+    resolved = Path(source).resolve()
+    key = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
+    return nnunet_folders(work_dir() / "nnunet" / f"{resolved.name[:40]}-{key}")
+
+
+def prepare_nnunet(settings: Any, *, regions: bool = False, root: Path | None = None) -> PreparedDataset:
+    """Return the dataset of the active profile, converted, planned and preprocessed (reused when there).
+
+    The nnU-Net folders live in ``COURSE_WORK_DIR/nnunet/<source>`` (one set per source folder), so runs on
+    different data never mix.
+    """
+    source = part1_source(settings, regions=regions).resolve()
+    folders = nnunet_folders(root) if root is not None else nnunet_folders_for(source)
+    if open_mri_folder(source).layout == "seed":
+        if regions:
+            raise DatasetLayoutError(f"{source} is in the seed layout (FLAIR only): the regions task needs MSD Task01.")
+        raw = convert_seed_to_nnunet(source, folders)
+        dataset_id = DATASET_IDS["seed_flair"]
+    else:
+        raw = convert_msd_to_nnunet(source, folders, regions=regions)
+        dataset_id = DATASET_IDS["msd_regions" if regions else "msd_flair"]
+    plans = plan_and_preprocess(dataset_id, folders, (settings.configuration,))
+    return PreparedDataset(dataset_id, folders, raw, plans)
