@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import matplotlib as mpl
 
-__all__ = ["apply_style", "LABEL_COLOURS", "STYLE"]
+__all__ = ["apply_style", "LABEL_COLOURS", "STYLE", "keep_matplotlib_backend"]
 
 #: Colours of segmentation labels: MSD Task01 values 1-3 (the seed's whole tumour uses 1).
 LABEL_COLOURS = {1: "#ffd92f", 2: "#e7298a", 3: "#1b9e77", 4: "#7570b3"}
@@ -30,3 +32,25 @@ STYLE: dict[str, Any] = {
 def apply_style() -> None:
     """Apply the course's matplotlib style (called by every figure function; idempotent)."""
     mpl.rcParams.update(STYLE)
+
+
+@contextlib.contextmanager
+def keep_matplotlib_backend() -> Iterator[None]:
+    """Context manager: restore matplotlib's backend after imports that switch it (nnU-Net's logger sets
+    ``agg``, which would stop a notebook from showing figures)."""
+    backend = mpl.get_backend()
+    try:
+        yield
+    finally:
+        if mpl.get_backend() != backend:
+            shell = None
+            try:
+                from IPython import get_ipython
+
+                shell = get_ipython()
+            except ImportError:  # pragma: no cover - IPython is pinned
+                pass
+            if shell is not None and "inline" in backend:
+                shell.run_line_magic("matplotlib", "inline")  # also re-registers the hook that shows figures
+            else:
+                mpl.use(backend)

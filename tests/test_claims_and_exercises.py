@@ -84,3 +84,14 @@ def test_chapter2_exercises():
     assert ch02.check_needs_cascade(untouched).status == NOT_ATTEMPTED
     fb = ch02.check_needs_cascade(lambda p, m: np.prod(p) / np.prod(m) < 0.125)
     assert fb.status == INCORRECT and "paper's 12.5%" in fb.message
+
+
+def test_chapter4_exercise():
+    from course_utils.exercises import ch04
+
+    assert ch04.check_moves_label(ch04.moves_label_solution).correct
+    assert ch04.check_moves_label(untouched).status == NOT_ATTEMPTED
+    fb = ch04.check_moves_label(lambda n: n != "Gaussian noise")
+    assert fb.status == INCORRECT and "low resolution" in fb.message.lower()
+    fb = ch04.check_moves_label(lambda n: n in ("rotation", "scaling", "elastic deformation"))
+    assert fb.status == INCORRECT and "Mirroring flips" in fb.message

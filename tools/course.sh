@@ -119,13 +119,16 @@ build_book() {
   local profile cache="_build/.jupyter_cache"
   profile="$("$VENV/bin/python" -c 'from course_utils.profiles import resolve_profile; print(resolve_profile(("msd_task01",)).profile.value)')"
   log "building the book in the '$profile' profile"
-  # One execution cache per profile: a smoke cache must never feed a lab build.
-  if [[ -d "$cache" && "$(cat "$cache/PROFILE" 2>/dev/null)" != "$profile" ]]; then rm -rf "$cache"; fi
+  # jupyter-cache keys on the notebooks' code only: the cache is also dropped when the profile or the package
+  # changes, so a smoke cache never feeds a lab build and the book always shows what the current code does.
+  local key
+  key="$profile $(find course_utils -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+  if [[ -d "$cache" && "$(cat "$cache/PROFILE" 2>/dev/null)" != "$key" ]]; then rm -rf "$cache"; fi
   # A clean Sphinx build every time (an incremental one hides failed notebooks); the cache is kept.
   rm -rf _build/html _build/.doctrees _build/jupyter_execute
   local t0=$SECONDS
   COURSE_PROFILE="$profile" COURSE_STATIC_FIGURES=1 "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
-  mkdir -p "$cache" && echo "$profile" > "$cache/PROFILE"
+  mkdir -p "$cache" && echo "$key" > "$cache/PROFILE"
   log "book built in $((SECONDS - t0)) s: $ROOT/_build/html/index.html"
 }
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..device import pick_device
+from ..plotting import keep_matplotlib_backend
 from ..seeding import seed_everything
 from .nnunet_data import NnunetFolders, dataset_name, load_plans, nnunet_environment
 
@@ -53,7 +54,8 @@ def build_trainer(dataset_id: int, folders: NnunetFolders, fold: int, schedule: 
 
     Call inside :func:`~course_utils.imaging.nnunet_data.nnunet_environment`.
     """
-    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    with keep_matplotlib_backend():
+        from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     plans = load_plans(dataset_id, folders)
     plans["continue_training"] = False

@@ -69,3 +69,18 @@ def test_viewer_is_static_in_the_book_and_a_widget_in_lab(synthetic_case, monkey
     view.value = "sagittal"  # the slider follows the view's axis
     assert slider.max == flair.shape_zyx[2] - 1 and slider.value == slider.max // 2
     np.testing.assert_equal(show_label.value, True)
+
+
+def test_backend_switched_by_an_import_is_restored():
+    import matplotlib as mpl
+
+    from course_utils.plotting import keep_matplotlib_backend
+
+    before = mpl.get_backend()
+    mpl.use("svg")
+    try:
+        with keep_matplotlib_backend():
+            mpl.use("agg")  # what nnU-Net's logger does when it is imported
+        assert mpl.get_backend() == "svg"
+    finally:
+        mpl.use(before)
