@@ -14,13 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def pytest_configure(config: pytest.Config) -> None:
     # Tests always run in smoke, write under _build/, and show static figures unless a test says otherwise.
     os.environ["COURSE_PROFILE"] = os.environ.get("COURSE_PROFILE", "smoke")
-    os.environ.setdefault("COURSE_WORK_DIR", str(ROOT / "_build" / "test-work"))
+    os.environ.setdefault("COURSE_WORK_DIR", str(ROOT / "_build" / "work"))  # shared with the book build
     os.environ.setdefault("MPLBACKEND", "Agg")
     # nbval runs the chapter-1 notebook on the seed's FLAIR layout; the book build runs it on the MSD
     # layout, so between them both layouts are executed and each notebook runs twice in all.
     if getattr(config.option, "nbval_lax", False) and "COURSE_MRI_DIR" not in os.environ:
         from course_utils.imaging.synthetic import synthetic_dataset
-
         from course_utils.profiles import chapter_settings
 
         # The same cases Part I's smoke chapters use (seed layout, 12 cases at 4 mm), so chapters 2-6 under

@@ -127,7 +127,10 @@ build_book() {
   # A clean Sphinx build every time (an incremental one hides failed notebooks); the cache is kept.
   rm -rf _build/html _build/.doctrees _build/jupyter_execute
   local t0=$SECONDS
-  COURSE_PROFILE="$profile" COURSE_STATIC_FIGURES=1 "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
+  # The book and the tests share one work folder, so nnU-Net's converted data and the trained smoke model are
+  # made once (steps are locked and idempotent) and reused by both.
+  COURSE_WORK_DIR="${COURSE_WORK_DIR:-$ROOT/_build/work}" COURSE_PROFILE="$profile" COURSE_STATIC_FIGURES=1 \
+    "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
   mkdir -p "$cache" && echo "$key" > "$cache/PROFILE"
   log "book built in $((SECONDS - t0)) s: $ROOT/_build/html/index.html"
 }
@@ -150,7 +153,8 @@ run_tests() {
   local real="${COURSE_REAL_DATA:-}"
   if [[ -z "$real" && -d "$ROOT/../shared/data" ]]; then real="$ROOT/../shared/data"; fi
   log "running the tests${real:+ (real data: $real)}"
-  COURSE_REAL_DATA="$real" COURSE_PROFILE=smoke "$VENV/bin/python" -m pytest "$@"
+  COURSE_WORK_DIR="${COURSE_WORK_DIR:-$ROOT/_build/work}" COURSE_REAL_DATA="$real" COURSE_PROFILE=smoke \
+    "$VENV/bin/python" -m pytest "$@"
 }
 
 cmd="${1:-}"; shift || true
