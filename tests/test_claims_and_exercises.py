@@ -95,3 +95,14 @@ def test_chapter4_exercise():
     assert fb.status == INCORRECT and "low resolution" in fb.message.lower()
     fb = ch04.check_moves_label(lambda n: n in ("rotation", "scaling", "elastic deformation"))
     assert fb.status == INCORRECT and "Mirroring flips" in fb.message
+
+
+def test_chapter3_exercise():
+    from course_utils.exercises import ch03
+
+    assert ch03.check_masked_zscore(ch03.masked_zscore_solution).correct
+    assert ch03.check_masked_zscore(untouched).status == NOT_ATTEMPTED
+    fb = ch03.check_masked_zscore(lambda im, m: (im - im.mean()) / im.std())
+    assert fb.status == INCORRECT and "whole image" in fb.message
+    fb = ch03.check_masked_zscore(lambda im, m: np.where(m, (im - im[m].mean()) / im[m].std(), 0.0))
+    assert fb.status == INCORRECT and "outside it" in fb.message
