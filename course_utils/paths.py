@@ -8,13 +8,16 @@ Two folders, each overridable by an environment variable:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputNotWritableError
 
-__all__ = ["data_dir", "work_dir", "ensure_writable_dir"]
+__all__ = ["data_dir", "work_dir", "ensure_writable_dir", "staged_directory"]
 
 _DEFAULT_ROOT = Path.home() / ".cache" / "biomed-ai-course"
 
@@ -54,3 +57,22 @@ def ensure_writable_dir(path: str | os.PathLike[str], purpose: str = "course out
     except OSError as exc:
         raise OutputNotWritableError(f"Cannot write to {folder}: {exc.strerror or exc}. {hint}") from exc
     return folder
+
+
+@contextlib.contextmanager
+def staged_directory(final: str | os.PathLike[str], marker: str | None = None) -> Iterator[Path]:
+    """Yield a temporary sibling folder of ``final`` to write into; on success it replaces ``final`` (after
+    writing ``marker``, if given, last), on any failure it is deleted, so ``final`` is never half-written."""
+    target = Path(final)
+    parent = ensure_writable_dir(target.parent, "output")
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.tmp-"))
+    try:
+        yield tmp
+        if marker:
+            (tmp / marker).write_text("")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -54,6 +54,6 @@ def test_importing_the_package_does_not_import_heavy_libraries():
 
 def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
-    result = subprocess.run([ruff, "check", "course_utils", "tests", "benchmarks", "book/_ext"], cwd=ROOT,
+    result = subprocess.run([ruff, "check", "course_utils", "tests", "benchmarks", "book/_ext", "notebooks"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

@@ -9,9 +9,11 @@ dropdown; the tests run every solution, and typical wrong answers, through its c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Feedback", "NOT_ATTEMPTED", "CORRECT", "INCORRECT"]
+__all__ = ["Feedback", "NOT_ATTEMPTED", "CORRECT", "INCORRECT", "attempt"]
 
 NOT_ATTEMPTED = "not attempted yet"
 CORRECT = "correct"
@@ -41,3 +43,15 @@ class Feedback:
 
     def __repr__(self) -> str:
         return str(self)
+
+
+def attempt(exercise: str, fn: Callable[..., Any], *args: Any) -> tuple[Any, Feedback | None]:
+    """Return ``(answer, None)``, or ``(None, feedback)`` that ends the check: "not attempted yet" when the
+    student's function still returns ``None`` (its body is ``...``), "incorrect" when it raised."""
+    try:
+        answer = fn(*args)
+    except Exception as exc:  # the student's code may raise anything: report it, never crash the checker
+        return None, Feedback(exercise, INCORRECT, f"your function raised {type(exc).__name__}: {exc}")
+    if answer is None:
+        return None, Feedback(exercise, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+    return answer, None

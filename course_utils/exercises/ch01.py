@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..imaging.io import Geometry, Volume
-from . import CORRECT, INCORRECT, NOT_ATTEMPTED, Feedback
+from . import CORRECT, INCORRECT, Feedback, attempt
 
 __all__ = [
     "physical_extent_mm",
@@ -67,22 +67,13 @@ def test_volumes() -> list[Volume]:
 
 
 # ---------------------------------------------------------------------------------------------- checkers
-def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
-    try:
-        return fn(*args), None
-    except Exception as exc:  # the student's code may raise anything: report it
-        return None, f"your function raised {type(exc).__name__}: {exc}"
-
-
 def check_physical_extent(fn: Callable[[Volume], Any]) -> Feedback:
     """Check exercise 1.1 (``fn(volume) -> (x_mm, y_mm, z_mm)``) on volumes with known extent."""
     name = "Exercise 1.1, physical extent"
     for volume in test_volumes():
-        answer, error = _call(fn, volume)
-        if error:
-            return Feedback(name, INCORRECT, error)
-        if answer is None:
-            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        answer, stop = attempt(name, fn, volume)
+        if stop:
+            return stop
         expected = np.asarray(physical_extent_mm(volume))
         got = np.asarray(answer, dtype=float).ravel()
         if got.shape != (3,):
@@ -106,11 +97,9 @@ def check_tumour_volume(fn: Callable[[Volume], Any]) -> Feedback:
     """Check exercise 1.2 (``fn(label) -> millilitres``) on labels with known volume."""
     name = "Exercise 1.2, tumour volume"
     for volume in test_volumes():
-        answer, error = _call(fn, volume)
-        if error:
-            return Feedback(name, INCORRECT, error)
-        if answer is None:
-            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        answer, stop = attempt(name, fn, volume)
+        if stop:
+            return stop
         try:
             got = float(answer)
         except (TypeError, ValueError):
@@ -136,11 +125,9 @@ def check_voxel_centre(fn: Callable[[Volume, Sequence[int]], Any]) -> Feedback:
     name = "Exercise 1.3, voxel to world"
     for volume in test_volumes():
         index = tuple(int(n) // 3 for n in volume.array.shape)
-        answer, error = _call(fn, volume, index)
-        if error:
-            return Feedback(name, INCORRECT, error)
-        if answer is None:
-            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        answer, stop = attempt(name, fn, volume, index)
+        if stop:
+            return stop
         got = np.asarray(answer, dtype=float).ravel()
         expected = voxel_centre_mm(volume, index)
         if got.shape == (3,) and np.allclose(got, expected, atol=1e-6):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..imaging.nnunet_plans import LOWRES_THRESHOLD_PAPER, LOWRES_THRESHOLD_V2
-from . import CORRECT, INCORRECT, NOT_ATTEMPTED, Feedback
+from . import CORRECT, INCORRECT, Feedback, attempt
 
 __all__ = ["target_spacing_solution", "check_target_spacing", "needs_cascade_solution", "check_needs_cascade",
            "fingerprints"]
@@ -41,22 +41,13 @@ def fingerprints() -> list[tuple[np.ndarray, np.ndarray]]:
     return [iso, aniso, mild]
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
-    try:
-        return fn(*args), None
-    except Exception as exc:  # the student's code may raise anything: report it
-        return None, f"your function raised {type(exc).__name__}: {exc}"
-
-
 def check_target_spacing(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Feedback:
     """Check exercise 2.1 on isotropic and anisotropic fingerprints."""
     name = "Exercise 2.1, target spacing"
     for spacings, shapes in fingerprints():
-        answer, error = _call(fn, spacings.copy(), shapes.copy())
-        if error:
-            return Feedback(name, INCORRECT, error)
-        if answer is None:
-            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        answer, stop = attempt(name, fn, spacings.copy(), shapes.copy())
+        if stop:
+            return stop
         got = np.asarray(answer, dtype=float).ravel()
         expected = target_spacing_solution(spacings, shapes)
         if got.shape == (3,) and np.allclose(got, expected, atol=1e-4):
@@ -78,11 +69,9 @@ def check_needs_cascade(fn: Callable[[Sequence[int], Sequence[float]], Any]) -> 
     cases = [([128, 128, 128], [138, 169, 138]), ([96, 96, 96], [160, 160, 160]), ([64, 64, 64], [160, 160, 160]),
              ([40, 48, 40], [38.5, 45.5, 37.5])]
     for patch, median in cases:
-        answer, error = _call(fn, patch, median)
-        if error:
-            return Feedback(name, INCORRECT, error)
-        if answer is None:
-            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        answer, stop = attempt(name, fn, patch, median)
+        if stop:
+            return stop
         if bool(answer) == needs_cascade_solution(patch, median):
             continue
         covered = float(np.prod(patch) / np.prod(median))

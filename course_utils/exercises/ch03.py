@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..imaging.preprocessing import zscore
-from . import CORRECT, INCORRECT, NOT_ATTEMPTED, Feedback
+from . import CORRECT, INCORRECT, Feedback, attempt
 
 __all__ = ["masked_zscore_solution", "check_masked_zscore", "test_images"]
 
@@ -35,12 +35,9 @@ def check_masked_zscore(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Feedback
     """Check exercise 3.1 against the course's (nnU-Net-equal) ``zscore``."""
     name = "Exercise 3.1, masked z-score"
     for image, mask in test_images():
-        try:
-            answer = fn(image.copy(), mask.copy())
-        except Exception as exc:  # the student's code may raise anything: report it
-            return Feedback(name, INCORRECT, f"your function raised {type(exc).__name__}: {exc}")
-        if answer is None:
-            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        answer, stop = attempt(name, fn, image.copy(), mask.copy())
+        if stop:
+            return stop
         got = np.asarray(answer, dtype=np.float64)
         expected = zscore(image, mask).astype(np.float64)
         if got.shape == expected.shape and np.allclose(got, expected, atol=1e-4):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import CORRECT, INCORRECT, NOT_ATTEMPTED, Feedback
+from . import CORRECT, INCORRECT, Feedback, attempt
 
 __all__ = ["SPATIAL", "INTENSITY", "moves_label_solution", "check_moves_label"]
 
@@ -23,12 +23,9 @@ def check_moves_label(fn: Callable[[str], Any]) -> Feedback:
     name = "Exercise 4.1, which transforms move the label"
     wrong = []
     for transform in SPATIAL + INTENSITY:
-        try:
-            answer = fn(transform)
-        except Exception as exc:  # the student's code may raise anything: report it
-            return Feedback(name, INCORRECT, f"your function raised {type(exc).__name__}: {exc}")
-        if answer is None:
-            return Feedback(name, NOT_ATTEMPTED, "Replace `...` with your code and run the cell again.")
+        answer, stop = attempt(name, fn, transform)
+        if stop:
+            return stop
         if bool(answer) != moves_label_solution(transform):
             wrong.append(transform)
     if not wrong:

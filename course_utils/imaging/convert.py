@@ -7,19 +7,17 @@ channel 0 (FLAIR) of each 4-D image, and the label reduced to whole tumour (ever
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from ..paths import ensure_writable_dir
+from ..paths import staged_directory
 from ..progress import progress
 from .layouts import open_mri_folder
 
-__all__ = ["msd_to_seed_layout"]
+__all__ = ["msd_to_seed_layout", "write_flair_whole_tumour"]
 
 
 def msd_to_seed_layout(msd_root: str | os.PathLike[str], out_root: str | os.PathLike[str],
@@ -33,26 +31,23 @@ def msd_to_seed_layout(msd_root: str | os.PathLike[str], out_root: str | os.Path
     if source.layout != "msd":
         raise ValueError(f"{msd_root} is in the {source.layout} layout; an MSD Task01 folder is needed.")
     target = Path(out_root)
-    parent = ensure_writable_dir(target.parent, "converted dataset")
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.tmp-"))
-    try:
-        wanted = set(case_ids) if case_ids is not None else None
+    wanted = set(case_ids) if case_ids is not None else None
+    with staged_directory(target) as tmp:
         for files in progress([c for c in source.cases if wanted is None or c.case_id in wanted], desc="FLAIR layout"):
             if files.label is None:
                 continue
-            image = nib.load(files.image)
-            flair = np.asanyarray(image.dataobj)[..., 0]
-            label = nib.load(files.label)
             case_dir = tmp / files.case_id
             case_dir.mkdir()
-            nib.save(nib.Nifti1Image(flair, image.affine, image.header.copy() if flair.ndim == image.ndim else None),
-                     case_dir / f"{files.case_id}_fld.nii.gz")
-            whole = (np.asanyarray(label.dataobj) > 0).astype(np.uint8)
-            nib.save(nib.Nifti1Image(whole, label.affine), case_dir / f"{files.case_id}_seg.nii.gz")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            write_flair_whole_tumour(files.image, files.label, case_dir / f"{files.case_id}_fld.nii.gz",
+                                     case_dir / f"{files.case_id}_seg.nii.gz")
     return target
+
+
+def write_flair_whole_tumour(image_4d: Path, label: Path, out_image: Path, out_label: Path) -> None:
+    """Write FLAIR (channel 0 of an MSD 4-D image) and the whole-tumour mask (label > 0), affines unchanged."""
+    image = nib.load(image_4d)
+    flair = np.asanyarray(image.dataobj)[..., 0]
+    nib.save(nib.Nifti1Image(flair, image.affine), out_image)
+    reference = nib.load(label)
+    whole = (np.asanyarray(reference.dataobj) > 0).astype(np.uint8)
+    nib.save(nib.Nifti1Image(whole, reference.affine), out_label)

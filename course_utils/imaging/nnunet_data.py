@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
-import numpy as np
 
 from ..errors import DatasetLayoutError, NotThreeDimensionalError
-from ..paths import ensure_writable_dir, work_dir
+from ..paths import ensure_writable_dir, staged_directory, work_dir
 from ..progress import progress
 from .checks import check_label_values, check_pair
+from .convert import write_flair_whole_tumour
 from .io import read_volume
 from .layouts import open_mri_folder
 
@@ -115,22 +115,6 @@ def check_training_cases(cases: Sequence[tuple[str, Sequence[Path], Path | None]
         check_label_values(lab, labels, case_id)
 
 
-@contextlib.contextmanager
-def _staged(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``final``; rename it into place on success, delete it on any failure."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
-    try:
-        yield tmp
-        (tmp / _MARKER).write_text("")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _write_dataset_json(folder: Path, name: str, channels: dict[int, str], labels: dict[str, Any], n_cases: int,
                         description: str, regions_class_order: Sequence[int] | None = None) -> None:
     from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
@@ -153,7 +137,7 @@ def convert_seed_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolder
         return target
     cases = [(c.case_id, [c.image], c.label) for c in data.cases]
     check_training_cases(cases, [0, 1])
-    with _staged(target) as tmp:
+    with staged_directory(target, _MARKER) as tmp:
         (tmp / "imagesTr").mkdir()
         (tmp / "labelsTr").mkdir()
         for case_id, (image,), label in progress(cases, desc="to nnU-Net", leave=False):
@@ -187,19 +171,15 @@ def convert_msd_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders
     missing = [c.case_id for c in data.cases if c.label is None]
     if missing:
         raise DatasetLayoutError(f"{source}: training cases without a label file: {missing[:5]}.")
-    with _staged(target) as tmp:
+    with staged_directory(target, _MARKER) as tmp:
         if regions:
             _msd_regions(Path(source), tmp)
         else:
             (tmp / "imagesTr").mkdir()
             (tmp / "labelsTr").mkdir()
             for case in progress(data.cases, desc="to nnU-Net", leave=False):
-                image = nib.load(case.image)
-                flair = np.asanyarray(image.dataobj)[..., 0]
-                nib.save(nib.Nifti1Image(flair, image.affine), tmp / "imagesTr" / f"{case.case_id}_0000.nii.gz")
-                label = nib.load(case.label)  # type: ignore[arg-type]
-                whole = (np.asanyarray(label.dataobj) > 0).astype(np.uint8)
-                nib.save(nib.Nifti1Image(whole, label.affine), tmp / "labelsTr" / f"{case.case_id}.nii.gz")
+                write_flair_whole_tumour(case.image, case.label, tmp / "imagesTr" / f"{case.case_id}_0000.nii.gz",  # type: ignore[arg-type]
+                                         tmp / "labelsTr" / f"{case.case_id}.nii.gz")
             _write_dataset_json(tmp, _NAMES[dataset_id], {0: "FLAIR"}, {"background": 0, "whole tumour": 1}, len(data.cases),
                                 "FLAIR only, binary whole tumour, from MSD Task01")
         cases = [(p.name[: -len("_0000.nii.gz")], sorted((tmp / "imagesTr").glob(p.name.replace("_0000", "_*"))),
