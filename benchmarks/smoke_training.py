@@ -1,38 +1,65 @@
-"""Train the smoke nnU-Net model for one seed and score it on held-out synthetic cases (chapter 6).
+"""Chapter 6's whole smoke workflow for one seed: train the folds, cross-validate, choose post-processing,
+predict the held-out cases with each fold and with the ensemble, and score them (Dice, HD95).
 
-Run: ``.venv/bin/python benchmarks/smoke_training.py SEED`` (from the repository root). Prints the time of each
-step, the fold-0 validation Dice and the held-out Dice per case. Uses a private work folder per seed.
+Run: ``.venv/bin/python benchmarks/smoke_training.py SEED [EPOCHS ITERATIONS]`` (from the repository root).
+Prints the time of each step and every score, and appends one JSON line to
+``_build/bench-smoke-training/results.jsonl``. Uses a private work folder per seed and schedule.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
 
+from course_utils.imaging import nnunet_eval as ne
 from course_utils.imaging import nnunet_infer as ni
 from course_utils.imaging import nnunet_train as nt
 from course_utils.imaging.pipeline import prepare_nnunet
 from course_utils.profiles import chapter_settings
 
 
-def main(seed: int) -> int:
-    """Run the benchmark for ``seed``; return the exit status."""
-    settings = dataclasses.replace(chapter_settings(6, "smoke"), seed=seed)
-    root = Path(f"_build/bench-smoke-training/seed{seed}")
+def main(seed: int, epochs: int | None = None, iterations: int | None = None) -> int:
+    """Run the benchmark for ``seed`` (and optionally another schedule); return the exit status."""
+    settings = chapter_settings(6, "smoke")
+    settings = dataclasses.replace(settings, seed=seed, num_epochs=epochs or settings.num_epochs,
+                                   iterations_per_epoch=iterations or settings.iterations_per_epoch)
+    schedule = nt.schedule_from(settings)
+    root = Path("_build/bench-smoke-training") / f"seed{seed}_{schedule.num_epochs}x{schedule.iterations_per_epoch}"
+    result: dict[str, object] = {"seed": seed, "schedule": dataclasses.asdict(schedule), "folds": list(settings.folds)}
     start = time.perf_counter()
+
+    def lap(name: str) -> None:
+        result[f"t_{name}_s"] = round(time.perf_counter() - start, 1)
+        print(f"{name}: {result[f't_{name}_s']} s", flush=True)
+
     prepared = prepare_nnunet(settings, root=root / "nnunet")
-    print(f"prepared in {time.perf_counter() - start:.0f} s", flush=True)
-    fold = nt.train_fold(prepared.dataset_id, prepared.folders, 0, nt.schedule_from(settings), seed=seed)
-    validation = nt.fold_summary(fold)["foreground_mean"]["Dice"]
-    print(f"trained in {time.perf_counter() - start:.0f} s; fold-0 validation Dice {validation:.3f}", flush=True)
-    cases = ni.heldout_cases(settings)
-    scores = ni.evaluate_predictions(ni.predict_cases(fold.parent, prepared.folders, cases, root / "pred"), cases)
-    print(f"predicted in {time.perf_counter() - start:.0f} s; held-out Dice "
-          f"{[round(s.dice, 3) for s in scores]} mean {ni.mean_dice(scores):.3f}")
+    lap("prepared")
+    for fold in settings.folds:
+        nt.train_fold(prepared.dataset_id, prepared.folders, fold, schedule, seed=seed)
+        lap(f"trained_fold{fold}")
+    cv = ne.cross_validation(prepared.dataset_id, prepared.folders, settings.folds)
+    choice = ne.select_postprocessing(cv, prepared.dataset_id, prepared.folders)
+    result.update(cv_fold_dice=cv.per_fold["mean Dice"].round(4).tolist(), cv_mean_of_folds=round(cv.mean_of_folds, 4),
+                  postprocessing=choice.keep_largest_component)
+    lap("cross_validated")
+    model_dir = nt.fold_folder(prepared.dataset_id, prepared.folders, settings.folds[0]).parent
+    cases = ni.heldout_cases(prepared, settings)
+    for name, folds in [*((f"fold{f}", (f,)) for f in settings.folds), ("ensemble", tuple(settings.folds))]:
+        predictions = ni.predict_cases(model_dir, prepared.folders, cases, root / f"pred_{name}", folds=folds)
+        scores = ni.evaluate_predictions(predictions, cases)
+        result[f"test_dice_{name}"] = round(ni.mean_dice(scores), 4)
+        result[f"test_hd95_{name}"] = round(ni.mean_hd95(scores), 2)
+        lap(f"predicted_{name}")
+    print(json.dumps(result))
+    out = Path("_build/bench-smoke-training/results.jsonl")
+    with out.open("a") as handle:
+        handle.write(json.dumps(result) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1234))
+    args = [int(a) for a in sys.argv[1:]]
+    sys.exit(main(*args) if args else main(1234))

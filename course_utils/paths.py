@@ -60,16 +60,17 @@ def ensure_writable_dir(path: str | os.PathLike[str], purpose: str = "course out
 
 
 @contextlib.contextmanager
-def staged_directory(final: str | os.PathLike[str], marker: str | None = None) -> Iterator[Path]:
+def staged_directory(final: str | os.PathLike[str], marker: str | None = None, marker_text: str = "") -> Iterator[Path]:
     """Yield a temporary sibling folder of ``final`` to write into; on success it replaces ``final`` (after
-    writing ``marker``, if given, last), on any failure it is deleted, so ``final`` is never half-written."""
+    writing ``marker_text`` into the file ``marker``, if given, last), on any failure it is deleted, so ``final``
+    is never half-written."""
     target = Path(final)
     parent = ensure_writable_dir(target.parent, "output")
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.tmp-"))
     try:
         yield tmp
         if marker:
-            (tmp / marker).write_text("")
+            (tmp / marker).write_text(marker_text)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

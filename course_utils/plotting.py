@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,12 +37,17 @@ def apply_style() -> None:
 
 @contextlib.contextmanager
 def keep_matplotlib_backend() -> Iterator[None]:
-    """Context manager: restore matplotlib's backend after imports that switch it (nnU-Net's logger sets
-    ``agg``, which would stop a notebook from showing figures)."""
+    """Context manager: restore matplotlib's backend and settings after code that changes them (nnU-Net's logger
+    sets the ``agg`` backend, which would stop a notebook from showing figures, and seaborn's style with fonts
+    2.5 times larger whenever it draws its progress plot)."""
     backend = mpl.get_backend()
+    settings = {k: v for k, v in mpl.rcParams.items() if k != "backend"}
     try:
         yield
     finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated keys are copied back as they were
+            mpl.rcParams.update(settings)
         if mpl.get_backend() != backend:
             shell = None
             try:

@@ -223,7 +223,7 @@ _SAPBERT = "cambridgeltl/SapBERT-from-PubMedBERT-fulltext"
 _TINY = "tiny-random"  # a small randomly initialised model with a tokenizer trained on the course corpus
 
 _NNUNET = {
-    Profile.SMOKE: NnunetSettings("synthetic", "msd_task01", 12, (4.0, 4.0, 4.0), 4, 5, 20, 5, (0,)),
+    Profile.SMOKE: NnunetSettings("synthetic", "msd_task01", 12, (4.0, 4.0, 4.0), 4, 4, 12, 3, (0, 1)),
     Profile.LAB: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 100, 250, 50, (0,)),
     Profile.FULL: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 1000, 250, 50, (0, 1, 2, 3, 4)),
 }

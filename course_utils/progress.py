@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-__all__ = ["progress", "static_figures"]
+__all__ = ["progress", "progress_bar", "static_figures"]
 
 T = TypeVar("T")
 
@@ -28,3 +28,13 @@ def progress(iterable: Iterable[T], **kwargs: Any) -> Iterable[T]:
         from tqdm.auto import tqdm
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)
+
+
+def progress_bar(total: int, **kwargs: Any) -> Any:
+    """Return a tqdm bar of ``total`` steps to advance by hand with ``update`` (widget in Jupyter, text elsewhere)."""
+    if static_figures():
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    kwargs.setdefault("dynamic_ncols", True)
+    return tqdm(total=total, **kwargs)

@@ -106,3 +106,40 @@ def test_chapter3_exercise():
     assert fb.status == INCORRECT and "whole image" in fb.message
     fb = ch03.check_masked_zscore(lambda im, m: np.where(m, (im - im[m].mean()) / im[m].std(), 0.0))
     assert fb.status == INCORRECT and "outside it" in fb.message
+
+
+def test_chapter6_exercises():
+    from scipy import ndimage
+
+    from course_utils.exercises import ch06
+
+    assert ch06.check_mean_of_fold_means(ch06.mean_of_fold_means_solution).correct
+    assert ch06.check_mean_of_fold_means(untouched).status == NOT_ATTEMPTED
+    fb = ch06.check_mean_of_fold_means(lambda d, f: float(np.mean(d)))
+    assert fb.status == INCORRECT and "pooled mean" in fb.message
+
+    assert ch06.check_blend_tiles(ch06.blend_tiles_solution).correct
+    assert ch06.check_blend_tiles(untouched).status == NOT_ATTEMPTED
+    fb = ch06.check_blend_tiles(lambda t, s, sh, w: ch06.blend_tiles_solution(t, s, sh, np.ones_like(w)))
+    assert fb.status == INCORRECT and "plain average" in fb.message
+
+    def unnormalised(tiles, starts, shape, weights):
+        out = np.zeros(shape)
+        for tile, (y, x) in zip(tiles, starts):
+            out[y:y + tile.shape[0], x:x + tile.shape[1]] += tile * weights
+        return out
+
+    fb = ch06.check_blend_tiles(unnormalised)
+    assert fb.status == INCORRECT and "divide it by the summed weights" in fb.message
+
+    assert ch06.check_keep_largest_component(ch06.keep_largest_component_solution).correct
+    assert ch06.check_keep_largest_component(untouched).status == NOT_ATTEMPTED
+
+    def face_connected(mask):
+        labels, n = ndimage.label(mask)
+        return labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1 if n else np.zeros_like(mask)
+
+    fb = ch06.check_keep_largest_component(face_connected)
+    assert fb.status == INCORRECT and "full connectivity" in fb.message
+    fb = ch06.check_keep_largest_component(lambda m: m)
+    assert fb.status == INCORRECT and "Nothing was removed" in fb.message

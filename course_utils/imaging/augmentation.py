@@ -7,14 +7,15 @@ and the probability forced to one; nothing is re-implemented.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from .nnunet_data import dataset_name, nnunet_environment
-from .nnunet_train import Schedule, build_trainer
+from .nnunet_data import dataset_name
+from .nnunet_train import scratch_trainer
 
 __all__ = ["AugmentationSetup", "augmentation_setup", "pipeline_steps", "single_transforms", "apply_transform",
            "load_preprocessed_case", "foreground_fraction", "plot_augmentations"]
@@ -35,9 +36,8 @@ class AugmentationSetup:
 
 def augmentation_setup(prepared: Any, configuration: str = "3d_fullres") -> AugmentationSetup:
     """Return nnU-Net's augmentation set-up for a prepared dataset, from its stock trainer (chapter 4)."""
-    with nnunet_environment(prepared.folders):
-        trainer = build_trainer(prepared.dataset_id, prepared.folders, 0, Schedule(1, 1, 1), configuration,
-                                device=torch.device("cpu"))
+    dataset_json = json.loads((prepared.folders.preprocessed / dataset_name(prepared.dataset_id) / "dataset.json").read_text())
+    with scratch_trainer(prepared.plans, dataset_json, configuration) as trainer:
         rotation, dummy_2d, initial, mirror = trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
         config = trainer.configuration_manager
         transforms = trainer.get_training_transforms(

@@ -126,24 +126,51 @@ def _write_dataset_json(folder: Path, name: str, channels: dict[int, str], label
                           converted_by="course_utils.imaging.nnunet_data")
 
 
+def _conversion_key(test_ids: Sequence[str]) -> str:
+    return json.dumps({"test_ids": sorted(test_ids)})
+
+
+def _converted(target: Path, key: str) -> bool:
+    """Return True when ``target`` is a finished conversion with the same held-out cases."""
+    marker = target / _MARKER
+    return marker.is_file() and marker.read_text() == key
+
+
+def _split_test(cases: Sequence[Any], test_ids: Sequence[str], source: Any) -> tuple[list[Any], list[Any]]:
+    """Return (training cases, held-out cases), after checking that every held-out id is a case of ``source``."""
+    wanted = set(test_ids)
+    unknown = sorted(wanted - {c.case_id for c in cases})
+    if unknown:
+        raise DatasetLayoutError(f"{source}: held-out test ids not found among its cases: {unknown[:5]}.")
+    return [c for c in cases if c.case_id not in wanted], [c for c in cases if c.case_id in wanted]
+
+
 def convert_seed_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders,
-                           dataset_id: int = DATASET_IDS["seed_flair"]) -> Path:
-    """Return ``nnUNet_raw/Dataset501_...`` converted from a folder in the seed's FLAIR layout (idempotent)."""
+                           dataset_id: int = DATASET_IDS["seed_flair"], *, test_ids: Sequence[str] = ()) -> Path:
+    """Return ``nnUNet_raw/Dataset501_...`` converted from a folder in the seed's FLAIR layout (idempotent).
+
+    Cases named in ``test_ids`` go to ``imagesTs``/``labelsTs`` (the held-out test set, chapter 6), never to
+    ``imagesTr``.
+    """
     data = open_mri_folder(source)
     if data.layout != "seed":
         raise DatasetLayoutError(f"{source} is in the {data.layout} layout; use convert_msd_to_nnunet for MSD.")
     target = folders.raw / dataset_name(dataset_id)
-    if (target / _MARKER).is_file():
+    key = _conversion_key(test_ids)
+    if _converted(target, key):
         return target
-    cases = [(c.case_id, [c.image], c.label) for c in data.cases]
-    check_training_cases(cases, [0, 1])
-    with staged_directory(target, _MARKER) as tmp:
-        (tmp / "imagesTr").mkdir()
-        (tmp / "labelsTr").mkdir()
-        for case_id, (image,), label in progress(cases, desc="to nnU-Net", leave=False):
-            _copy_nifti(image, tmp / "imagesTr" / f"{case_id}_0000.nii.gz")
-            _copy_nifti(label, tmp / "labelsTr" / f"{case_id}.nii.gz")  # type: ignore[arg-type]
-        _write_dataset_json(tmp, _NAMES[dataset_id], {0: "FLAIR"}, {"background": 0, "whole tumour": 1}, len(cases),
+    training, held_out = _split_test(data.cases, test_ids, source)
+    check_training_cases([(c.case_id, [c.image], c.label) for c in data.cases], [0, 1])
+    with staged_directory(target, _MARKER, key) as tmp:
+        for images, labels, cases in (("imagesTr", "labelsTr", training), ("imagesTs", "labelsTs", held_out)):
+            if not cases:
+                continue
+            (tmp / images).mkdir()
+            (tmp / labels).mkdir()
+            for case in progress(cases, desc=f"to nnU-Net {images}", leave=False):
+                _copy_nifti(case.image, tmp / images / f"{case.case_id}_0000.nii.gz")
+                _copy_nifti(case.label, tmp / labels / f"{case.case_id}.nii.gz")
+        _write_dataset_json(tmp, _NAMES[dataset_id], {0: "FLAIR"}, {"background": 0, "whole tumour": 1}, len(training),
                             "FLAIR only, binary whole tumour (the student project's task), from the seed layout")
     return target
 
@@ -155,41 +182,53 @@ def _copy_nifti(source: Path, target: Path) -> None:
         nib.save(nib.load(source), target)
 
 
-def convert_msd_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders, *, regions: bool = False) -> Path:
+def convert_msd_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders, *, regions: bool = False,
+                          test_ids: Sequence[str] = ()) -> Path:
     """Return the nnU-Net dataset converted from an MSD Task01 folder (idempotent).
 
     ``regions=False``: FLAIR only with binary whole tumour (Dataset502). ``regions=True``: nnU-Net's own MSD
     converter (four channels), with the labels rewritten as BraTS regions for region-based training (Dataset503).
+    Cases named in ``test_ids`` go to ``imagesTs``/``labelsTs`` (the held-out test set, chapter 6); MSD's own
+    ``imagesTs`` has no labels and is left out.
     """
     data = open_mri_folder(source)
     if data.layout != "msd":
         raise DatasetLayoutError(f"{source} is in the {data.layout} layout; use convert_seed_to_nnunet for it.")
     dataset_id = DATASET_IDS["msd_regions" if regions else "msd_flair"]
     target = folders.raw / dataset_name(dataset_id)
-    if (target / _MARKER).is_file():
+    key = _conversion_key(test_ids)
+    if _converted(target, key):
         return target
     missing = [c.case_id for c in data.cases if c.label is None]
     if missing:
         raise DatasetLayoutError(f"{source}: training cases without a label file: {missing[:5]}.")
-    with staged_directory(target, _MARKER) as tmp:
+    training, held_out = _split_test(data.cases, test_ids, source)
+    with staged_directory(target, _MARKER, key) as tmp:
         if regions:
-            _msd_regions(Path(source), tmp)
+            _msd_regions(Path(source), tmp, [c.case_id for c in held_out])
         else:
-            (tmp / "imagesTr").mkdir()
-            (tmp / "labelsTr").mkdir()
-            for case in progress(data.cases, desc="to nnU-Net", leave=False):
-                write_flair_whole_tumour(case.image, case.label, tmp / "imagesTr" / f"{case.case_id}_0000.nii.gz",  # type: ignore[arg-type]
-                                         tmp / "labelsTr" / f"{case.case_id}.nii.gz")
-            _write_dataset_json(tmp, _NAMES[dataset_id], {0: "FLAIR"}, {"background": 0, "whole tumour": 1}, len(data.cases),
+            for images, labels, cases in (("imagesTr", "labelsTr", training), ("imagesTs", "labelsTs", held_out)):
+                if not cases:
+                    continue
+                (tmp / images).mkdir()
+                (tmp / labels).mkdir()
+                for case in progress(cases, desc=f"to nnU-Net {images}", leave=False):
+                    write_flair_whole_tumour(case.image, case.label, tmp / images / f"{case.case_id}_0000.nii.gz",  # type: ignore[arg-type]
+                                             tmp / labels / f"{case.case_id}.nii.gz")
+            _write_dataset_json(tmp, _NAMES[dataset_id], {0: "FLAIR"}, {"background": 0, "whole tumour": 1}, len(training),
                                 "FLAIR only, binary whole tumour, from MSD Task01")
-        cases = [(p.name[: -len("_0000.nii.gz")], sorted((tmp / "imagesTr").glob(p.name.replace("_0000", "_*"))),
-                  tmp / "labelsTr" / p.name.replace("_0000", "")) for p in sorted((tmp / "imagesTr").glob("*_0000.nii.gz"))]
-        check_training_cases(cases, [0, 1, 2, 3] if regions else [0, 1])
+        for images, labels in (("imagesTr", "labelsTr"), ("imagesTs", "labelsTs")):
+            if not (tmp / labels).is_dir():
+                continue
+            cases = [(p.name[: -len("_0000.nii.gz")], sorted((tmp / images).glob(p.name.replace("_0000", "_*"))),
+                      tmp / labels / p.name.replace("_0000", "")) for p in sorted((tmp / images).glob("*_0000.nii.gz"))]
+            check_training_cases(cases, [0, 1, 2, 3] if regions else [0, 1])
     return target
 
 
-def _msd_regions(source: Path, out: Path) -> None:
-    """nnU-Net's own MSD converter into a private nnUNet_raw, then the BraTS region labels."""
+def _msd_regions(source: Path, out: Path, held_out: Sequence[str]) -> None:
+    """nnU-Net's own MSD converter into a private nnUNet_raw, then the BraTS region labels; the held-out cases
+    move to imagesTs/labelsTs."""
     from nnunetv2.dataset_conversion.convert_MSD_dataset import convert_msd_dataset
 
     with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
@@ -201,9 +240,15 @@ def _msd_regions(source: Path, out: Path) -> None:
         with nnunet_environment(private, n_proc=max(1, min(os.cpu_count() or 1, 4))):
             convert_msd_dataset(str(task), overwrite_target_id=DATASET_IDS["msd_regions"])
         produced = next(raw.iterdir())
-        for sub in ("imagesTr", "labelsTr", "imagesTs"):
-            if (produced / sub).is_dir():
-                shutil.move(str(produced / sub), out / sub)
+        for sub in ("imagesTr", "labelsTr"):
+            shutil.move(str(produced / sub), out / sub)
+    if held_out:
+        (out / "imagesTs").mkdir()
+        (out / "labelsTs").mkdir()
+        for case_id in held_out:
+            for image in sorted((out / "imagesTr").glob(f"{case_id}_[0-9][0-9][0-9][0-9].nii.gz")):
+                os.replace(image, out / "imagesTs" / image.name)
+            os.replace(out / "labelsTr" / f"{case_id}.nii.gz", out / "labelsTs" / f"{case_id}.nii.gz")
     n_cases = len(list((out / "labelsTr").glob("*.nii.gz")))
     _write_dataset_json(out, _NAMES[DATASET_IDS["msd_regions"]], {0: "FLAIR", 1: "T1w", 2: "T1gd", 3: "T2w"},
                         {"background": 0, "whole tumour": [1, 2, 3], "tumour core": [2, 3], "enhancing tumour": [3]},

@@ -3,11 +3,14 @@
 Prediction uses nnU-Net's own ``nnUNetPredictor``: overlapping patches (half a patch apart), Gaussian
 weighting of each patch towards its centre, test-time mirroring, and averaging over the folds it is given
 (an ensemble when several folds are trained). Held-out cases never take part in training: in the smoke
-profile they are synthetic cases made with other seeds.
+profile they are synthetic cases made with other seeds; on real data, the cases conversion kept out of
+``imagesTr`` (:mod:`~course_utils.imaging.holdout`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -17,15 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..device import pick_device
+from ..errors import DatasetLayoutError
 from ..plotting import keep_matplotlib_backend
+from .checks import check_pair
 from .io import read_volume
 from .layouts import open_mri_folder
-from .metrics import dice
+from .metrics import dice, hd95
 from .nnunet_data import NnunetFolders, nnunet_environment
+from .pipeline import PreparedDataset, part1_source
+from .synthetic import load_truth, synthetic_dataset
 
-__all__ = ["HeldOutCase", "heldout_cases", "predict_cases", "CaseScore", "evaluate_predictions", "mean_dice"]
+__all__ = ["HeldOutCase", "heldout_cases", "predict_cases", "CaseScore", "evaluate_predictions", "scores_frame",
+           "mean_dice", "mean_hd95"]
 
 
 @dataclass(frozen=True)
@@ -37,14 +46,28 @@ class HeldOutCase:
     label: Path
 
 
-def heldout_cases(settings: Any, n_cases: int = 4) -> list[HeldOutCase]:
-    """Return held-out cases for the active profile: in smoke, synthetic cases with seeds never used for
-    training (seed + 10000 onwards), in the seed's FLAIR layout."""
-    if settings.source != "synthetic":
-        raise NotImplementedError("the lab/full held-out split of MSD Task01 comes with chapter 6's manifest of ids")
-    from .synthetic import synthetic_dataset
+def heldout_cases(prepared: PreparedDataset, settings: Any, n_synthetic: int = 4) -> list[HeldOutCase]:
+    """Return the held-out test cases of a prepared dataset (never trained on).
 
-    folder = open_mri_folder(synthetic_dataset("seed", n_cases, seed=settings.seed + 10_000, spacing_mm=settings.spacing_mm))
+    Real data: the cases conversion put into the raw dataset's ``imagesTs``/``labelsTs`` (for MSD Task01 the
+    committed list of :mod:`~course_utils.imaging.holdout`). Synthetic data: ``n_synthetic`` cases generated with
+    seeds never used for training (``settings.seed + 10000`` onwards), in the seed's FLAIR layout.
+    """
+    images, labels = prepared.raw / "imagesTs", prepared.raw / "labelsTs"
+    if labels.is_dir():
+        cases = []
+        for label in sorted(labels.glob("*.nii.gz")):
+            case_id = label.name[: -len(".nii.gz")]
+            channels = tuple(sorted(images.glob(f"{case_id}_[0-9][0-9][0-9][0-9].nii.gz")))
+            if not channels:
+                raise DatasetLayoutError(f"{images}: no image for held-out case {case_id!r}; convert the dataset again.")
+            cases.append(HeldOutCase(case_id, channels, label))
+        return cases
+    if load_truth(part1_source(settings)) is None:
+        raise DatasetLayoutError(
+            f"{prepared.raw} has no held-out test cases (labelsTs) and its source is not synthetic: convert it with "
+            "prepare_nnunet, which holds the test cases out.")
+    folder = open_mri_folder(synthetic_dataset("seed", n_synthetic, seed=settings.seed + 10_000, spacing_mm=settings.spacing_mm))
     return [HeldOutCase(f"test_{c.case_id}", (c.image,), c.label) for c in folder.cases if c.label is not None]
 
 
@@ -57,7 +80,8 @@ def predict_cases(model_dir: Path, folders: NnunetFolders, cases: Sequence[HeldO
     with keep_matplotlib_backend():
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch, nnunet_environment(folders, n_proc=1):
+    with tempfile.TemporaryDirectory() as scratch, nnunet_environment(folders, n_proc=1), \
+            contextlib.redirect_stdout(io.StringIO()):  # nnU-Net narrates every case; the result is the files
         inputs = []
         for case in cases:
             files = []
@@ -77,26 +101,48 @@ def predict_cases(model_dir: Path, folders: NnunetFolders, cases: Sequence[HeldO
 
 @dataclass(frozen=True)
 class CaseScore:
-    """Dice of one predicted case against its reference (whole tumour)."""
+    """Whole-tumour scores of one predicted case against its reference: Dice, HD95 (mm) and both volumes (ml)."""
 
     case_id: str
     dice: float
+    hd95_mm: float
     predicted_ml: float
     reference_ml: float
 
 
 def evaluate_predictions(predictions: dict[str, Path], cases: Sequence[HeldOutCase]) -> list[CaseScore]:
-    """Return the whole-tumour Dice and volumes of every predicted case against its reference label."""
+    """Return the whole-tumour Dice, HD95 and volumes of every predicted case against its reference label.
+
+    HD95 follows chapter 5 (symmetric, millimetres from the spacing); a case where exactly one of prediction and
+    reference is empty gets NaN, and :func:`scores_frame` counts such cases.
+    """
     scores = []
     for case in cases:
         reference = read_volume(case.label)
         predicted = read_volume(predictions[case.case_id])
+        ref, pred = reference.array > 0, predicted.array > 0
+        check_pair(reference, predicted, case.case_id)
         ml = reference.geometry.voxel_volume_mm3 / 1000
-        scores.append(CaseScore(case.case_id, dice(predicted.array > 0, reference.array > 0),
-                                float((predicted.array > 0).sum() * ml), float((reference.array > 0).sum() * ml)))
+        scores.append(CaseScore(case.case_id, dice(pred, ref), hd95(pred, ref, reference.geometry.spacing_zyx),
+                                float(pred.sum() * ml), float(ref.sum() * ml)))
     return scores
+
+
+def scores_frame(scores: Sequence[CaseScore]) -> pd.DataFrame:
+    """Return the scores as a table, one row a case, with a last row of means (HD95 over the cases where it is defined)."""
+    frame = pd.DataFrame([{"case": s.case_id, "Dice": s.dice, "HD95 (mm)": s.hd95_mm, "predicted (ml)": s.predicted_ml,
+                           "reference (ml)": s.reference_ml} for s in scores])
+    mean = {"case": "mean", "Dice": frame["Dice"].mean(), "HD95 (mm)": np.nanmean(frame["HD95 (mm)"]) if len(frame) else np.nan,
+            "predicted (ml)": frame["predicted (ml)"].mean(), "reference (ml)": frame["reference (ml)"].mean()}
+    return pd.concat([frame, pd.DataFrame([mean])], ignore_index=True)
 
 
 def mean_dice(scores: Sequence[CaseScore]) -> float:
     """Return the mean Dice over cases."""
     return float(np.mean([s.dice for s in scores]))
+
+
+def mean_hd95(scores: Sequence[CaseScore]) -> float:
+    """Return the mean HD95 in mm over the cases where it is defined (NaN when none is)."""
+    values = [s.hd95_mm for s in scores if np.isfinite(s.hd95_mm)]
+    return float(np.mean(values)) if values else float("nan")

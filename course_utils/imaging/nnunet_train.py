@@ -9,19 +9,25 @@ own ``--c`` would rebuild the trainer with 1000 epochs).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import fcntl
+import io
 import json
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..device import pick_device
 from ..plotting import keep_matplotlib_backend
+from ..progress import progress_bar
 from ..seeding import seed_everything
 from .nnunet_data import NnunetFolders, dataset_name, load_plans, nnunet_environment
 
-__all__ = ["Schedule", "schedule_from", "fold_folder", "build_trainer", "train_fold", "fold_summary"]
+__all__ = ["Schedule", "schedule_from", "fold_folder", "build_trainer", "scratch_trainer", "train_fold", "fold_summary"]
 
 TRAINER = "nnUNetTrainer"
 PLANS = "nnUNetPlans"
@@ -69,12 +75,34 @@ def build_trainer(dataset_id: int, folders: NnunetFolders, fold: int, schedule: 
     return trainer
 
 
+@contextlib.contextmanager
+def scratch_trainer(plans: dict[str, Any], dataset_json: dict[str, Any], configuration: str = "3d_fullres") -> Iterator[Any]:
+    """Yield nnU-Net's stock trainer built on the CPU for inspection only (chapters 4 and 5): its loss, its
+    transforms, its decisions. The trainer's constructor creates a fold folder and a log file under
+    ``nnUNet_results``; here that is a throw-away folder, so no real results folder is touched."""
+    with keep_matplotlib_backend():
+        from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    import torch
+
+    plans = copy.deepcopy(plans)
+    plans["continue_training"] = False
+    with tempfile.TemporaryDirectory(prefix="course-trainer-") as scratch:
+        root = Path(scratch)
+        folders = NnunetFolders(root / "nnUNet_raw", root / "nnUNet_preprocessed", root / "nnUNet_results")
+        with nnunet_environment(folders), contextlib.redirect_stdout(io.StringIO()):
+            trainer = nnUNetTrainer(plans=plans, configuration=configuration, fold=0, dataset_json=dataset_json,
+                                    device=torch.device("cpu"))
+        yield trainer
+
+
 def train_fold(dataset_id: int, folders: NnunetFolders, fold: int, schedule: Schedule, *,
-               configuration: str = "3d_fullres", seed: int = 1234, device: Any = None) -> Path:
+               configuration: str = "3d_fullres", seed: int = 1234, device: Any = None, quiet: bool = True) -> Path:
     """Return the output folder of fold ``fold`` after training it with ``schedule`` (chapter 6).
 
     Idempotent: a fold finished with the same schedule is reused. An interrupted run resumes from its
     ``checkpoint_latest.pth`` with the profile's schedule. A lock lets one process train while others wait.
+    A progress bar counts the iterations; with ``quiet`` nnU-Net's own messages go to its log file only
+    (``training_log_*.txt`` in the fold folder), not to the screen.
     """
     out = fold_folder(dataset_id, folders, fold, configuration)
     stamp = json.dumps(asdict(schedule), sort_keys=True)
@@ -90,16 +118,53 @@ def train_fold(dataset_id: int, folders: NnunetFolders, fold: int, schedule: Sch
             out.mkdir(parents=True, exist_ok=True)
             marker.write_text(stamp)
             seed_everything(seed + fold)
-            with nnunet_environment(folders):
+            console = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+            with nnunet_environment(folders), console, keep_matplotlib_backend():
                 trainer = build_trainer(dataset_id, folders, fold, schedule, configuration, device)
-                latest = out / "checkpoint_latest.pth"
-                if latest.is_file():
-                    trainer.load_checkpoint(str(latest))  # initialises with our schedule, then restores the epoch
-                trainer.run_training()
-                trainer.perform_actual_validation(save_probabilities=False)
+                try:
+                    latest = out / "checkpoint_latest.pth"
+                    if latest.is_file():
+                        trainer.load_checkpoint(str(latest))  # initialises with our schedule, restores the epoch
+                    else:
+                        trainer.initialize()
+                    with _iteration_bar(trainer, schedule, fold):
+                        trainer.run_training()
+                    trainer.perform_actual_validation(save_probabilities=False)
+                except BaseException as exc:
+                    exc.add_note(f"nnU-Net's log of this run: {trainer.log_file}")
+                    raise
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     return out
+
+
+@contextlib.contextmanager
+def _iteration_bar(trainer: Any, schedule: Schedule, fold: int) -> Any:
+    """Advance a progress bar on every training and validation iteration of ``trainer`` (this instance only),
+    showing the epoch and nnU-Net's exponential moving average of the pseudo Dice."""
+    remaining = max(0, schedule.num_epochs - trainer.current_epoch)
+    per_epoch = schedule.iterations_per_epoch + schedule.val_iterations_per_epoch
+    bar = progress_bar(remaining * per_epoch, desc=f"fold {fold}", unit="it")
+    train_step, validation_step, on_epoch_end = trainer.train_step, trainer.validation_step, trainer.on_epoch_end
+
+    def counted(step: Any) -> Any:
+        def run(batch: Any) -> Any:
+            result = step(batch)
+            bar.update(1)
+            return result
+        return run
+
+    def epoch_end() -> None:
+        on_epoch_end()
+        ema = trainer.logger.local_logger.my_fantastic_logging["ema_fg_dice"]
+        bar.set_postfix(epoch=f"{trainer.current_epoch}/{schedule.num_epochs}", ema_dice=f"{ema[-1]:.3f}" if ema else "-")
+
+    trainer.train_step, trainer.validation_step, trainer.on_epoch_end = counted(train_step), counted(validation_step), epoch_end
+    try:
+        yield bar
+    finally:
+        trainer.train_step, trainer.validation_step, trainer.on_epoch_end = train_step, validation_step, on_epoch_end
+        bar.close()
 
 
 def fold_summary(fold_dir: Path) -> dict[str, Any]:

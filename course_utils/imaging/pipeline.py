@@ -15,6 +15,7 @@ from typing import Any
 from ..data import require_dataset
 from ..errors import DatasetLayoutError
 from ..paths import work_dir
+from .holdout import holdout_ids_for
 from .layouts import open_mri_folder
 from .nnunet_data import (
     DATASET_IDS,
@@ -25,8 +26,9 @@ from .nnunet_data import (
     plan_and_preprocess,
 )
 from .sources import MSD_TASK01_SUBDIR, mri_folder_for
+from .synthetic import load_truth, synthetic_dataset
 
-__all__ = ["PreparedDataset", "part1_source", "nnunet_folders_for", "prepare_nnunet"]
+__all__ = ["PreparedDataset", "part1_source", "heldout_ids", "nnunet_folders_for", "prepare_nnunet"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,20 @@ def part1_source(settings: Any, *, regions: bool = False) -> Path:
     """
     if regions:
         if settings.source == "synthetic":
-            from .synthetic import synthetic_dataset
-
             return synthetic_dataset("msd", settings.n_cases, seed=settings.seed, spacing_mm=settings.spacing_mm)
         return require_dataset(settings.dataset) / MSD_TASK01_SUBDIR
     return mri_folder_for(settings, layout="seed")
+
+
+def heldout_ids(source: Path) -> tuple[str, ...]:
+    """Return the case ids of ``source`` held out from training as the test set (chapter 6).
+
+    None for a synthetic folder (its test cases are generated apart, with other seeds); for MSD Task01 and the
+    FLAIR layout made from it, the committed list; for any other folder a fixed fifth of its cases.
+    """
+    if load_truth(source) is not None:
+        return ()
+    return holdout_ids_for(open_mri_folder(source).case_ids)
 
 
 def nnunet_folders_for(source: Path) -> NnunetFolders:
@@ -65,17 +76,20 @@ def prepare_nnunet(settings: Any, *, regions: bool = False, root: Path | None = 
     """Return the dataset of the active profile, converted, planned and preprocessed (reused when there).
 
     The nnU-Net folders live in ``COURSE_WORK_DIR/nnunet/<source>`` (one set per source folder), so runs on
-    different data never mix.
+    different data never mix. The held-out test cases (:func:`heldout_ids`) go to the raw dataset's
+    ``imagesTs``/``labelsTs`` and never into training.
     """
     source = part1_source(settings, regions=regions).resolve()
     folders = nnunet_folders(root) if root is not None else nnunet_folders_for(source)
-    if open_mri_folder(source).layout == "seed":
+    data = open_mri_folder(source)
+    test_ids = heldout_ids(source)
+    if data.layout == "seed":
         if regions:
             raise DatasetLayoutError(f"{source} is in the seed layout (FLAIR only): the regions task needs MSD Task01.")
-        raw = convert_seed_to_nnunet(source, folders)
+        raw = convert_seed_to_nnunet(source, folders, test_ids=test_ids)
         dataset_id = DATASET_IDS["seed_flair"]
     else:
-        raw = convert_msd_to_nnunet(source, folders, regions=regions)
+        raw = convert_msd_to_nnunet(source, folders, regions=regions, test_ids=test_ids)
         dataset_id = DATASET_IDS["msd_regions" if regions else "msd_flair"]
     plans = plan_and_preprocess(dataset_id, folders, (settings.configuration,))
     return PreparedDataset(dataset_id, folders, raw, plans)

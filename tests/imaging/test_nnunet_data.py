@@ -56,7 +56,7 @@ def test_msd_conversions(msd_folder, folders):
     assert meta["regions_class_order"] == [1, 2, 3] and len(meta["channel_names"]) == 4
     t1gd = read_volume(regions / "imagesTr" / "BRATS_002_0002.nii.gz")
     assert np.array_equal(t1gd.array, open_mri_folder(msd_folder).load("BRATS_002", "t1gd").image.array)
-    assert sorted(p.name for p in (regions / "imagesTs").iterdir())[0].startswith("BRATS_004_000")
+    assert not (regions / "imagesTs").exists()  # MSD's own test images have no labels: left out
 
 
 def _break(root, case, how):
