@@ -85,3 +85,16 @@ def test_data_page_lists_every_manifest():
         assert m.licence.split()[0] in text
     assert "python -m course_utils.data fetch msd_task01" in text
     assert "python -m course_utils.data convert brats_flair_seed" in text
+
+
+def test_every_chapter_page_renders_its_solutions_and_no_stray_blocks():
+    _built()
+    pages = sorted((HTML / "notebooks").rglob("*.html"))
+    assert len(pages) >= 6
+    empty_block = re.compile(r"<pre><span></span>\s*</pre>")
+    for page in pages:
+        text = page.read_text()
+        assert not empty_block.search(text), f"{page.name}: an empty code block (a fence left open?)"
+        assert "Traceback" not in text and "{eval}" not in text, page.name
+        exercises = len(re.findall(r'<section id="exercise-\d', text))
+        assert exercises >= 1 and text.count("<details") >= exercises, f"{page.name}: a solution dropdown is missing"
