@@ -38,7 +38,7 @@ from .layouts import open_mri_folder
 
 __all__ = [
     "DATASET_IDS", "NnunetFolders", "nnunet_folders", "nnunet_environment", "dataset_name",
-    "check_training_cases", "convert_seed_to_nnunet", "convert_msd_to_nnunet", "plan_and_preprocess",
+    "check_training_cases", "copy_nifti", "convert_seed_to_nnunet", "convert_msd_to_nnunet", "plan_and_preprocess",
     "load_plans",
 ]
 
@@ -168,18 +168,21 @@ def convert_seed_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolder
             (tmp / images).mkdir()
             (tmp / labels).mkdir()
             for case in progress(cases, desc=f"to nnU-Net {images}", leave=False):
-                _copy_nifti(case.image, tmp / images / f"{case.case_id}_0000.nii.gz")
-                _copy_nifti(case.label, tmp / labels / f"{case.case_id}.nii.gz")
+                copy_nifti(case.image, tmp / images / f"{case.case_id}_0000.nii.gz")
+                copy_nifti(case.label, tmp / labels / f"{case.case_id}.nii.gz")
         _write_dataset_json(tmp, _NAMES[dataset_id], {0: "FLAIR"}, {"background": 0, "whole tumour": 1}, len(training),
                             "FLAIR only, binary whole tumour (the student project's task), from the seed layout")
     return target
 
 
-def _copy_nifti(source: Path, target: Path) -> None:
+def copy_nifti(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Return ``target`` after copying the NIfTI ``source`` to it as ``.nii.gz`` (re-encoded when ``source`` is not)."""
+    source, target = Path(source), Path(target)
     if "".join(source.suffixes[-2:]) == ".nii.gz":
         shutil.copyfile(source, target)
     else:
         nib.save(nib.load(source), target)
+    return target
 
 
 def convert_msd_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders, *, regions: bool = False,

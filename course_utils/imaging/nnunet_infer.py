@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +23,12 @@ import pandas as pd
 from ..device import pick_device
 from ..errors import DatasetLayoutError
 from ..plotting import keep_matplotlib_backend
+from ..progress import progress
 from .checks import check_pair
 from .io import read_volume
 from .layouts import open_mri_folder
 from .metrics import dice, hd95
-from .nnunet_data import NnunetFolders, nnunet_environment
+from .nnunet_data import NnunetFolders, copy_nifti, nnunet_environment
 from .pipeline import PreparedDataset, part1_source
 from .synthetic import load_truth, synthetic_dataset
 
@@ -72,30 +71,34 @@ def heldout_cases(prepared: PreparedDataset, settings: Any, n_synthetic: int = 4
 
 
 def predict_cases(model_dir: Path, folders: NnunetFolders, cases: Sequence[HeldOutCase], output: Path, *,
-                  folds: Sequence[int] = (0,), mirroring: bool = True, step_size: float = 0.5) -> dict[str, Path]:
+                  folds: Sequence[int] = (0,), mirroring: bool = True, step_size: float = 0.5,
+                  chunk_size: int = 8) -> dict[str, Path]:
     """Return {case id: predicted label file} after nnU-Net's sliding-window prediction of ``cases``.
 
     ``model_dir`` is the trainer folder holding ``fold_N`` subfolders; several folds are averaged (ensemble).
+    Cases go to nnU-Net's predictor ``chunk_size`` at a time, so a progress bar can count them.
     """
     with keep_matplotlib_backend():
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch, nnunet_environment(folders, n_proc=1), \
-            contextlib.redirect_stdout(io.StringIO()):  # nnU-Net narrates every case; the result is the files
-        inputs = []
+    chunks = [list(cases[i:i + chunk_size]) for i in range(0, len(cases), chunk_size)]
+    with tempfile.TemporaryDirectory() as scratch, nnunet_environment(folders, n_proc=1):
+        inputs = {}
         for case in cases:
-            files = []
-            for channel, image in enumerate(case.images):
-                target = Path(scratch) / f"{case.case_id}_{channel:04d}.nii.gz"
-                shutil.copyfile(image, target) if str(image).endswith(".nii.gz") else os.symlink(image, target)
-                files.append(str(target))
-            inputs.append(files)
-        predictor = nnUNetPredictor(tile_step_size=step_size, use_gaussian=True, use_mirroring=mirroring,
-                                    device=pick_device(), verbose=False, verbose_preprocessing=False, allow_tqdm=False)
-        predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=tuple(folds),
-                                                       checkpoint_name="checkpoint_final.pth")
-        predictor.predict_from_files(inputs, [str(output / c.case_id) for c in cases], save_probabilities=False,
-                                     overwrite=True, num_processes_preprocessing=1, num_processes_segmentation_export=1)
+            inputs[case.case_id] = [str(copy_nifti(image, Path(scratch) / f"{case.case_id}_{channel:04d}.nii.gz"))
+                                    for channel, image in enumerate(case.images)]
+        with contextlib.redirect_stdout(io.StringIO()):  # nnU-Net narrates every case; the result is the files
+            predictor = nnUNetPredictor(tile_step_size=step_size, use_gaussian=True, use_mirroring=mirroring,
+                                        device=pick_device(), verbose=False, verbose_preprocessing=False,
+                                        allow_tqdm=False)
+            predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=tuple(folds),
+                                                           checkpoint_name="checkpoint_final.pth")
+        for chunk in progress(chunks, desc=f"predicting {len(cases)} cases, folds {tuple(folds)}", unit="batch",
+                              leave=False):
+            with contextlib.redirect_stdout(io.StringIO()):
+                predictor.predict_from_files([inputs[c.case_id] for c in chunk], [str(output / c.case_id) for c in chunk],
+                                             save_probabilities=False, overwrite=True, num_processes_preprocessing=1,
+                                             num_processes_segmentation_export=1)
     return {c.case_id: output / f"{c.case_id}.nii.gz" for c in cases}
 
 

@@ -101,7 +101,7 @@ def test_duplicate_case_ids(tmp_path):
 
 def test_interrupted_conversion_leaves_nothing(seed6, folders, monkeypatch):
     calls = {"n": 0}
-    original = nd._copy_nifti
+    original = nd.copy_nifti
 
     def flaky(source, target):
         calls["n"] += 1
@@ -109,7 +109,7 @@ def test_interrupted_conversion_leaves_nothing(seed6, folders, monkeypatch):
             raise KeyboardInterrupt
         original(source, target)
 
-    monkeypatch.setattr(nd, "_copy_nifti", flaky)
+    monkeypatch.setattr(nd, "copy_nifti", flaky)
     with pytest.raises(KeyboardInterrupt):
         nd.convert_seed_to_nnunet(seed6, folders)
     assert list(folders.raw.iterdir()) == []
@@ -142,3 +142,14 @@ def test_plan_and_preprocess_through_nnunet(seed6, folders):
     assert (folders.preprocessed / "Dataset501_BraTSFlairSeed" / ".course-complete").stat().st_mtime_ns == stamp
     with pytest.raises(DatasetLayoutError, match="convert the dataset first"):
         nd.plan_and_preprocess(502, folders)
+
+
+def test_copy_nifti_writes_gzipped_nifti(tmp_path):
+    array = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    plain = tmp_path / "a.nii"
+    nib.save(nib.Nifti1Image(array, np.diag([2.0, 2.0, 3.0, 1.0])), plain)
+    out = nd.copy_nifti(plain, tmp_path / "b.nii.gz")
+    assert out.read_bytes()[:2] == b"\x1f\x8b"  # gzip magic: re-encoded, not renamed
+    again = nib.load(out)
+    assert np.array_equal(np.asarray(again.dataobj), array) and np.allclose(again.affine, np.diag([2.0, 2.0, 3.0, 1.0]))
+    assert nd.copy_nifti(out, tmp_path / "c.nii.gz").read_bytes() == out.read_bytes()  # .nii.gz: copied as is
