@@ -29,7 +29,10 @@ die() { printf '\033[1;31m[course] error:\033[0m %s\n' "$*" >&2; exit 1; }
 pick_python() {
   if [[ -n "${COURSE_PYTHON:-}" ]]; then echo "$COURSE_PYTHON"; return; fi
   for candidate in python3.11 python3.12 python3; do
-    if command -v "$candidate" >/dev/null 2>&1; then echo "$candidate"; return; fi
+    # A pyenv shim exists for every installed version but runs only the active ones: try it.
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'pass' >/dev/null 2>&1; then
+      echo "$candidate"; return
+    fi
   done
   die "no python3 found; install Python 3.11 or 3.12, or set COURSE_PYTHON=/path/to/python"
 }
@@ -64,6 +67,8 @@ setup() {
     return
   fi
   py="$(pick_python)"
+  "$py" -c 'pass' >/dev/null 2>&1 \
+    || die "$py cannot be run (not installed, or a pyenv shim for a version that is not active); set COURSE_PYTHON=/path/to/python3.11"
   "$py" -c 'import sys; assert sys.version_info[:2] in ((3, 11), (3, 12)), sys.version' 2>/dev/null \
     || die "$py is Python $("$py" -c 'import sys; print(sys.version.split()[0])'); the course needs 3.11 or 3.12 (set COURSE_PYTHON)"
   local t0=$SECONDS
