@@ -11,7 +11,8 @@
 #   COURSE_TORCH=existing  keep the torch already installed for COURSE_PYTHON (a lab's CUDA build): the venv
 #                          sees it through --system-site-packages; it is never replaced; timm and
 #                          torchvision are never added
-#   COURSE_PYTHON          interpreter for the venv (default: python3.11, else python3)
+#   COURSE_PYTHON          interpreter for the venv (default: the first of python3.11, python3.12, python3
+#                          that runs)
 #   COURSE_VENV            venv folder (default: .venv in the repository)
 #   COURSE_PROFILE         smoke | lab | full (default: lab with a GPU and data, else smoke)
 set -euo pipefail
