@@ -65,6 +65,7 @@ setup() {
   stamp="$VENV/.course-stamp"
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     log "reusing $VENV"
+    phase "set-up" 0
     return
   fi
   py="$(pick_python)"
@@ -119,6 +120,7 @@ PY
     > "$VENV/share/jupyter/lab/settings/overrides.json"
   stamp_value > "$stamp"
   log "environment ready in $((SECONDS - t0)) s"
+  phase "set-up" $((SECONDS - t0))
 }
 
 build_book() {
@@ -139,6 +141,33 @@ build_book() {
     "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
   mkdir -p "$cache" && echo "$key" > "$cache/PROFILE"
   log "book built in $((SECONDS - t0)) s: $ROOT/_build/html/index.html"
+  phase "book build" $((SECONDS - t0))
+  notebook_times "$cache"
+}
+
+notebook_times() {
+  # Each notebook's execution time as recorded by jupyter-cache (0 = reused from the cache, not executed now).
+  "$VENV/bin/python" - "$1" <<'PY' >&2 || true
+import sys
+from pathlib import Path
+import nbformat
+from jupyter_cache import get_cache
+cache = get_cache(sys.argv[1])
+for path in sorted(Path("notebooks").rglob("*.ipynb")):
+    if ".ipynb_checkpoints" in path.parts:
+        continue
+    try:
+        seconds = cache.match_cache_notebook(nbformat.read(path, as_version=4)).data.get("execution_seconds")
+        print(f"[course]   {path.as_posix():60s} {seconds:7.1f} s")
+    except KeyError:
+        print(f"[course]   {path.as_posix():60s} not executed")
+PY
+}
+
+phase() {
+  # Phase times for .ci/run's summary (COURSE_PHASE_LOG names the file).
+  log "phase '$1' took $2 s"
+  if [[ -n "${COURSE_PHASE_LOG:-}" ]]; then printf '%-12s %6s s\n' "$1" "$2" >> "$COURSE_PHASE_LOG"; fi
 }
 
 need_browser() {
@@ -159,8 +188,13 @@ run_tests() {
   local real="${COURSE_REAL_DATA:-}"
   if [[ -z "$real" && -d "$ROOT/../shared/data" ]]; then real="$ROOT/../shared/data"; fi
   log "running the tests${real:+ (real data: $real)}"
+  local t0=$SECONDS status=0
+  # The book build above executed every notebook once; COURSE_BOOK_CACHE tells the tests where its record is,
+  # so nbval re-runs only Part I (a second layout) and tests/test_notebooks_executed.py checks the rest.
   COURSE_WORK_DIR="${COURSE_WORK_DIR:-$ROOT/_build/work}" COURSE_REAL_DATA="$real" COURSE_PROFILE=smoke \
-    "$VENV/bin/python" -m pytest "$@"
+    COURSE_BOOK_CACHE="$ROOT/_build/.jupyter_cache" "$VENV/bin/python" -m pytest "$@" || status=$?
+  phase "pytest" $((SECONDS - t0))
+  return $status
 }
 
 cmd="${1:-}"; shift || true

