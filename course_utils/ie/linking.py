@@ -1,0 +1,450 @@
+"""Entity linking as nearest-neighbour search over a dictionary of names, and how to score it (chapter 14).
+
+A linker ranks concept ids for a mention. Three are built here, from the simplest up:
+
+* :class:`ExactMatchLinker` -- the normalised mention equals a normalised dictionary name;
+* :class:`TfidfLinker` -- cosine over character 2-4-gram TF-IDF vectors (BioSyn's sparse half);
+* :class:`DenseLinker` -- cosine between encoder vectors (an untrained encoder, or one self-aligned by
+  :mod:`course_utils.ie.self_align`), exact search batched on the device;
+
+and :class:`CombinedLinker` adds a weighted sparse score to the dense one. Names are ranked, then collapsed to
+concept ids (a concept scores its best name), so Acc@5 means "a gold id among the first five distinct ids".
+
+Scoring rules, stated once: **lenient** -- correct when any gold id of the mention is among the top k (a
+composite mention such as "breast and ovarian cancer", ids D001943|D010051, is right if either id is found);
+**strict** -- a composite mention is split into its parts (:func:`~course_utils.ie.linking_data.split_composite`),
+each part linked to its top id, and it is right only when every gold id is among them.
+
+The exact search is a matrix product: fine up to a few million names on one GPU; beyond that (all of UMLS, 10 M+
+names, 768 floats each: 30 GB) an approximate index (FAISS IVF/HNSW) trades a little recall for memory and speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CourseError
+from .linking_data import (
+    LinkingDataError,
+    Vocabulary,
+    normalize_name,
+    parse_ids,
+    split_composite,
+)
+
+__all__ = [
+    "LinkingError",
+    "Ranking",
+    "ExactMatchLinker",
+    "TfidfLinker",
+    "DenseLinker",
+    "CombinedLinker",
+    "accuracy_at_k",
+    "strict_accuracy",
+    "evaluate",
+    "LinkingScores",
+    "read_dictionary_tsv",
+    "read_mention_lines",
+    "main",
+]
+
+
+class LinkingError(CourseError, ValueError):
+    """A linker was given something it cannot use (an empty dictionary, a file that is not text)."""
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Top concept ids per query, best first, with their scores and the name that gave each score."""
+
+    ids: tuple[tuple[str, ...], ...]
+    scores: tuple[tuple[float, ...], ...]
+    names: tuple[tuple[str, ...], ...]
+
+    def top1(self) -> list[str]:
+        """Return the best id of each query ('' when a query found nothing)."""
+        return [ids[0] if ids else "" for ids in self.ids]
+
+
+def _check_vocabulary(vocabulary: Vocabulary) -> None:
+    if len(vocabulary) == 0:
+        raise LinkingError("The dictionary is empty: give at least one (name, id) row.")
+
+
+def _collapse(order: np.ndarray, scores: np.ndarray, vocabulary: Vocabulary, k: int) -> tuple[tuple[str, ...], tuple[float, ...], tuple[str, ...]]:
+    ids: list[str] = []
+    best: list[float] = []
+    names: list[str] = []
+    for j in order:
+        cid = vocabulary.ids[j]
+        if cid in ids:
+            continue
+        ids.append(cid)
+        best.append(float(scores[j]))
+        names.append(vocabulary.names[j])
+        if len(ids) == k:
+            break
+    return tuple(ids), tuple(best), tuple(names)
+
+
+def _rank_from_scores(score_rows: np.ndarray, vocabulary: Vocabulary, k: int) -> list[tuple[Any, Any, Any]]:
+    out = []
+    width = min(score_rows.shape[1], max(k * 20, 50))
+    for row in score_rows:
+        top = np.argpartition(-row, width - 1)[:width] if width < row.shape[0] else np.arange(row.shape[0])
+        top = top[np.lexsort((top, -row[top]))]  # by score, ties by dictionary order
+        out.append(_collapse(top, row, vocabulary, k))
+    return out
+
+
+class ExactMatchLinker:
+    """Link a mention whose normalised text equals a normalised dictionary name (chapter 14)."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        _check_vocabulary(vocabulary)
+        self.vocabulary = vocabulary
+        self._index: dict[str, list[int]] = {}
+        for j, name in enumerate(vocabulary.names):
+            self._index.setdefault(normalize_name(name), []).append(j)
+
+    def rank(self, queries: Sequence[str], k: int = 5) -> Ranking:
+        """Return the ids whose name matches each query exactly (score 1), in dictionary order."""
+        rows = []
+        for q in queries:
+            hits = np.array(self._index.get(normalize_name(q), []), dtype=int)
+            rows.append(_collapse(hits, np.ones(len(self.vocabulary)), self.vocabulary, k) if hits.size else ((), (), ()))
+        return Ranking(*(tuple(r[i] for r in rows) for i in range(3)))
+
+
+class TfidfLinker:
+    """Rank ids by cosine between character n-gram TF-IDF vectors of normalised names (chapter 14)."""
+
+    def __init__(self, vocabulary: Vocabulary, ngram_range: tuple[int, int] = (2, 4)) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        _check_vocabulary(vocabulary)
+        self.vocabulary = vocabulary
+        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=False,
+                                          sublinear_tf=True, dtype=np.float32)
+        self.matrix = self.vectorizer.fit_transform([normalize_name(n) for n in vocabulary.names]).tocsr()
+
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """Return the (queries x names) cosine matrix, dense float32."""
+        q = self.vectorizer.transform([normalize_name(x) for x in queries])
+        return (q @ self.matrix.T).toarray().astype(np.float32)
+
+    def rank(self, queries: Sequence[str], k: int = 5, batch_size: int = 512) -> Ranking:
+        """Return the top ``k`` ids of each query."""
+        rows = []
+        for start in range(0, len(queries), batch_size):
+            rows += _rank_from_scores(self.scores(queries[start:start + batch_size]), self.vocabulary, k)
+        return Ranking(*(tuple(r[i] for r in rows) for i in range(3)))
+
+
+class DenseLinker:
+    """Rank ids by cosine between encoder vectors of normalised names; exact search on the device (chapter 14).
+
+    ``encoder`` is ``(tokenizer, model)``, e.g. :func:`course_utils.text.pretrained.load_encoder`; the names are
+    embedded once (mean pooling, unit length) and kept on the model's device.
+    """
+
+    def __init__(self, vocabulary: Vocabulary, encoder: tuple[Any, Any], *, batch_size: int = 128,
+                 max_length: int = 25, show_progress: bool = True) -> None:
+        import torch
+
+        from ..text.pretrained import embed_texts
+
+        _check_vocabulary(vocabulary)
+        self.vocabulary = vocabulary
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = next(encoder[1].parameters()).device
+        names = [normalize_name(n) for n in vocabulary.names]
+        vecs = embed_texts(names, encoder=encoder, batch_size=batch_size, max_length=max_length,
+                           show_progress=show_progress)
+        self.name_vectors = torch.from_numpy(vecs).to(self.device)
+
+    def embed(self, queries: Sequence[str]) -> np.ndarray:
+        """Return unit vectors of the normalised queries."""
+        from ..text.pretrained import embed_texts
+
+        return embed_texts([normalize_name(q) for q in queries], encoder=self.encoder, batch_size=self.batch_size,
+                           max_length=self.max_length, show_progress=False)
+
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """Return the (queries x names) cosine matrix."""
+        import torch
+
+        q = torch.from_numpy(self.embed(queries)).to(self.device)
+        return (q @ self.name_vectors.T).float().cpu().numpy()
+
+    def rank(self, queries: Sequence[str], k: int = 5, batch_size: int = 256) -> Ranking:
+        """Return the top ``k`` ids of each query (the top names found with ``torch.topk`` on the device)."""
+        import torch
+
+        rows = []
+        width = min(len(self.vocabulary), max(k * 20, 50))
+        for start in range(0, len(queries), batch_size):
+            q = torch.from_numpy(self.embed(queries[start:start + batch_size])).to(self.device)
+            sims = q @ self.name_vectors.T
+            values, index = torch.topk(sims, width, dim=1)
+            for vals, idx in zip(values.float().cpu().numpy(), index.cpu().numpy()):
+                full = np.full(len(self.vocabulary), -np.inf, dtype=np.float32)
+                full[idx] = vals
+                order = idx[np.lexsort((idx, -vals))]
+                rows.append(_collapse(order, full, self.vocabulary, k))
+        return Ranking(*(tuple(r[i] for r in rows) for i in range(3)))
+
+
+class CombinedLinker:
+    """Rank ids by dense cosine + ``weight`` x sparse cosine (BioSyn's combination) (chapter 14)."""
+
+    def __init__(self, dense: DenseLinker, sparse: TfidfLinker, weight: float = 0.5) -> None:
+        if dense.vocabulary is not sparse.vocabulary and dense.vocabulary.names != sparse.vocabulary.names:
+            raise LinkingError("The dense and sparse linkers must share one dictionary.")
+        self.dense, self.sparse, self.weight = dense, sparse, weight
+        self.vocabulary = dense.vocabulary
+
+    def rank(self, queries: Sequence[str], k: int = 5, batch_size: int = 256) -> Ranking:
+        """Return the top ``k`` ids by the combined score."""
+        rows = []
+        for start in range(0, len(queries), batch_size):
+            chunk = queries[start:start + batch_size]
+            scores = self.dense.scores(chunk) + self.weight * self.sparse.scores(chunk)
+            rows += _rank_from_scores(scores, self.vocabulary, k)
+        return Ranking(*(tuple(r[i] for r in rows) for i in range(3)))
+
+
+def accuracy_at_k(ranked_ids: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int) -> float:
+    """Return the share of queries with any gold id among their first ``k`` ranked ids (lenient rule)."""
+    if len(ranked_ids) != len(gold):
+        raise LinkingError(f"{len(ranked_ids)} rankings for {len(gold)} gold entries.")
+    if not gold:
+        return float("nan")
+    hits = sum(bool(set(r[:k]) & set(g)) for r, g in zip(ranked_ids, gold))
+    return hits / len(gold)
+
+
+def strict_accuracy(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> float:
+    """Return the share of queries whose predicted ids include every gold id (strict rule for composites)."""
+    if len(predicted) != len(gold):
+        raise LinkingError(f"{len(predicted)} predictions for {len(gold)} gold entries.")
+    if not gold:
+        return float("nan")
+    return sum(set(g) <= set(p) for p, g in zip(predicted, gold)) / len(gold)
+
+
+@dataclass(frozen=True)
+class LinkingScores:
+    """Acc@1 / Acc@5 (lenient), strict accuracy, per mention and per unique mention."""
+
+    acc1: float
+    acc5: float
+    strict: float
+    acc1_unique: float
+    acc5_unique: float
+    n: int
+    n_unique: int
+
+    def row(self) -> dict[str, float]:
+        """Return the scores as a table row."""
+        return {"Acc@1": self.acc1, "Acc@5": self.acc5, "strict Acc@1": self.strict,
+                "Acc@1 (unique)": self.acc1_unique, "Acc@5 (unique)": self.acc5_unique}
+
+
+def evaluate(linker: Any, queries: Sequence[str], gold: Sequence[Sequence[str]], *, k: int = 5) -> LinkingScores:
+    """Return the lenient and strict scores of ``linker`` on ``queries`` with their ``gold`` ids (chapter 14).
+
+    Per unique mention: each distinct (normalised query, gold ids) pair counts once.
+    """
+    ranking = linker.rank(list(queries), k=k)
+    ranked = [list(r) for r in ranking.ids]
+    # strict: composites split into parts, the top id of each part
+    parts_of = [split_composite(q) if len(g) > 1 else [q] for q, g in zip(queries, gold)]
+    flat = [p for parts in parts_of for p in parts]
+    part_top = linker.rank(flat, k=1).top1() if any(len(p) > 1 for p in parts_of) else [r[0] if r else "" for r in ranked]
+    predicted, i = [], 0
+    for parts in parts_of:
+        predicted.append(part_top[i:i + len(parts)])
+        i += len(parts)
+    seen: dict[tuple[str, tuple[str, ...]], int] = {}
+    for j, (q, g) in enumerate(zip(queries, gold)):
+        seen.setdefault((normalize_name(q), tuple(sorted(g))), j)
+    uniq = list(seen.values())
+    return LinkingScores(
+        accuracy_at_k(ranked, gold, 1), accuracy_at_k(ranked, gold, 5), strict_accuracy(predicted, gold),
+        accuracy_at_k([ranked[j] for j in uniq], [gold[j] for j in uniq], 1),
+        accuracy_at_k([ranked[j] for j in uniq], [gold[j] for j in uniq], 5), len(gold), len(uniq))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Files a user brings, and the command line.
+
+
+def _read_text(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise LinkingError(f"{path} does not exist; pass a {what}.")
+    raw = path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise LinkingError(f"{path} is not a text file (it contains NUL bytes); pass a UTF-8 {what}.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LinkingError(f"{path} is not UTF-8 text (byte {exc.start}); pass a UTF-8 {what}.") from None
+
+
+def read_dictionary_tsv(path: str | Path) -> Vocabulary:
+    """Return the dictionary of a TSV file with one ``id<TAB>name`` row per line (chapter 14's commands)."""
+    path = Path(path)
+    names: list[str] = []
+    ids: list[str] = []
+    for lineno, line in enumerate(_read_text(path, "dictionary (id<TAB>name per line)").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) < 2 or not cols[1].strip():
+            raise LinkingError(f"{path}:{lineno}: expected 'id<TAB>name', found {line[:60]!r}.")
+        parsed, _ = parse_ids(cols[0], where=f"{path}:{lineno}")
+        if len(parsed) != 1:
+            raise LinkingDataError(f"{path}:{lineno}: a dictionary row names one id, found {cols[0]!r}.")
+        ids.append(parsed[0])
+        names.append(cols[1].strip())
+    vocab = Vocabulary(tuple(names), tuple(ids))
+    _check_vocabulary(vocab)
+    return vocab
+
+
+def read_mention_lines(path: str | Path) -> list[str]:
+    """Return the mentions of a text file, one per non-empty line (chapter 14's commands)."""
+    path = Path(path)
+    lines = [line.strip() for line in _read_text(path, "mention file (one mention per line)").splitlines()]
+    mentions = [line for line in lines if line]
+    if not mentions:
+        raise LinkingError(f"{path} has no mentions; write one mention per line.")
+    return mentions
+
+
+def _linker_for(kind: str, vocab: Vocabulary, model: str, device: str | None) -> Any:
+    if kind == "exact":
+        return ExactMatchLinker(vocab)
+    if kind == "tfidf":
+        return TfidfLinker(vocab)
+    from ..device import pick_device
+    from ..text.pretrained import load_encoder
+
+    encoder = load_encoder(model, device=pick_device(device))
+    dense = DenseLinker(vocab, encoder)
+    return dense if kind == "dense" else CombinedLinker(dense, TfidfLinker(vocab))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the linking commands: ``link`` mentions to top-k ids, ``train`` an encoder, ``score`` predictions."""
+    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.linking",
+                                     description="Entity linking by nearest names (chapter 14).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    link = sub.add_parser("link", help="link each line of a mention file to its top-k concept ids and names")
+    link.add_argument("--dictionary", required=True, type=Path, help="TSV: id<TAB>name per line")
+    link.add_argument("--mentions", required=True, type=Path, help="text file: one mention per line")
+    link.add_argument("--linker", choices=("exact", "tfidf", "dense", "combined"), default="dense")
+    link.add_argument("--model", default="minilm", help="encoder: 'minilm', a folder saved by `train`, or a hub id")
+    link.add_argument("--top-k", type=int, default=5)
+    link.add_argument("--device", default=None)
+    link.add_argument("--out", type=Path, default=None, help="TSV output (default: standard output)")
+    train = sub.add_parser("train", help="self-align an encoder on synonym pairs (TSV: id<TAB>name per line)")
+    train.add_argument("--pairs", required=True, type=Path)
+    train.add_argument("--model", default="minilm")
+    train.add_argument("--out", required=True, type=Path, help="folder for the trained encoder (must not exist)")
+    train.add_argument("--epochs", type=int, default=1)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--device", default=None)
+    score = sub.add_parser("score", help="score a `link` output against gold ids (TSV: mention<TAB>ids)")
+    score.add_argument("--predictions", required=True, type=Path)
+    score.add_argument("--gold", required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "link":
+            return _cmd_link(args)
+        if args.command == "train":
+            return _cmd_train(args)
+        return _cmd_score(args)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _cmd_link(args: argparse.Namespace) -> int:
+    vocab = read_dictionary_tsv(args.dictionary)
+    mentions = read_mention_lines(args.mentions)
+    linker = _linker_for(args.linker, vocab, args.model, args.device)
+    ranking = linker.rank(mentions, k=args.top_k)
+    rows = [(m, rank + 1, cid, name, f"{score:.4f}") for m, ids, names, scores in
+            zip(mentions, ranking.ids, ranking.names, ranking.scores)
+            for rank, (cid, name, score) in enumerate(zip(ids, names, scores))]
+    header = ("mention", "rank", "id", "name", "score")
+    if args.out is None:
+        writer = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return 0
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    tmp.replace(args.out)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ..device import pick_device
+    from ..text.pretrained import load_encoder
+    from .self_align import SelfAlignSettings, save_encoder, self_align
+
+    vocab = read_dictionary_tsv(args.pairs)
+    if args.out.exists():
+        raise LinkingError(f"{args.out} exists; choose a new folder (a trained model is never overwritten).")
+    encoder = load_encoder(args.model, device=pick_device(args.device))
+    history = self_align(encoder, list(zip(vocab.names, vocab.ids)),
+                         SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size))
+    save_encoder(encoder, args.out)
+    print(f"trained {history.steps} steps, final loss {history.losses[-1]:.4f}; saved to {args.out}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    pred_text = _read_text(args.predictions, "prediction file written by `link`")
+    ranked: dict[str, list[str]] = {}
+    for lineno, line in enumerate(pred_text.splitlines()[1:], 2):
+        cols = line.split("\t")
+        if len(cols) < 3:
+            raise LinkingError(f"{args.predictions}:{lineno}: expected the columns of `link` (mention, rank, id, ...).")
+        ranked.setdefault(cols[0], []).append(cols[2])
+    gold_rows = []
+    for lineno, line in enumerate(_read_text(args.gold, "gold file (mention<TAB>ids)").splitlines(), 1):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise LinkingError(f"{args.gold}:{lineno}: expected 'mention<TAB>ids'.")
+        ids, _ = parse_ids(cols[1], where=f"{args.gold}:{lineno}")
+        gold_rows.append((cols[0].strip(), ids))
+    missing = [m for m, _ in gold_rows if m not in ranked]
+    if missing:
+        raise LinkingError(f"{len(missing)} gold mentions have no prediction, e.g. {missing[0]!r}.")
+    r = [ranked[m] for m, _ in gold_rows]
+    g = [ids for _, ids in gold_rows]
+    print(f"mentions {len(g)}  Acc@1 {accuracy_at_k(r, g, 1):.4f}  Acc@5 {accuracy_at_k(r, g, 5):.4f}  (lenient: any gold id)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Linking by nearest names: dictionary, rules, baselines, Acc@k, the command (chapter 14)."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_utils.ie import linking as L
+from course_utils.ie.linking_data import (
+    LinkingDataError,
+    Vocabulary,
+    expand_abbreviations,
+    normalize_name,
+    parse_ids,
+    schwartz_hearst,
+    split_composite,
+    synthetic_linking,
+)
+
+VOCAB = Vocabulary(("Breast Neoplasms", "Ovarian Neoplasms", "Colonic Neoplasms", "Neoplasms", "Kidney Failure"),
+                   ("D001943", "D010051", "D003110", "D009369", "D051437"))
+
+
+def test_normalisation_and_ids():
+    assert normalize_name("Colon-Cancers, (familial)") == "colon cancers familial"
+    assert parse_ids("D001943|D010051") == (("D001943", "D010051"), 0)
+    assert parse_ids("D020279+D035583") == (("D020279", "D035583"), 0)
+    assert parse_ids("OMIM:106210 ") == (("OMIM:106210",), 1)  # stray space stripped and counted
+    assert parse_ids(" D008661") == (("D008661",), 1)
+    with pytest.raises(LinkingDataError, match=r"f\.txt:7: id 'banana' is in no known format"):
+        parse_ids("banana", where="f.txt:7")
+
+
+def test_abbreviations_and_composites():
+    text = "Mutations in adenomatous polyposis coli (APC) cause familial colon cancer. APC is a tumour suppressor."
+    assert schwartz_hearst(text) == {"APC": "adenomatous polyposis coli"}
+    assert expand_abbreviations("APC", {"APC": "adenomatous polyposis coli"}) == "adenomatous polyposis coli"
+    assert expand_abbreviations("APC-like", {"APC": "x"}) == "APC-like"
+    assert split_composite("breast and ovarian cancer") == ["breast cancer", "ovarian cancer"]
+    assert split_composite("colon and some other cancers") == ["colon cancers", "some other cancers"]
+    assert split_composite("kidney failure") == ["kidney failure"]
+
+
+def test_acc_at_k_on_a_toy_case_with_a_known_answer():
+    ranked = [["A", "B", "C"], ["B", "A"], ["C", "D", "E", "F", "G", "H"], []]
+    gold = [["A"], ["A", "Z"], ["H"], ["A"]]
+    assert L.accuracy_at_k(ranked, gold, 1) == 0.25
+    assert L.accuracy_at_k(ranked, gold, 2) == 0.5
+    assert L.accuracy_at_k(ranked, gold, 5) == 0.5  # H is sixth
+    assert L.strict_accuracy([["A"], ["A"], ["H", "C"]], [["A"], ["A", "Z"], ["C", "H"]]) == pytest.approx(2 / 3)
+
+
+def test_lenient_and_strict_rules_on_a_composite_mention():
+    tfidf = L.TfidfLinker(VOCAB)
+    scores = L.evaluate(tfidf, ["breast and ovarian neoplasms", "kidney failure"],
+                        [("D001943", "D010051"), ("D051437",)])
+    # lenient: the first part alone is enough; strict: both parts must be found, and are (split, then linked)
+    assert scores.acc1 == 1.0 and scores.strict == 1.0
+    exact = L.evaluate(L.ExactMatchLinker(VOCAB), ["breast and ovarian neoplasms"], [("D001943", "D010051")])
+    assert exact.acc1 == 0.0 and exact.strict == 1.0  # the split parts do match exactly
+
+
+def test_baselines_rank_ids_not_names():
+    vocab = VOCAB.extended(["kidney failure", "renal failure"], ["D051437", "D051437"], "synonyms")
+    assert len(vocab) == len(VOCAB) + 1  # "kidney failure" was already there for that id
+    ranking = L.TfidfLinker(vocab).rank(["renal failure"], k=3)
+    assert ranking.ids[0][0] == "D051437" and len(set(ranking.ids[0])) == len(ranking.ids[0])
+    assert L.ExactMatchLinker(vocab).rank(["Renal-Failure"], k=5).ids == (("D051437",),)
+
+
+def test_empty_dictionary_is_refused():
+    with pytest.raises(L.LinkingError, match="dictionary is empty"):
+        L.TfidfLinker(Vocabulary((), ()))
+
+
+def test_dense_linker_with_the_real_encoder():
+    from course_utils.text.pretrained import load_encoder
+
+    encoder = load_encoder(device="cpu")
+    dense = L.DenseLinker(VOCAB, encoder, show_progress=False)
+    ranking = dense.rank(["renal failure", "tumour of the breast"], k=2)
+    assert ranking.ids[0][0] == "D051437" and ranking.ids[1][0] == "D001943"
+    combined = L.CombinedLinker(dense, L.TfidfLinker(VOCAB), weight=0.5)
+    assert combined.rank(["kidney failure"], k=1).top1() == ["D051437"]
+
+
+def test_synthetic_concepts_have_planted_structure():
+    data = synthetic_linking(seed=3)
+    assert data.train_ids.isdisjoint(data.test_ids) and len(data.test_mentions) > 50
+    assert {cid for _, cid, _ in data.test_mentions} <= data.test_ids
+    first = data.concepts[0]
+    assert len(first.names) == 5 and first.names[3].isupper()  # preferred, synonym, reordered, initials, misspelt
+    assert synthetic_linking(seed=3) == data  # deterministic
+
+
+def test_commands_on_a_toy_dictionary(tmp_path, capsys):
+    dictionary = tmp_path / "dict.tsv"
+    dictionary.write_text("D001943\tBreast Neoplasms\nD051437\tKidney Failure\nOMIM:114480\tBreast cancer\n")
+    mentions = tmp_path / "mentions.txt"
+    mentions.write_text("kidney failure\nbreast neoplasms\n\n")
+    out = tmp_path / "links.tsv"
+    assert L.main(["link", "--dictionary", str(dictionary), "--mentions", str(mentions), "--linker", "tfidf",
+                   "--top-k", "2", "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "mention\trank\tid\tname\tscore" and lines[1].startswith("kidney failure\t1\tD051437\t")
+    assert len(lines) == 1 + 2 * 2
+    gold = tmp_path / "gold.tsv"
+    gold.write_text("kidney failure\tD051437\nbreast neoplasms\tD001943|OMIM:114480\n")
+    assert L.main(["score", "--predictions", str(out), "--gold", str(gold)]) == 0
+    assert "Acc@1 1.0000" in capsys.readouterr().out
+
+
+def test_command_errors_are_clear(tmp_path, capsys):
+    binary = tmp_path / "mentions.bin"
+    binary.write_bytes(b"\x00\x01\x02")
+    dictionary = tmp_path / "dict.tsv"
+    dictionary.write_text("D001943\tBreast Neoplasms\n")
+    assert L.main(["link", "--dictionary", str(dictionary), "--mentions", str(binary), "--linker", "exact"]) == 2
+    assert "is not a text file" in capsys.readouterr().err
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("D001943\tBreast Neoplasms\nXYZ-12\tSomething\n")
+    assert L.main(["link", "--dictionary", str(bad), "--mentions", str(dictionary), "--linker", "exact"]) == 2
+    assert "bad.tsv:2: id 'XYZ-12' is in no known format" in capsys.readouterr().err
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("# nothing\n")
+    assert L.main(["link", "--dictionary", str(empty), "--mentions", str(dictionary), "--linker", "exact"]) == 2
+    assert "dictionary is empty" in capsys.readouterr().err

@@ -1,0 +1,40 @@
+"""Chapter 14's readers on the real NCBI-disease corpus and disease vocabulary (COURSE_REAL_DATA)."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_utils.ie.linking_data import id_report, read_disease_vocab, read_ncbi_disease
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def corpus(real_data):
+    train = read_ncbi_disease(real_data / "ncbi_disease" / "NCBItrainset.txt")
+    develop = read_ncbi_disease(real_data / "ncbi_disease" / "NCBIdevelopset.txt")
+    return train, develop, read_disease_vocab(real_data / "disease_vocab")
+
+
+def test_mention_and_document_counts_equal_the_readme(corpus):
+    (train_texts, train, _), (dev_texts, dev, _), _ = corpus
+    assert (len(train_texts), len(train)) == (592, 5145)
+    assert (len(dev_texts), len(dev)) == (100, 787)
+
+
+def test_stray_space_ids_are_counted_not_fatal(corpus):
+    (_, train, train_stripped), (_, dev, dev_stripped), _ = corpus
+    assert (train_stripped, dev_stripped) == (2, 1)
+    assert any(m.raw_ids == "OMIM:106210 " and m.ids == ("OMIM:106210",) for m in train)
+    assert any(m.raw_ids == " D008661" and m.ids == ("D008661",) for m in dev)
+
+
+def test_vocabulary_counts_and_coverage_equal_the_readme(corpus):
+    (_, train, n_train), (_, dev, n_dev), vocab = corpus
+    concepts = vocab.concepts
+    assert len(concepts) == 20_405
+    assert sum(len(names) == 1 for names in concepts.values()) == 20_151
+    # README: 98.5% of train mentions' ids and 99.1% of develop's (all ids of a mention covered)
+    tr, dv = id_report(train, vocab, n_train), id_report(dev, vocab, n_dev)
+    assert round(100 * tr.n_covered_all / tr.n_mentions, 1) == 98.5
+    assert round(100 * dv.n_covered_all / dv.n_mentions, 1) == 99.1

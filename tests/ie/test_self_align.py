@@ -1,0 +1,95 @@
+"""Online hard-pair mining and the multi-similarity loss, against a direct computation and
+pytorch-metric-learning (chapter 14)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from course_utils.ie.self_align import mine_hard_triplets, multi_similarity_loss, synonym_pairs
+
+
+def _batch(seed: int = 0, n: int = 12, d: int = 8, classes: int = 4):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(n, d, generator=g)
+    labels = torch.arange(n) % classes
+    return emb, labels
+
+
+def test_miner_keeps_exactly_the_margin_violations_on_a_hand_made_batch():
+    # Unit vectors on a circle: 0 and 1 are concept A, 2 is concept B.
+    angle = torch.tensor([0.0, 0.9, 0.3])
+    emb = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+    labels = torch.tensor([0, 0, 1])
+    d = lambda i, j: 2 * math.sin(abs(angle[i] - angle[j]).item() / 2)  # chord length  # noqa: E731
+    a, p, n = mine_hard_triplets(emb, labels, margin=0.2)
+    kept = set(zip(a.tolist(), p.tolist(), n.tolist()))
+    expected = {(x, y, z) for x, y, z in [(0, 1, 2), (1, 0, 2)] if d(x, z) - d(x, y) <= 0.2}
+    assert kept == expected == {(0, 1, 2), (1, 0, 2)}  # B sits between the two names of A: both are hard
+    # with a negative far away, nothing is mined
+    far = torch.stack([torch.cos(torch.tensor([0.0, 0.1, 3.0])), torch.sin(torch.tensor([0.0, 0.1, 3.0]))], 1)
+    assert mine_hard_triplets(far, labels, margin=0.2)[0].numel() == 0
+
+
+def test_miner_equals_brute_force_and_pytorch_metric_learning():
+    from pytorch_metric_learning.miners import TripletMarginMiner
+
+    emb, labels = _batch()
+    mine = set(zip(*(t.tolist() for t in mine_hard_triplets(emb, labels, 0.2))))
+    x = torch.nn.functional.normalize(emb, dim=1)
+    brute = set()
+    for a, p, n in itertools.product(range(len(labels)), repeat=3):
+        if a != p and labels[a] == labels[p] and labels[a] != labels[n]:
+            if torch.dist(x[a], x[n]) - torch.dist(x[a], x[p]) <= 0.2:
+                brute.add((a, p, n))
+    ref = set(zip(*(t.tolist() for t in TripletMarginMiner(margin=0.2, type_of_triplets="all")(emb, labels))))
+    assert mine == brute == ref and len(mine) > 0
+
+
+def _direct_ms_loss(emb, labels, triplets, alpha, beta, base):
+    x = torch.nn.functional.normalize(emb, dim=1)
+    s = x @ x.T
+    pos = {(a, p) for a, p, _ in zip(*(t.tolist() for t in triplets))}
+    neg = {(a, n) for a, _, n in zip(*(t.tolist() for t in triplets))}
+    total = 0.0
+    for i in range(len(labels)):
+        ps = [s[i, j].item() for j in range(len(labels)) if (i, j) in pos]
+        ns = [s[i, j].item() for j in range(len(labels)) if (i, j) in neg]
+        total += math.log(1 + sum(math.exp(-alpha * (v - base)) for v in ps)) / alpha
+        total += math.log(1 + sum(math.exp(beta * (v - base)) for v in ns)) / beta
+    return total / len(labels)
+
+
+@pytest.mark.parametrize("alpha,beta,base", [(1.0, 60.0, 0.5), (2.0, 50.0, 0.5), (1.0, 10.0, 0.0)])
+def test_ms_loss_equals_direct_computation_and_pytorch_metric_learning(alpha, beta, base):
+    from pytorch_metric_learning.losses import MultiSimilarityLoss
+
+    emb, labels = _batch(seed=3)
+    triplets = mine_hard_triplets(emb, labels, 0.2)
+    ours = multi_similarity_loss(emb, labels, triplets, alpha=alpha, beta=beta, base=base)
+    direct = _direct_ms_loss(emb, labels, triplets, alpha, beta, base)
+    ref = MultiSimilarityLoss(alpha=alpha, beta=beta, base=base)(emb, labels, triplets)
+    assert ours.item() == pytest.approx(direct, rel=1e-5)
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-5)
+    # without a miner: every pair of the batch
+    assert multi_similarity_loss(emb, labels, alpha=alpha, beta=beta, base=base).item() == pytest.approx(
+        MultiSimilarityLoss(alpha=alpha, beta=beta, base=base)(emb, labels).item(), rel=1e-5)
+
+
+def test_loss_gradient_pulls_synonyms_together():
+    emb, labels = _batch(seed=5)
+    emb.requires_grad_(True)
+    loss = multi_similarity_loss(emb, labels, mine_hard_triplets(emb.detach(), labels, 0.2))
+    loss.backward()
+    stepped = (emb - 0.5 * emb.grad).detach()
+    assert multi_similarity_loss(stepped, labels).item() < multi_similarity_loss(emb.detach(), labels).item()
+
+
+def test_synonym_pairs():
+    rows = [("a", "X"), ("b", "X"), ("c", "X"), ("d", "Y"), ("a", "X")]
+    pairs = synonym_pairs(rows)
+    assert len(pairs) == 6 and all(c == "X" for _, _, c in pairs)  # Y has one name: no pair
+    assert len(synonym_pairs(rows, max_pairs_per_concept=2)) == 2
