@@ -82,8 +82,13 @@ def test_chapter2_exercises():
     assert fb.status == INCORRECT and "median" in fb.message
     assert ch02.check_needs_cascade(ch02.needs_cascade_solution).correct
     assert ch02.check_needs_cascade(untouched).status == NOT_ATTEMPTED
-    fb = ch02.check_needs_cascade(lambda p, m: np.prod(p) / np.prod(m) < 0.125)
-    assert fb.status == INCORRECT and "paper's 12.5%" in fb.message
+    fb = ch02.check_needs_cascade(lambda p, m: np.prod(p) / np.prod(m) < 0.25)  # step 1 only: the old rule
+    assert fb.status == INCORRECT and "only starts the search" in fb.message and "2x fewer" in fb.message
+    assert not ch02.needs_cascade_solution([96, 96, 96], [160, 160, 160])  # searched, then dropped
+    from course_utils.imaging.nnunet_plans import lowres_needed
+
+    for patch, median in [([96] * 3, [160] * 3), ([64] * 3, [160] * 3), ([128] * 3, [240] * 3), ([96] * 3, [320] * 3)]:
+        assert ch02.needs_cascade_solution(patch, median) == lowres_needed(patch, median)
 
 
 def test_chapter4_exercise():

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..imaging.nnunet_plans import LOWRES_THRESHOLD_PAPER, LOWRES_THRESHOLD_V2
+from ..imaging.nnunet_plans import LOWRES_MIN_SHRINK, LOWRES_THRESHOLD_V2, lowres_search
 from . import CORRECT, INCORRECT, Feedback, attempt
 
 __all__ = ["target_spacing_solution", "check_target_spacing", "needs_cascade_solution", "check_needs_cascade",
@@ -27,8 +27,17 @@ def target_spacing_solution(spacings: np.ndarray, shapes: np.ndarray) -> np.ndar
 
 
 def needs_cascade_solution(patch_size: Sequence[int], median_shape: Sequence[float]) -> bool:
-    """Solution to exercise 2.2: does nnU-Net v2 add a low-resolution (cascade) configuration?"""
-    return float(np.prod(patch_size) / np.prod(median_shape)) < 0.25
+    """Solution to exercise 2.2: does nnU-Net v2 add a low-resolution (cascade) configuration? (isotropic data)"""
+    patch = np.asarray(patch_size, dtype=float)
+    median = np.asarray(median_shape, dtype=float)
+    factor, lowres_median, lowres_patch = 1.0, median, patch
+    # step 1: while the patch covers less than 25% of the median image, coarsen the spacing by 3%
+    while np.prod(lowres_patch) / np.prod(lowres_median) < 0.25:
+        factor *= 1.03
+        lowres_median = median / factor
+        lowres_patch = np.minimum(patch, np.round(lowres_median))  # the same GPU budget, clipped to the image
+    # step 2: keep the low-resolution configuration only if its median image has at least 2x fewer voxels
+    return factor > 1.0 and np.prod(median) / np.prod(lowres_median) >= 2
 
 
 def fingerprints() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -64,22 +73,27 @@ def check_target_spacing(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Feedbac
 
 
 def check_needs_cascade(fn: Callable[[Sequence[int], Sequence[float]], Any]) -> Feedback:
-    """Check exercise 2.2 on patch / median-shape pairs around both thresholds."""
-    name = "Exercise 2.2, cascade trigger"
+    """Check exercise 2.2 on patch / median-shape pairs: no search, search then dropped, search then kept."""
+    name = "Exercise 2.2, cascade rule"
     cases = [([128, 128, 128], [138, 169, 138]), ([96, 96, 96], [160, 160, 160]), ([64, 64, 64], [160, 160, 160]),
-             ([40, 48, 40], [38.5, 45.5, 37.5])]
+             ([40, 48, 40], [38.5, 45.5, 37.5]), ([128, 128, 128], [240, 240, 240]), ([96, 96, 96], [320, 320, 320])]
     for patch, median in cases:
         answer, stop = attempt(name, fn, patch, median)
         if stop:
             return stop
-        if bool(answer) == needs_cascade_solution(patch, median):
+        search = lowres_search(patch, median)
+        if bool(answer) == search.kept:
             continue
         covered = float(np.prod(patch) / np.prod(median))
-        if bool(answer) == (covered < LOWRES_THRESHOLD_PAPER):
-            hint = (f"You used the paper's 12.5%. nnU-Net v2's planner uses {LOWRES_THRESHOLD_V2:.0%} "
-                    "(ExperimentPlanner.lowres_creation_threshold): here the patch covers "
-                    f"{covered:.1%} of the median image.")
+        if bool(answer) == (covered < LOWRES_THRESHOLD_V2):
+            hint = (f"A patch {patch} covers {covered:.1%} of the median image {median}: below "
+                    f"{LOWRES_THRESHOLD_V2:.0%} only starts the search. nnU-Net coarsens the spacing by 3% per step "
+                    f"until the patch covers {LOWRES_THRESHOLD_V2:.0%} ({search.steps} steps here), then drops the "
+                    f"configuration unless the low-resolution median has at least {LOWRES_MIN_SHRINK:.0f}x fewer "
+                    f"voxels (here {search.shrink:.2f}x).")
         else:
-            hint = f"A patch {patch} in a median image {median} covers {covered:.1%} of its voxels."
+            hint = (f"A patch {patch} in a median image {median} covers {covered:.1%} of its voxels; the search "
+                    f"{'ran ' + str(search.steps) + ' steps' if search.searched else 'does not run'} and the "
+                    f"low-resolution median has {search.shrink:.2f}x fewer voxels.")
         return Feedback(name, INCORRECT, hint)
-    return Feedback(name, CORRECT, "Right, with nnU-Net v2's threshold.")
+    return Feedback(name, CORRECT, "Right: both steps of nnU-Net v2's rule.")

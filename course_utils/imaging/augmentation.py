@@ -18,7 +18,12 @@ from .nnunet_data import dataset_name
 from .nnunet_train import scratch_trainer
 
 __all__ = ["AugmentationSetup", "augmentation_setup", "pipeline_steps", "single_transforms", "apply_transform",
-           "load_preprocessed_case", "foreground_fraction", "plot_augmentations"]
+           "load_preprocessed_case", "OVERSAMPLE_FOREGROUND", "forced_foreground", "forced_foreground_share",
+           "foreground_by_position", "foreground_fraction", "centre_on_foreground", "label_agreement",
+           "labels_as_trained", "plot_augmentations"]
+
+#: nnU-Net's trainer default (``nnUNetTrainer.oversample_foreground_percent``).
+OVERSAMPLE_FOREGROUND = 0.33
 
 
 @dataclass(frozen=True)
@@ -126,10 +131,25 @@ def load_preprocessed_case(prepared: Any, case_id: str | None = None, configurat
     return np.asarray(data), np.asarray(seg), chosen
 
 
-def foreground_fraction(prepared: Any, oversample: float, n_batches: int = 20, seed: int = 0,
-                        configuration: str = "3d_fullres", patch_size: tuple[int, ...] | None = None) -> float:
-    """Return the fraction of patches nnU-Net's data loader samples that contain any foreground voxel,
-    for a given foreground oversampling (nnU-Net trains with 0.33); ``patch_size`` overrides the planned one."""
+def forced_foreground(batch_size: int, oversample: float = OVERSAMPLE_FOREGROUND) -> tuple[bool, ...]:
+    """Return, for each position of a batch, whether nnU-Net's data loader forces a foreground patch there (chapter 4).
+
+    ``nnUNetDataLoader`` forces sample ``i`` when ``not i < round(batch_size * (1 - oversample))``: the *last*
+    positions, as many as rounding leaves. With the default 0.33 that is 1 of 2, 1 of 3, 2 of 5, not always a third.
+    """
+    if batch_size < 1 or not 0.0 <= oversample <= 1.0:
+        raise ValueError(f"need batch_size >= 1 and 0 <= oversample <= 1, got {batch_size} and {oversample}.")
+    first_forced = round(batch_size * (1 - oversample))
+    return tuple(not i < first_forced for i in range(batch_size))
+
+
+def forced_foreground_share(batch_size: int, oversample: float = OVERSAMPLE_FOREGROUND) -> float:
+    """Return the share of each batch nnU-Net's loader forces onto foreground for a planned batch size (chapter 4)."""
+    return sum(forced_foreground(batch_size, oversample)) / batch_size
+
+
+def _loader(prepared: Any, oversample: float, batch_size: int | None, configuration: str,
+            patch_size: tuple[int, ...] | None) -> Any:
     from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
@@ -138,21 +158,85 @@ def foreground_fraction(prepared: Any, oversample: float, n_batches: int = 20, s
     dataset_class = infer_dataset_class(str(folder))
     data = dataset_class(str(folder), sorted(dataset_class.get_identifiers(str(folder))))
     plans = PlansManager(prepared.plans)
-    import json
-
     dataset_json = json.loads((prepared.folders.preprocessed / dataset_name(prepared.dataset_id) / "dataset.json").read_text())
-    label_manager = plans.get_label_manager(dataset_json)
-    patch = list(patch_size) if patch_size is not None else plans.get_configuration(configuration).patch_size
+    config = plans.get_configuration(configuration)
+    patch = list(patch_size) if patch_size is not None else config.patch_size
+    return nnUNetDataLoader(data, batch_size or config.batch_size, patch, patch, plans.get_label_manager(dataset_json),
+                            oversample_foreground_percent=oversample)
+
+
+def foreground_by_position(prepared: Any, oversample: float, n_batches: int = 20, seed: int = 0, *,
+                           batch_size: int | None = None, configuration: str = "3d_fullres",
+                           patch_size: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return, per position in the batch, the fraction of patches nnU-Net's loader samples that hold foreground.
+
+    ``batch_size`` defaults to the planned one and ``patch_size`` to the planned patch (chapter 4). A forced
+    position always holds foreground: the loader picks a foreground class, then one of its voxels, and starts the
+    box half a patch before it (moved up where that would start below the allowed range, so near the image's
+    edge the voxel is not centred).
+    """
+    loader = _loader(prepared, oversample, batch_size, configuration, patch_size)
     np.random.seed(seed)
-    loader = nnUNetDataLoader(data, 2, patch, patch, label_manager, oversample_foreground_percent=oversample)
-    hits = total = 0
+    hits = np.zeros(loader.batch_size)
     for _ in range(n_batches):
-        batch = loader.generate_train_batch()
-        target = np.asarray(batch["target"])
-        for sample in target:
-            hits += int((sample > 0).any())
-            total += 1
-    return hits / total
+        target = np.asarray(loader.generate_train_batch()["target"])
+        hits += [(sample > 0).any() for sample in target]
+    return hits / n_batches
+
+
+def foreground_fraction(prepared: Any, oversample: float, n_batches: int = 20, seed: int = 0,
+                        configuration: str = "3d_fullres", patch_size: tuple[int, ...] | None = None,
+                        batch_size: int | None = None) -> float:
+    """Return the fraction of patches nnU-Net's data loader samples that contain any foreground voxel,
+    for a given foreground oversampling (nnU-Net trains with 0.33); ``patch_size`` overrides the planned patch and
+    ``batch_size`` the planned batch size (chapter 4)."""
+    return float(foreground_by_position(prepared, oversample, n_batches, seed, batch_size=batch_size,
+                                        configuration=configuration, patch_size=patch_size).mean())
+
+
+def centre_on_foreground(image: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (image, seg) of the same shape shifted so the foreground's centre of mass sits in the middle, the
+    space shifted in filled with zeros (image) and -1 (seg); unchanged when there is no foreground (chapter 4)."""
+    spots = np.argwhere(np.asarray(seg)[0] > 0)
+    if spots.size == 0:
+        return np.asarray(image), np.asarray(seg)
+    shape = np.asarray(seg.shape[1:])
+    centre = np.round(spots.mean(axis=0)).astype(int)
+    pad = [(0, 0)] + [(int(n // 2), int(n - n // 2)) for n in shape]
+    box = (slice(None),) + tuple(slice(int(c), int(c + n)) for c, n in zip(centre, shape))
+    return (np.pad(np.asarray(image), pad)[box], np.pad(np.asarray(seg), pad, constant_values=-1)[box])
+
+
+def label_agreement(transform: Any, image: np.ndarray, seg: np.ndarray, seed: int = 0) -> float:
+    """Return the Dice between a transform's output label and the tumour as the image saw it (chapter 4).
+
+    The tumour mask rides along as an extra image channel through the same call, so it undergoes exactly what the
+    image undergoes; thresholded at 0.5 it must match the transformed label where the transform moves the label
+    with the image. 1.0 when neither holds tumour.
+    """
+    indicator = (np.asarray(seg)[:1] > 0).astype(np.float32)
+    out_image, out_seg = apply_transform(transform, np.concatenate([np.asarray(image, np.float32), indicator]), seg, seed)
+    seen, labelled = out_image[-1] > 0.5, out_seg[0] > 0
+    total = int(seen.sum() + labelled.sum())
+    return 1.0 if total == 0 else 2.0 * float((seen & labelled).sum()) / total
+
+
+def labels_as_trained(data: np.ndarray, seg: np.ndarray, patch_size: tuple[int, ...],
+                      use_mask_for_norm: tuple[bool, ...] | list[bool], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Return the label of a preprocessed case as the loss sees it: after nnU-Net's validation pipeline (whole case)
+    and after its training pipeline (one augmented patch), both from ``nnUNetTrainer`` (chapter 3).
+
+    Both pipelines end their label handling with ``RemoveLabelTansform(-1, 0)``: the -1 cropping wrote outside the
+    brain arrives as 0, background, in cross-entropy and Dice.
+    """
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    validation = nnUNetTrainer.get_validation_transforms(None)
+    training = nnUNetTrainer.get_training_transforms(tuple(patch_size), (-np.pi / 6, np.pi / 6), None, (0, 1, 2), False,
+                                                     use_mask_for_norm=list(use_mask_for_norm))
+    _, validated = apply_transform(validation, data, seg, seed)
+    _, trained = apply_transform(training, data, seg, seed)
+    return validated, trained
 
 
 def plot_augmentations(original: np.ndarray, results: dict[str, tuple[np.ndarray, np.ndarray]], ncols: int = 4) -> Any:

@@ -19,11 +19,34 @@ from ..errors import DatasetLayoutError
 from .checks import check_label_values, check_pair
 from .io import Volume, read_volume
 
-__all__ = ["CaseFiles", "Case", "MriFolder", "open_mri_folder", "SEED_LABELS", "MSD_LABELS"]
+__all__ = ["CaseFiles", "Case", "MriFolder", "open_mri_folder", "SEED_LABELS", "MSD_LABELS", "BRATS_LABEL_CONVENTIONS",
+           "brats_regions"]
 
 SEED_LABELS = {0: "background", 1: "whole tumour"}
 MSD_LABELS = {0: "background", 1: "oedema", 2: "non-enhancing tumour", 3: "enhancing tumour"}
+#: The same three tumour parts carry different numbers in different releases (chapter 1): BraTS up to 2020,
+#: BraTS from 2021, and the Medical Segmentation Decathlon's Task01 (which the course reads).
+BRATS_LABEL_CONVENTIONS: dict[str, dict[int, str]] = {
+    "BraTS 2012-2020": {1: "necrosis / non-enhancing tumour core", 2: "oedema", 4: "enhancing tumour"},
+    "BraTS 2021 on": {1: "necrosis / non-enhancing tumour core", 2: "oedema", 3: "enhancing tumour"},
+    "MSD Task01": {1: "oedema", 2: "non-enhancing tumour", 3: "enhancing tumour"},
+}
 _NII = re.compile(r"\.nii(\.gz)?$")
+
+
+def brats_regions(convention: str) -> dict[str, tuple[int, ...]]:
+    """Return the label values of the BraTS evaluation regions in a labelling convention (chapter 1).
+
+    Whole tumour: every tumour label; tumour core: everything but oedema; enhancing tumour: the enhancing label.
+    ``convention`` is a key of :data:`BRATS_LABEL_CONVENTIONS`.
+    """
+    if convention not in BRATS_LABEL_CONVENTIONS:
+        raise ValueError(f"unknown label convention {convention!r}; choose one of {sorted(BRATS_LABEL_CONVENTIONS)}.")
+    labels = BRATS_LABEL_CONVENTIONS[convention]
+    by_name = {name: value for value, name in labels.items()}
+    return {"whole tumour": tuple(sorted(labels)),
+            "tumour core": tuple(sorted(v for v, name in labels.items() if name != "oedema")),
+            "enhancing tumour": (by_name["enhancing tumour"],)}
 
 
 @dataclass(frozen=True)

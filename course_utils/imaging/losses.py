@@ -275,10 +275,14 @@ def nnunet_batch(prepared: Any, setup: NnunetLoss, *, batch_size: int | None = N
                  configuration: str = "3d_fullres") -> tuple[torch.Tensor, list[torch.Tensor] | torch.Tensor]:
     """Return (images, targets) of one batch as nnU-Net's validation data loader makes it (chapter 5).
 
-    Patches of the planned size are cut by ``nnUNetDataLoader`` (a third centred on foreground, no augmentation)
-    and passed through the trainer's validation transforms (``setup.transforms``): -1 becomes 0 and, with deep
-    supervision, the target becomes one label map per output, finest first. The loader draws from NumPy's global
-    random state, which ``seed`` sets.
+    Patches of the planned size are cut by ``nnUNetDataLoader`` with nnU-Net's foreground oversampling (0.33: the
+    loader forces sample ``i`` onto foreground when ``not i < round(batch_size * 0.67)``, so with a batch
+    of 2 one sample of two; it picks a foreground class, then one of its voxels, and places the box around it,
+    moved where it would start outside the allowed range, so the voxel is not always centred; see
+    :func:`~course_utils.imaging.augmentation.forced_foreground`), no augmentation, and passed through the
+    trainer's validation transforms (``setup.transforms``): -1 becomes 0 and, with deep supervision, the target
+    becomes one label map per output, finest first. The loader draws from NumPy's global random state, which
+    ``seed`` sets.
     """
     from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class

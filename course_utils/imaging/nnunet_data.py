@@ -34,7 +34,7 @@ from ..progress import progress
 from .checks import check_label_values, check_pair
 from .convert import write_flair_whole_tumour
 from .io import read_volume
-from .layouts import open_mri_folder
+from .layouts import brats_regions, open_mri_folder
 
 __all__ = [
     "DATASET_IDS", "NnunetFolders", "nnunet_folders", "nnunet_environment", "dataset_name",
@@ -145,16 +145,27 @@ def _split_test(cases: Sequence[Any], test_ids: Sequence[str], source: Any) -> t
     return [c for c in cases if c.case_id not in wanted], [c for c in cases if c.case_id in wanted]
 
 
+def _default_test_ids(source: str | os.PathLike[str], test_ids: Sequence[str] | None) -> Sequence[str]:
+    """Return ``test_ids``, or the course's held-out ids of ``source`` when it is None (never none by accident)."""
+    if test_ids is not None:
+        return test_ids
+    from .pipeline import heldout_ids  # the pipeline imports this module
+
+    return heldout_ids(Path(source))
+
+
 def convert_seed_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders,
-                           dataset_id: int = DATASET_IDS["seed_flair"], *, test_ids: Sequence[str] = ()) -> Path:
+                           dataset_id: int = DATASET_IDS["seed_flair"], *, test_ids: Sequence[str] | None = None) -> Path:
     """Return ``nnUNet_raw/Dataset501_...`` converted from a folder in the seed's FLAIR layout (idempotent).
 
     Cases named in ``test_ids`` go to ``imagesTs``/``labelsTs`` (the held-out test set, chapter 6), never to
-    ``imagesTr``.
+    ``imagesTr``. ``None`` (the default) means the course's held-out cases of ``source``
+    (:func:`~course_utils.imaging.pipeline.heldout_ids`); pass ``()`` to train on every case.
     """
     data = open_mri_folder(source)
     if data.layout != "seed":
         raise DatasetLayoutError(f"{source} is in the {data.layout} layout; use convert_msd_to_nnunet for MSD.")
+    test_ids = _default_test_ids(source, test_ids)
     target = folders.raw / dataset_name(dataset_id)
     key = _conversion_key(test_ids)
     if _converted(target, key):
@@ -186,17 +197,20 @@ def copy_nifti(source: str | os.PathLike[str], target: str | os.PathLike[str]) -
 
 
 def convert_msd_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders, *, regions: bool = False,
-                          test_ids: Sequence[str] = ()) -> Path:
+                          test_ids: Sequence[str] | None = None) -> Path:
     """Return the nnU-Net dataset converted from an MSD Task01 folder (idempotent).
 
     ``regions=False``: FLAIR only with binary whole tumour (Dataset502). ``regions=True``: nnU-Net's own MSD
     converter (four channels), with the labels rewritten as BraTS regions for region-based training (Dataset503).
     Cases named in ``test_ids`` go to ``imagesTs``/``labelsTs`` (the held-out test set, chapter 6); MSD's own
-    ``imagesTs`` has no labels and is left out.
+    ``imagesTs`` has no labels and is left out. ``None`` (the default) means the course's held-out cases of
+    ``source`` (the committed 97 for MSD Task01), so every caller of the same dataset writes the same
+    conversion and none re-converts another's; pass ``()`` to train on every case.
     """
     data = open_mri_folder(source)
     if data.layout != "msd":
         raise DatasetLayoutError(f"{source} is in the {data.layout} layout; use convert_seed_to_nnunet for it.")
+    test_ids = _default_test_ids(source, test_ids)
     dataset_id = DATASET_IDS["msd_regions" if regions else "msd_flair"]
     target = folders.raw / dataset_name(dataset_id)
     key = _conversion_key(test_ids)
@@ -254,7 +268,7 @@ def _msd_regions(source: Path, out: Path, held_out: Sequence[str]) -> None:
             os.replace(out / "labelsTr" / f"{case_id}.nii.gz", out / "labelsTs" / f"{case_id}.nii.gz")
     n_cases = len(list((out / "labelsTr").glob("*.nii.gz")))
     _write_dataset_json(out, _NAMES[DATASET_IDS["msd_regions"]], {0: "FLAIR", 1: "T1w", 2: "T1gd", 3: "T2w"},
-                        {"background": 0, "whole tumour": [1, 2, 3], "tumour core": [2, 3], "enhancing tumour": [3]},
+                        {"background": 0, **{name: list(values) for name, values in brats_regions("MSD Task01").items()}},
                         n_cases, "Four sequences, BraTS regions (region-based training), from MSD Task01",
                         regions_class_order=[1, 2, 3])
 

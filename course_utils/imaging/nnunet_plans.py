@@ -3,8 +3,7 @@
 nnU-Net sorts its design decisions into *fixed* parameters (the same for every dataset), *rule-based*
 parameters (computed from the dataset fingerprint by explicit rules) and *empirical* ones (chosen after
 cross-validation). The chapter recomputes the rule-based ones from the fingerprint with the small functions
-below, each checked against nnU-Net's own planner, and shows where nnU-Net v2's code differs from the
-2021 paper's table (the low-resolution cascade threshold).
+below, each checked against nnU-Net 2.8.1's own planner (``default_experiment_planner.py``).
 """
 
 from __future__ import annotations
@@ -21,16 +20,30 @@ from matplotlib.figure import Figure
 from .nnunet_data import NnunetFolders, dataset_name
 
 __all__ = [
-    "ANISOTROPY_THRESHOLD", "LOWRES_THRESHOLD_V2", "LOWRES_THRESHOLD_PAPER", "load_fingerprint", "target_spacing",
-    "resampled_median_shape", "initial_patch_size", "lowres_needed", "DesignRow", "design_table",
-    "fingerprint_table", "plot_patch_vs_median", "list_tree",
+    "ANISOTROPY_THRESHOLD", "LOWRES_THRESHOLD_V2", "LOWRES_SPACING_STEP", "LOWRES_MIN_SHRINK", "GPU_TARGET_GB",
+    "BATCH_DATASET_SHARE", "RESENC_PRESETS_GB", "load_fingerprint", "target_spacing", "resampled_median_shape",
+    "initial_patch_size", "LowresSearch", "lowres_search", "lowres_needed", "normalization_scheme",
+    "batch_size_cap", "DesignRow", "design_table", "fingerprint_table", "plot_patch_vs_median", "list_tree",
 ]
 
 ANISOTROPY_THRESHOLD = 3.0
-#: nnU-Net v2 adds a 3d_lowres (cascade) configuration when the full-resolution patch covers less than 25% of
-#: the median image's voxels (``ExperimentPlanner.lowres_creation_threshold``); the 2021 paper's table says 12.5%.
+#: Step 1 of the cascade rule: nnU-Net v2 *searches* for a 3d_lowres configuration while the patch covers less
+#: than 25% of the median image's voxels (``ExperimentPlanner.lowres_creation_threshold``).
 LOWRES_THRESHOLD_V2 = 0.25
-LOWRES_THRESHOLD_PAPER = 0.125
+#: Each search step multiplies the low-resolution spacing by 1.03 (``spacing_increase_factor``).
+LOWRES_SPACING_STEP = 1.03
+#: Step 2: the configuration found is dropped unless its median image has at least 2x fewer voxels than the
+#: full-resolution one ("Dropping 3d_lowres config because the image size difference ... is too small").
+LOWRES_MIN_SHRINK = 2.0
+#: The default planner sizes patch and batch for about 8 GB of GPU memory (``gpu_memory_target_in_gb=8``).
+GPU_TARGET_GB = 8.0
+#: The batch size is capped so one batch covers at most 5% of the dataset's voxels (``max_dataset_covered``).
+BATCH_DATASET_SHARE = 0.05
+#: Residual-encoder presets nnU-Net now recommends (``-pl nnUNetPlannerResEnc{M,L,XL}``) and the GPU memory
+#: target (GB) each plans for (``residual_encoder_unet_planners.py``).
+RESENC_PRESETS_GB = {"nnUNetPlannerResEncM": 8.0, "nnUNetPlannerResEncL": 24.0, "nnUNetPlannerResEncXL": 40.0}
+_NORMALIZATION = {"ct": "CTNormalization", "nonorm": "NoNormalization", "zscore": "ZScoreNormalization",
+                  "rescale_to_0_1": "RescaleTo01Normalization", "rgb_to_0_1": "RGBTo01Normalization"}
 
 
 def load_fingerprint(dataset_id: int, folders: NnunetFolders) -> dict[str, Any]:
@@ -74,9 +87,84 @@ def initial_patch_size(spacing: Sequence[float], median_shape: Sequence[float]) 
     return np.minimum(start, np.asarray(median_shape, dtype=float))
 
 
-def lowres_needed(patch_size: Sequence[int], median_shape: Sequence[float], threshold: float = LOWRES_THRESHOLD_V2) -> bool:
-    """Return True when the patch covers less than ``threshold`` of the median image's voxels (cascade trigger)."""
-    return float(np.prod(np.asarray(patch_size, float)) / np.prod(np.asarray(median_shape, float))) < threshold
+@dataclass(frozen=True)
+class LowresSearch:
+    """The two steps of nnU-Net v2's cascade rule for one dataset (chapter 2).
+
+    ``searched``: step 1 ran (the full-resolution patch covers less than 25% of the median image);
+    ``steps``: how many times the low-resolution spacing grew by 1.03; ``lowres_spacing``, ``lowres_median`` and
+    ``lowres_patch`` where the search stopped; ``shrink``: full-resolution median voxels over low-resolution ones;
+    ``kept``: step 2 kept the configuration (``shrink`` at least 2), i.e. nnU-Net plans a cascade.
+    """
+
+    searched: bool
+    steps: int
+    lowres_spacing: tuple[float, ...]
+    lowres_median: tuple[float, ...]
+    lowres_patch: tuple[int, ...]
+    coverage: float
+    shrink: float
+    kept: bool
+
+
+def lowres_search(patch_size: Sequence[int], median_shape: Sequence[float], spacing: Sequence[float] | None = None,
+                  threshold: float = LOWRES_THRESHOLD_V2, step: float = LOWRES_SPACING_STEP,
+                  min_shrink: float = LOWRES_MIN_SHRINK, max_steps: int = 1000) -> LowresSearch:
+    """Return the outcome of nnU-Net v2's 3d_lowres search for a full-resolution patch and median shape (chapter 2).
+
+    Follows the loop in ``ExperimentPlanner.plan_experiment``: while the patch covers less than ``threshold`` of
+    the median image's voxels, the low-resolution spacing grows by ``step`` (only the axes more than 2x finer than
+    the coarsest while there are any, else all axes), the median shape shrinks with it and a patch is planned for
+    it. The configuration is then dropped unless the full-resolution median has at least ``min_shrink`` times the
+    low-resolution median's voxels. nnU-Net re-plans the patch at every step for the same GPU budget; the course's
+    model keeps the full-resolution patch and clips it to the shrinking median (a budget that fitted the patch
+    still fits it). ``spacing`` defaults to isotropic.
+    """
+    patch = np.asarray(patch_size, dtype=float)
+    median = np.asarray(median_shape, dtype=float)
+    full_spacing = np.ones_like(median) if spacing is None else np.asarray(spacing, dtype=float)
+    if patch.shape != median.shape or full_spacing.shape != median.shape:
+        raise ValueError(f"patch {list(patch_size)}, median {list(median_shape)} and spacing need the same length.")
+    lowres = full_spacing.copy()
+    current_median, current_patch = median.copy(), patch.copy()
+    coverage = float(np.prod(current_patch) / np.prod(current_median))
+    steps = 0
+    while coverage < threshold and steps < max_steps:
+        finer = lowres.max() / lowres > 2
+        if finer.any():
+            lowres[finer] *= step
+        else:
+            lowres *= step
+        steps += 1
+        current_median = full_spacing / lowres * median
+        current_patch = np.minimum(patch, np.round(current_median))
+        coverage = float(np.prod(current_patch) / np.prod(current_median))
+    shrink = float(np.prod(median) / np.prod(current_median))
+    return LowresSearch(steps > 0, steps, tuple(float(s) for s in lowres), tuple(float(m) for m in current_median),
+                        tuple(int(p) for p in current_patch), coverage, shrink, steps > 0 and shrink >= min_shrink)
+
+
+def lowres_needed(patch_size: Sequence[int], median_shape: Sequence[float], spacing: Sequence[float] | None = None) -> bool:
+    """Return True when nnU-Net v2 plans a 3d_lowres (cascade) configuration: the search of step 1 runs (patch
+    below 25% of the median image) *and* step 2 keeps its result (at least 2x fewer voxels), chapter 2."""
+    return lowres_search(patch_size, median_shape, spacing).kept
+
+
+def normalization_scheme(channel_name: str) -> str:
+    """Return the intensity normalisation nnU-Net applies to a channel, by its name in ``dataset.json`` (chapter 2).
+
+    ``CT`` (any case) gets dataset-wide clipping and statistics; ``noNorm`` none; ``rescale_to_0_1`` and
+    ``rgb_to_0_1`` a rescale to [0, 1]; ``zscore`` and every other name a per-image z-score.
+    """
+    return _NORMALIZATION.get(channel_name.casefold(), "ZScoreNormalization")
+
+
+def batch_size_cap(median_shape: Sequence[float], n_cases: int, patch_size: Sequence[int],
+                   share: float = BATCH_DATASET_SHARE, minimum: int = 2) -> int:
+    """Return the largest batch size nnU-Net allows for a dataset: one batch covers at most ``share`` (5%) of the
+    dataset's voxels (median image x number of cases), but never fewer than ``minimum`` patches (chapter 2)."""
+    voxels = float(np.prod(np.asarray(median_shape, dtype=np.float64))) * n_cases
+    return max(round(voxels * share / float(np.prod(np.asarray(patch_size, dtype=np.float64)))), minimum)
 
 
 @dataclass(frozen=True)
@@ -90,8 +178,13 @@ class DesignRow:
     agrees: bool | None
 
 
-def design_table(plans: dict[str, Any], fingerprint: dict[str, Any], configuration: str = "3d_fullres") -> list[DesignRow]:
-    """Return the design table of a planned dataset: fixed choices, and rule-based ones recomputed here."""
+def design_table(plans: dict[str, Any], fingerprint: dict[str, Any], configuration: str = "3d_fullres",
+                 dataset_json: dict[str, Any] | None = None) -> list[DesignRow]:
+    """Return the design table of a planned dataset: fixed choices, and rule-based ones recomputed here (chapter 2).
+
+    ``dataset_json`` (the raw dataset's) gives the channel names and number of cases; without it the channels
+    are assumed not to be CT and the batch-size cap is not recomputed.
+    """
     config = plans["configurations"][configuration]
     spacings, shapes = fingerprint["spacings"], fingerprint["shapes_after_crop"]
     order = plans.get("transpose_forward", [0, 1, 2])
@@ -99,7 +192,22 @@ def design_table(plans: dict[str, Any], fingerprint: dict[str, Any], configurati
     median = resampled_median_shape(spacings, shapes, target_spacing(spacings, shapes))[order]
     patch = config["patch_size"]
     arch = config["architecture"]["arch_kwargs"]
-    covered = float(np.prod(patch) / np.prod(config["median_image_size_in_voxels"]))
+    channels = list((dataset_json or {}).get("channel_names", {}).values())
+    schemes = [normalization_scheme(c) for c in channels] if channels else None
+    search = lowres_search(patch, config["median_image_size_in_voxels"], config["spacing"])
+    cascade = "3d_lowres" in plans["configurations"]
+    if search.searched:
+        cascade_text = (f"patch covers {np.prod(patch) / np.prod(config['median_image_size_in_voxels']):.0%} of the "
+                        f"median image (< 25%): the search coarsened the spacing {search.steps} times by 1.03; the "
+                        f"low-res median has {search.shrink:.1f}x fewer voxels, kept only from 2x")
+    else:
+        cascade_text = (f"patch covers {np.prod(patch) / np.prod(config['median_image_size_in_voxels']):.0%} of the "
+                        "median image (>= 25%): no search")
+    if dataset_json is not None:
+        cap = batch_size_cap(config["median_image_size_in_voxels"], int(dataset_json["numTraining"]), patch)
+        batch_text, batch_ok = f"at least 2, at most {cap} (5% of the dataset's voxels)", 2 <= config["batch_size"] <= cap
+    else:
+        batch_text, batch_ok = "at least 2", config["batch_size"] >= 2
     rows = [
         DesignRow("learning rate", "fixed", "poly schedule from 0.01", "-", None),
         DesignRow("loss", "fixed", "Dice + cross-entropy", "-", None),
@@ -107,21 +215,24 @@ def design_table(plans: dict[str, Any], fingerprint: dict[str, Any], configurati
         DesignRow("training", "fixed", "1000 epochs x 250 iterations, foreground oversampling 33%", "-", None),
         DesignRow("architecture template", "fixed", f"{config['architecture']['network_class_name'].rsplit('.', 1)[-1]}, "
                   "instance norm, leaky ReLU, deep supervision", "-", None),
+        DesignRow("fold ensemble at inference", "fixed", "the 5 fold models' logits averaged", "-", None),
         DesignRow("intensity normalisation", "rule-based", ", ".join(config["normalization_schemes"]),
-                  "z-score per image (not CT)", config["normalization_schemes"][0] == "ZScoreNormalization"),
+                  ", ".join(schemes) + " (from the channel names)" if schemes else "z-score per image (not CT)",
+                  config["normalization_schemes"] == schemes if schemes else
+                  config["normalization_schemes"][0] == "ZScoreNormalization"),
         DesignRow("target spacing", "rule-based", str([round(float(s), 4) for s in config["spacing"]]),
                   str([round(float(s), 4) for s in spacing]), bool(np.allclose(config["spacing"], spacing))),
         DesignRow("median shape after resampling", "rule-based", str(config["median_image_size_in_voxels"]),
                   str([float(m) for m in median]), bool(np.allclose(config["median_image_size_in_voxels"], median))),
         DesignRow("patch size", "rule-based", str(patch), f"starts at {[int(i) for i in initial_patch_size(spacing, median)]}, "
-                  f"padded to a multiple of 2^(pooling steps)", None),
+                  f"shrunk to fit {GPU_TARGET_GB:.0f} GB, padded to a multiple of 2^(pooling steps)", None),
         DesignRow("topology", "rule-based", f"{arch['n_stages']} stages, features {arch['features_per_stage']}", "-", None),
-        DesignRow("batch size", "rule-based", str(config["batch_size"]), "at least 2", config["batch_size"] >= 2),
-        DesignRow("3d cascade", "rule-based", "yes" if "3d_lowres" in plans["configurations"] else "no",
-                  f"patch covers {covered:.0%} of the median image; v2 adds lowres below 25%, the paper said 12.5%",
-                  ("3d_lowres" in plans["configurations"]) == (covered < LOWRES_THRESHOLD_V2) or None),
-        DesignRow("post-processing", "empirical", "chosen after cross-validation (chapter 6)", "-", None),
-        DesignRow("ensemble selection", "empirical", "chosen after cross-validation (chapter 6)", "-", None),
+        DesignRow("batch size", "rule-based", str(config["batch_size"]), batch_text, bool(batch_ok)),
+        DesignRow("3d cascade", "rule-based", "yes" if cascade else "no", cascade_text, cascade == search.kept),
+        DesignRow("post-processing", "empirical", "largest component kept or not, chosen on cross-validation (chapter 6)",
+                  "-", None),
+        DesignRow("configuration", "empirical", "2d, 3d_fullres, cascade or a pair of them, chosen on cross-validation "
+                  "(nnUNetv2_find_best_configuration, chapter 6)", "-", None),
     ]
     return rows
 

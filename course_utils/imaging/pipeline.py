@@ -8,6 +8,7 @@ earlier chapter or test already made, so a student can open chapter 5 first.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,14 @@ class PreparedDataset:
 def part1_source(settings: Any, *, regions: bool = False) -> Path:
     """Return the folder of MRI cases Part I trains on in the active profile.
 
-    ``$COURSE_MRI_DIR`` wins (either layout) for the whole-tumour task. Otherwise smoke uses synthetic cases
+    ``$COURSE_MRI_DIR`` wins (either layout) for the whole-tumour task, and for the regions task when it is in
+    the MSD layout (the four sequences and three labels the regions need). Otherwise smoke uses synthetic cases
     (seed layout; MSD layout for the regions task) and lab/full use MSD Task01 fetched by manifest.
     """
     if regions:
+        override = os.environ.get("COURSE_MRI_DIR", "").strip()
+        if override and open_mri_folder(Path(override).expanduser()).layout == "msd":
+            return Path(override).expanduser()
         if settings.source == "synthetic":
             return synthetic_dataset("msd", settings.n_cases, seed=settings.seed, spacing_mm=settings.spacing_mm)
         return require_dataset(settings.dataset) / MSD_TASK01_SUBDIR

@@ -4,7 +4,8 @@ Each function reproduces what nnU-Net v2 (2.8.1) does by default, so that chapte
 and the tests can check, number for number, that the course's version and nnU-Net's agree on the same data:
 
 - cropping: ``nnunetv2.preprocessing.cropping.cropping.crop_to_nonzero`` (nonzero mask over all channels,
-  holes filled, tight box, ``-1`` written into the label where the box reaches outside the mask);
+  holes filled, tight box, ``-1`` written into the label where the box reaches outside the mask; the -1
+  steers normalisation and padding and becomes 0, background, before the loss);
 - normalisation: ``ZScoreNormalization`` (optionally inside the nonzero mask) and ``CTNormalization``
   (clip to the foreground's 0.5 and 99.5 percentiles, then the foreground's mean and standard deviation);
 - resampling: ``resample_data_or_seg_to_shape`` with the default planner's settings: images with a cubic
@@ -98,8 +99,12 @@ def crop_to_nonzero(
 
     Equal to nnU-Net's ``crop_to_nonzero``. ``data`` is ``[z, y, x]`` or ``[C, z, y, x]``; the outputs keep
     its rank. Inside the box, voxels outside the (hole-filled) nonzero mask whose label is 0 become
-    ``outside_label`` (-1); nnU-Net later normalises only where ``seg >= 0`` and never trains on -1. Without
-    ``seg`` the returned label is int8, 0 inside the mask and -1 outside, as nnU-Net makes it for test cases.
+    ``outside_label`` (-1). The -1 drives two things: with ``use_mask_for_norm`` the z-score statistics come only
+    from ``seg >= 0`` (and ``MaskImageTransform`` zeroes the image there during training), and the data loader and
+    spatial transform pad the label with -1 too. It is *not* excluded from the loss: both of nnU-Net's trainer
+    pipelines (training and validation) end with ``RemoveLabelTansform(-1, 0)``, so the cropped background enters
+    cross-entropy and Dice as label 0. Without ``seg`` the returned label is int8, 0 inside the mask and -1
+    outside, as nnU-Net makes it for test cases.
 
     Unlike nnU-Net, which returns views and writes -1 into the caller's ``seg``, the inputs are not changed.
     nnU-Net reads labels as float32; an unsigned ``seg`` cannot hold -1 and is refused.

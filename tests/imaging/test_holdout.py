@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -108,3 +109,34 @@ def test_heldout_cases_need_a_test_set(tmp_path, monkeypatch):
     prepared = pipeline.PreparedDataset(501, folders, raw, {})
     with pytest.raises(DatasetLayoutError, match="no held-out test cases"):
         ni.heldout_cases(prepared, chapter_settings(6, "smoke"))
+
+
+def test_no_heldout_case_reaches_any_imagestr(tmp_path, monkeypatch):
+    """Chapter 2's regions conversion and prepare_nnunet write one conversion, and it holds the test cases out."""
+    monkeypatch.setenv("COURSE_WORK_DIR", str(tmp_path / "work"))
+    real = tmp_path / "hospital_msd"
+    shutil.copytree(synthetic_dataset("msd", 6, seed=33, root=tmp_path / "syn"), real)
+    (real / "synthetic_truth.json").unlink()  # treated as real data: a fixed fifth is held out
+    monkeypatch.setenv("COURSE_MRI_DIR", str(real))
+    settings = chapter_settings(2, "smoke")
+    held = pipeline.heldout_ids(real)
+    assert len(held) == 1
+    source = pipeline.part1_source(settings, regions=True)
+    assert source == real  # an MSD-layout COURSE_MRI_DIR serves the regions task too
+    folders = pipeline.nnunet_folders_for(source)
+    regions = nd.convert_msd_to_nnunet(source, folders, regions=True, test_ids=held)  # chapter 2's call
+    marker = (regions / ".course-complete").read_text()
+    monkeypatch.setattr(pipeline, "plan_and_preprocess", lambda *a, **k: {})
+    with mock.patch.object(nd, "_msd_regions", side_effect=AssertionError("converted again")):
+        assert pipeline.prepare_nnunet(settings, regions=True).raw == regions  # reused, not re-converted
+        assert nd.convert_msd_to_nnunet(source, folders, regions=True) == regions  # default: the same held-out ids
+    assert (regions / ".course-complete").read_text() == marker
+    flair = pipeline.prepare_nnunet(settings).raw
+    assert flair != regions
+    for images in (tmp_path / "work").rglob("imagesTr"):
+        assert not any(p.name.startswith(held[0]) for p in images.iterdir()), images
+    for raw in (regions, flair):
+        assert sorted(p.name[: len(held[0])] for p in (raw / "imagesTs").iterdir())[0] == held[0]
+        assert json.loads((raw / "dataset.json").read_text())["numTraining"] == 5
+    assert nd.convert_msd_to_nnunet(source, folders, test_ids=()) == flair  # explicit (): every case trains
+    assert len(list((flair / "imagesTr").iterdir())) == 6
