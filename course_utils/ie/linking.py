@@ -51,6 +51,9 @@ __all__ = [
     "strict_accuracy",
     "evaluate",
     "LinkingScores",
+    "pair_cosines",
+    "synonym_auc",
+    "hardest_errors",
     "read_dictionary_tsv",
     "read_mention_lines",
     "main",
@@ -284,6 +287,60 @@ def evaluate(linker: Any, queries: Sequence[str], gold: Sequence[Sequence[str]],
         accuracy_at_k(ranked, gold, 1), accuracy_at_k(ranked, gold, 5), strict_accuracy(predicted, gold),
         accuracy_at_k([ranked[j] for j in uniq], [gold[j] for j in uniq], 1),
         accuracy_at_k([ranked[j] for j in uniq], [gold[j] for j in uniq], 5), len(gold), len(uniq))
+
+
+def pair_cosines(encoder: tuple[Any, Any], vocabulary: Vocabulary, *, n_pairs: int = 400, seed: int = 1234,
+                 queries: Sequence[str] = (), gold: Sequence[Sequence[str]] = ()) -> dict[str, np.ndarray]:
+    """Return cosines of synonym pairs (a query and a dictionary name of its gold id) and of random
+    non-synonym pairs (a query and a name of another id), as the SapBERT poster plots them (chapter 14)."""
+    from ..text.pretrained import embed_texts
+
+    rng = np.random.default_rng(seed)
+    names_of = vocabulary.concepts
+    ids = sorted(names_of)
+    pos, neg = [], []
+    for q, g in zip(queries, gold):
+        own = [n for cid in g for n in names_of.get(cid, [])]
+        if own:
+            pos.append((q, own[int(rng.integers(len(own)))]))
+            other = ids[int(rng.integers(len(ids)))]
+            while other in g:
+                other = ids[int(rng.integers(len(ids)))]
+            neg.append((q, names_of[other][0]))
+    pick = rng.permutation(len(pos))[:n_pairs]
+    pos, neg = [pos[i] for i in pick], [neg[i] for i in pick]
+
+    def cos(pairs: list[tuple[str, str]]) -> np.ndarray:
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        a = embed_texts([normalize_name(x) for x, _ in pairs], encoder=encoder, show_progress=False)
+        b = embed_texts([normalize_name(y) for _, y in pairs], encoder=encoder, show_progress=False)
+        return (a * b).sum(1)
+
+    return {"synonyms": cos(pos), "non-synonyms": cos(neg)}
+
+
+def synonym_auc(cosines: dict[str, np.ndarray]) -> float:
+    """Return the share of (synonym pair, non-synonym pair) combinations in which the synonym pair has the higher
+    cosine: the area under the ROC curve of the cosine used as a synonym test (chapter 14)."""
+    pos, neg = np.asarray(cosines["synonyms"]), np.asarray(cosines["non-synonyms"])
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+def hardest_errors(linker: Any, queries: Sequence[str], gold: Sequence[Sequence[str]], n: int = 8) -> list[dict[str, Any]]:
+    """Return the ``n`` wrong top-1 links the linker was most sure of: query, gold name, predicted name, score."""
+    ranking = linker.rank(list(queries), k=1)
+    names_of = linker.vocabulary.concepts
+    wrong = [(ranking.scores[i][0], i) for i in range(len(queries))
+             if ranking.ids[i] and ranking.ids[i][0] not in gold[i]]
+    out = []
+    for score, i in sorted(wrong, reverse=True)[:n]:
+        gold_names = [names_of[c][0] for c in gold[i] if c in names_of]
+        out.append({"mention": queries[i], "gold": gold_names[0] if gold_names else "/".join(gold[i]),
+                    "predicted": ranking.names[i][0], "score": round(float(score), 3)})
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------

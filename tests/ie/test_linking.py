@@ -124,3 +124,43 @@ def test_command_errors_are_clear(tmp_path, capsys):
     empty.write_text("# nothing\n")
     assert L.main(["link", "--dictionary", str(empty), "--mentions", str(dictionary), "--linker", "exact"]) == 2
     assert "dictionary is empty" in capsys.readouterr().err
+
+
+def test_linking_task_of_the_smoke_profile():
+    from course_utils.ie.linking_data import linking_task
+    from course_utils.profiles import chapter_settings
+
+    task = linking_task(chapter_settings(14, "smoke"))
+    assert len(task.queries) == len(task.gold) == len(task.kinds) > 50
+    train_ids = {c for _, c in task.train_rows}
+    assert all(g[0] not in train_ids for g in task.gold)  # every test concept is held out of training
+    assert set(task.kinds) == {"synonym", "reordered", "misspelling"}
+
+
+def test_training_mentions_come_first_and_win_ties():
+    vocab = Vocabulary(("Cancer",), ("D009369",))
+    primary = vocab.extended(["cancer"], ["D003110"], "train mentions", first=True)
+    assert primary.ids == ("D003110", "D009369") and primary.sources == ("train mentions", "vocabulary")
+    assert L.ExactMatchLinker(primary).rank(["cancer"], k=2).ids == (("D003110", "D009369"),)
+
+
+def test_exercise_checkers():
+    from course_utils.exercises import CORRECT, INCORRECT, NOT_ATTEMPTED, ch14
+
+    assert ch14.check_accuracy_at_k(ch14.accuracy_at_k_solution).status == CORRECT
+    assert ch14.check_accuracy_at_k(lambda r, g, k: None).status == NOT_ATTEMPTED
+    only_first = ch14.check_accuracy_at_k(lambda r, g, k: sum(bool(x) and x[0] in y for x, y in zip(r, g)) / len(g))
+    assert only_first.status == INCORRECT and "any of the first k" in only_first.message
+    assert ch14.check_is_hard(ch14.is_hard_solution).status == CORRECT
+    swapped = ch14.check_is_hard(lambda ap, an, m: ap < an + m)  # the poster's inequality as printed
+    assert swapped.status == INCORRECT
+    strict_lt = ch14.check_is_hard(lambda ap, an, m: an - ap < m - 1e-12)
+    assert strict_lt.status == INCORRECT and "exactly at the margin" in strict_lt.message
+
+
+def test_synonym_auc_has_known_answers():
+    import numpy as np
+
+    assert L.synonym_auc({"synonyms": np.array([0.9, 0.8]), "non-synonyms": np.array([0.1, 0.2])}) == 1.0
+    assert L.synonym_auc({"synonyms": np.array([0.1]), "non-synonyms": np.array([0.9])}) == 0.0
+    assert L.synonym_auc({"synonyms": np.array([0.5, 0.9]), "non-synonyms": np.array([0.5, 0.1])}) == 0.875

@@ -38,3 +38,13 @@ def test_vocabulary_counts_and_coverage_equal_the_readme(corpus):
     tr, dv = id_report(train, vocab, n_train), id_report(dev, vocab, n_dev)
     assert round(100 * tr.n_covered_all / tr.n_mentions, 1) == 98.5
     assert round(100 * dv.n_covered_all / dv.n_mentions, 1) == 99.1
+
+
+def test_the_benchmark_task_on_real_data(real_data):
+    from course_utils.ie.linking_data import ncbi_task
+
+    task = ncbi_task(real_data / "ncbi_disease" / "NCBItrainset.txt", real_data / "ncbi_disease" / "NCBIdevelopset.txt",
+                     real_data / "disease_vocab")
+    assert len(task.queries) == 787 and len(task.vocabulary_only) == 20_734
+    assert task.dictionary.sources[0] == "train mentions"  # training mentions first: they win ties
+    assert len(task.dictionary) > len(task.vocabulary_only) + 1000
