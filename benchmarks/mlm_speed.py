@@ -1,0 +1,75 @@
+"""Masked-language-model fine-tuning speed with and without LoRA (chapter 10).
+
+Run: ``.venv/bin/python benchmarks/mlm_speed.py [STEPS [THREADS]]`` from the repository root. Prints one table row per
+(model, method, device): training tokens per second through HF ``Trainer`` (the chapter's ``fine_tune``), the
+trainable parameters and the AdamW state they need, and on a GPU the peak memory. Two models:
+
+* the course's small BERT (2 x 128, the smoke profile's base model, from the cache; built if missing);
+* a wider encoder (4 layers x 512, random weights, the small WordPiece vocabulary): speed only, to show how
+  LoRA's saving grows with the model (a BERT-base shape, 12 x 768, is too slow for 2 CPU cores).
+
+CPU rows use THREADS torch threads (default 2). GPU rows (bf16, ``Trainer``'s own mixed precision) run only when CUDA is present;
+otherwise they print "not run (no GPU)". Uses its own work folder (``_build/bench-mlm``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("COURSE_WORK_DIR", str(Path("_build/bench-mlm").resolve()))
+os.environ.setdefault("COURSE_PROFILE", "smoke")
+
+
+def main(steps: int = 20, threads: int = 2) -> int:
+    """Measure and print the table; return the exit status."""
+    import torch
+    from transformers import BertForMaskedLM
+
+    from course_utils.profiles import chapter_settings
+    from course_utils.text import mlm
+
+    settings = chapter_settings(10, "smoke")
+    folder = mlm.small_bert_folder(settings)
+    tokenizer, _ = mlm.load_mlm(folder, "cpu")
+    texts = mlm.domain_texts(200, 1, seed=settings.seed + 1)
+    examples = mlm.encode_for_mlm(tokenizer, texts, settings.max_length)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"{len(examples)} sequences of at most {settings.max_length} WordPieces; {steps} steps of batch 16; "
+          f"torch {torch.__version__}; CPU threads {threads}", flush=True)
+    header = ("model", "method", "device", "trainable", "AdamW state MB", "tokens/s", "peak GPU MB")
+    print(" | ".join(header))
+    print(" | ".join("---" for _ in header))
+    for label, make in [
+        ("course small BERT 2x128", lambda: mlm.load_mlm(folder, "cpu")[1]),
+        ("wider BERT 4x512 (random weights)", lambda: BertForMaskedLM(mlm.small_bert_config(
+            len(tokenizer), hidden=512, layers=4, heads=8, max_length=settings.max_length,
+            pad_token_id=tokenizer.pad_token_id))),
+    ]:
+        for device in devices:
+            for method in ("full", "lora"):
+                torch.set_num_threads(threads)
+                model = make().to(device)
+                if method == "lora":
+                    model = mlm.add_lora(model, settings.lora_rank, alpha=settings.lora_alpha, targets=settings.lora_targets)
+                if device == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                n_steps = steps if device == "cuda" or "small" in label else max(3, steps // 5)
+                start = time.perf_counter()
+                result = mlm.fine_tune(model, tokenizer, examples, method=method, learning_rate=1e-4,
+                                       max_steps=n_steps, batch_size=16, seed=settings.seed)
+                elapsed = time.perf_counter() - start
+                peak = f"{torch.cuda.max_memory_allocated() / 2**20:,.0f}" if device == "cuda" else "-"
+                print(f"{label} | {method} | {device} | {result.trainable:,} ({100 * result.trainable_fraction:.2f} %) | "
+                      f"{2 * 4 * result.trainable / 2**20:,.1f} | {result.tokens_per_second:,.0f} | {peak}", flush=True)
+                print(f"<!-- {label} {method} {device}: {n_steps} steps, {elapsed:.1f} s with set-up -->", flush=True)
+                del model, result
+    if "cuda" not in devices:
+        print("GPU bf16 tokens/s and peak memory: not run (no GPU on this machine)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(*(int(a) for a in sys.argv[1:3])))

@@ -1,0 +1,279 @@
+"""Chapter 10: masked-token perplexity, fixed masking, LoRA against full fine-tuning, contextual vectors."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils.exercises import CORRECT, INCORRECT, NOT_ATTEMPTED, ch10
+from course_utils.profiles import chapter_settings
+from course_utils.text import mlm
+
+TOY_TEXTS = [
+    "the patient with influenza was treated with oseltamivir in the clinic .",
+    "blood culture grew staphylococcus aureus after two days in the laboratory .",
+    "the kidney biopsy showed nephritis and the patient received steroids .",
+    "remdesivir shortened recovery in adults admitted with pneumonia .",
+] * 6
+
+
+class FixedLogits(torch.nn.Module):
+    """A stand-in model: returns the same logits whatever the input (for perplexity on a known case)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits, requires_grad=False)
+
+    def forward(self, input_ids=None, attention_mask=None):  # noqa: ANN001, ANN201
+        return SimpleNamespace(logits=self.logits[: input_ids.shape[0]])
+
+
+def test_perplexity_is_exp_of_mean_nll_over_masked_tokens():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 7, generator=gen)
+    labels = torch.full((2, 5), -100)
+    labels[0, 1], labels[0, 3], labels[1, 4] = 2, 6, 0
+    batch = {"input_ids": torch.zeros(2, 5, dtype=torch.long), "attention_mask": torch.ones(2, 5, dtype=torch.long),
+             "labels": labels}
+    result = mlm.masked_perplexity(FixedLogits(logits), [batch])
+    probs = np.exp(logits.numpy()) / np.exp(logits.numpy()).sum(-1, keepdims=True)
+    nll = [-np.log(probs[0, 1, 2]), -np.log(probs[0, 3, 6]), -np.log(probs[1, 4, 0])]
+    assert result.n_masked == 3
+    assert result.mean_nll == pytest.approx(np.mean(nll), rel=1e-6)
+    assert result.perplexity == pytest.approx(math.exp(np.mean(nll)), rel=1e-6)
+    # a uniform model has perplexity equal to the vocabulary size
+    uniform = mlm.masked_perplexity(FixedLogits(torch.zeros(2, 5, 7)), [batch])
+    assert uniform.perplexity == pytest.approx(7.0, rel=1e-6)
+
+
+def test_masked_nll_ignores_unmasked_positions():
+    logits = torch.randn(1, 4, 5)
+    labels = torch.tensor([[-100, 3, -100, -100]])
+    total, count = mlm.masked_nll(logits, labels)
+    assert count == 1 and total == pytest.approx(float(-torch.log_softmax(logits[0, 1], -1)[3]), rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def toy_tokenizer():
+    return mlm.train_wordpiece(TOY_TEXTS, vocab_size=200, max_length=32)
+
+
+def test_wordpiece_tokenizer_and_chunking(toy_tokenizer):
+    assert {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"} <= set(toy_tokenizer.get_vocab())
+    long_text = " ".join(TOY_TEXTS[:4])
+    examples = mlm.encode_for_mlm(toy_tokenizer, [long_text], max_length=16)
+    pieces = toy_tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    assert len(examples) == math.ceil(len(pieces) / 14)
+    assert all(len(e["input_ids"]) <= 16 for e in examples)
+    assert all(e["input_ids"][0] == toy_tokenizer.cls_token_id and e["input_ids"][-1] == toy_tokenizer.sep_token_id
+               for e in examples)
+    assert [i for e in examples for i in e["input_ids"][1:-1]] == pieces  # every piece kept, in order
+    with pytest.raises(mlm.MlmError, match="too short"):
+        mlm.encode_for_mlm(toy_tokenizer, [long_text], max_length=4)
+
+
+def test_fixed_masking_is_reproducible_and_masks_only_ordinary_tokens(toy_tokenizer):
+    examples = mlm.encode_for_mlm(toy_tokenizer, TOY_TEXTS, max_length=32)
+    a = mlm.fixed_masked_batches(toy_tokenizer, examples, probability=0.3, batch_size=8, seed=5)
+    b = mlm.fixed_masked_batches(toy_tokenizer, examples, probability=0.3, batch_size=8, seed=5)
+    c = mlm.fixed_masked_batches(toy_tokenizer, examples, probability=0.3, batch_size=8, seed=6)
+    assert all(torch.equal(x["input_ids"], y["input_ids"]) and torch.equal(x["labels"], y["labels"]) for x, y in zip(a, b))
+    assert not all(torch.equal(x["labels"], y["labels"]) for x, y in zip(a, c))
+    for batch in a:
+        masked = batch["labels"] != -100
+        assert bool((batch["input_ids"][masked] == toy_tokenizer.mask_token_id).all())  # evaluation: all [MASK]
+        specials = torch.tensor([toy_tokenizer.cls_token_id, toy_tokenizer.sep_token_id, toy_tokenizer.pad_token_id])
+        assert not bool(torch.isin(batch["labels"][masked], specials).any())
+    share = sum(int((x["labels"] != -100).sum()) for x in a) / sum(len(e["input_ids"]) - 2 for e in examples)
+    assert 0.2 < share < 0.4
+
+
+def _tiny_model(tokenizer, tie=False):
+    from transformers import BertForMaskedLM
+
+    torch.manual_seed(0)
+    return BertForMaskedLM(mlm.small_bert_config(len(tokenizer), hidden=32, layers=2, max_length=32,
+                                                 pad_token_id=tokenizer.pad_token_id, tie=tie))
+
+
+def test_trainable_parameters_counts_tied_weights_once(toy_tokenizer):
+    tied, untied = _tiny_model(toy_tokenizer, tie=True), _tiny_model(toy_tokenizer)
+    assert tied.cls.predictions.decoder.weight is tied.bert.embeddings.word_embeddings.weight
+    assert untied.cls.predictions.decoder.weight is not untied.bert.embeddings.word_embeddings.weight
+    n_tied, n_untied = mlm.trainable_parameters(tied)[1], mlm.trainable_parameters(untied)[1]
+    # the output layer's own vocabulary x hidden weights (and, untied, its own bias vector too)
+    assert len(toy_tokenizer) * 32 <= n_untied - n_tied <= len(toy_tokenizer) * 33
+    tied.bert.requires_grad_(False)
+    trainable, total = mlm.trainable_parameters(tied)
+    assert total == n_tied and trainable == sum(p.numel() for n, p in tied.named_parameters() if n.startswith("cls."))
+
+
+def test_lora_leaves_base_weights_unchanged_and_trains_only_adapters(toy_tokenizer):
+    model = _tiny_model(toy_tokenizer)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    peft_model = mlm.add_lora(model, rank=2, targets=("query", "value"))
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    n_lora, n_total = mlm.trainable_parameters(peft_model)
+    assert n_lora == 2 * 2 * (2 * 32 + 32 * 2)  # layers x (query, value) x (A + B)
+    lora_b_before = {n: p.detach().clone() for n, p in peft_model.named_parameters() if "lora_B" in n}
+    examples = mlm.encode_for_mlm(toy_tokenizer, TOY_TEXTS, max_length=32)
+    result = mlm.fine_tune(peft_model, toy_tokenizer, examples, method="lora", learning_rate=1e-2, max_steps=4,
+                           batch_size=8, seed=3)
+    assert result.steps == 4 and result.trainable == n_lora and result.tokens > 0
+    after_b = dict(peft_model.named_parameters())
+    assert any(not torch.equal(after_b[n], v) for n, v in lora_b_before.items())  # the adapters moved
+    base = peft_model.unload()  # removes the adapters without merging them
+    after = base.state_dict()
+    assert set(after) == set(before)
+    assert all(torch.equal(after[k], before[k]) for k in before)
+
+
+def test_full_fine_tuning_changes_the_weights_and_lowers_training_perplexity(toy_tokenizer):
+    model = _tiny_model(toy_tokenizer)
+    examples = mlm.encode_for_mlm(toy_tokenizer, TOY_TEXTS, max_length=32)
+    batches = mlm.fixed_masked_batches(toy_tokenizer, examples, probability=0.3, seed=1)
+    start = mlm.masked_perplexity(model, batches).perplexity
+    mlm.fine_tune(model, toy_tokenizer, examples, method="full", learning_rate=3e-3, max_steps=30, batch_size=8, seed=1)
+    assert mlm.masked_perplexity(model, batches).perplexity < 0.5 * start
+    with pytest.raises(mlm.MlmError, match="frozen"):
+        frozen = _tiny_model(toy_tokenizer).requires_grad_(False)
+        mlm.fine_tune(frozen, toy_tokenizer, examples, method="full", learning_rate=1e-3, max_steps=1)
+
+
+def test_lora_recovers_at_least_half_of_full_fine_tunings_gain():
+    """The chapter's smoke experiment, on the cached small BERT (built once, shared with the notebook)."""
+    settings = chapter_settings(10, "smoke")
+    table, details = mlm.compare_adaptation(settings)
+    before, after = details["before"].perplexity, details["after"]
+    assert details["before_source"].perplexity < before  # the shift is real: the base model finds domain 1 harder
+    assert after["full"].perplexity < before and after["lora"].perplexity < before
+    recovery = mlm.lora_recovery(before, after["lora"].perplexity, after["full"].perplexity)
+    assert recovery >= 0.5, table
+    lora_row = table[table["method"].str.startswith("LoRA")].iloc[0]
+    assert 0 < lora_row["trainable %"] < 10
+    with pytest.raises(mlm.MlmError, match="did not lower"):
+        mlm.lora_recovery(10.0, 9.0, 11.0)
+
+
+def test_recovery_formula():
+    assert mlm.lora_recovery(100.0, 70.0, 40.0) == pytest.approx(0.5)
+
+
+def test_within_across_on_known_vectors():
+    vectors = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    within, across = mlm.within_across(vectors, ["a", "a", "b", "b"])
+    assert within == pytest.approx(1.0) and across == pytest.approx(0.0)
+    with pytest.raises(mlm.MlmError):
+        mlm.within_across(vectors, ["a", "b", "c", "d"])
+
+
+def test_every_word_has_a_dozen_sentences_in_two_senses():
+    for word, senses in mlm.SENSE_SENTENCES.items():
+        assert len(senses) == 2 and sum(len(s) for s in senses.values()) == 12, word
+        assert all(word in sentence.lower() for group in senses.values() for sentence in group), word
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from course_utils.text.pretrained import load_encoder
+
+    return load_encoder("minilm", device="cpu")
+
+
+def test_contextual_vectors_separate_senses_with_minilm(minilm):
+    tokenizer, model = minilm
+    table = mlm.sense_table(tokenizer, model)
+    assert list(table.index) == ["cold", "culture", "positive", "discharge"]
+    assert (table["cosine within a sense"] > table["cosine across senses"]).all(), table
+    # the vector is the mean of the word's pieces: a one-sentence check against a direct computation
+    sentence = "Discharge planning should start at admission."
+    vec = mlm.contextual_word_vectors([sentence], "discharge", tokenizer=tokenizer, model=model)
+    enc = tokenizer(sentence, return_tensors="pt", return_offsets_mapping=True)
+    offsets = enc.pop("offset_mapping")[0]
+    with torch.no_grad():
+        states = model(**enc).last_hidden_state[0]
+    inside = (offsets[:, 1] > offsets[:, 0]) & (offsets[:, 1] <= len("Discharge"))
+    assert np.allclose(vec[0], states[inside].mean(0).numpy(), atol=1e-5)
+    with pytest.raises(mlm.WordNotInSentenceError, match="Sentence 1"):
+        mlm.contextual_word_vectors(["a cold day", "a warm day"], "cold", tokenizer=tokenizer, model=model)
+
+
+def test_launch_commands_name_the_launchers():
+    commands = mlm.launch_commands(4)
+    assert "torchrun --standalone --nproc_per_node 4 -m course_utils.text.mlm" in commands["torchrun"]
+    assert "accelerate launch --multi_gpu --num_processes 4" in commands["accelerate"]
+
+
+def test_quiet_training_restores_the_log_level():
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    with mlm.quiet_training():
+        assert hf_logging.get_verbosity() == hf_logging.ERROR
+    assert hf_logging.get_verbosity() == level
+
+
+def untouched(*args):
+    ...
+
+
+@pytest.mark.parametrize(("checker", "solution"), [
+    (ch10.check_perplexity, ch10.perplexity_solution),
+    (ch10.check_lora_count, ch10.lora_count_solution),
+    (ch10.check_within_across, ch10.within_across_solution),
+])
+def test_solution_passes_and_untouched_cell_is_not_attempted(checker, solution):
+    assert checker(solution).status == CORRECT
+    assert checker(untouched).status == NOT_ATTEMPTED
+
+
+def _nll(logits, labels):
+    return -torch.log_softmax(logits.double(), -1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+
+
+PERPLEXITY_SLIPS = {
+    "no exp": (lambda lo, la: math.log(ch10.perplexity_solution(lo, la)), "exponential"),
+    "mean of exp": (lambda lo, la: float(torch.exp(_nll(lo, la)[la != -100]).mean()), "mean of exp"),
+    "per row first": (lambda lo, la: float(torch.exp(torch.stack([_nll(lo, la)[r][la[r] != -100].mean()
+                                                                  for r in range(len(la))]).mean())), "every masked token"),
+    "all positions": (lambda lo, la: float(torch.exp(_nll(lo, la).mean())), "-100"),
+    "raises": (lambda lo, la: lo.foo, "raised"),
+}
+
+
+@pytest.mark.parametrize("slip", list(PERPLEXITY_SLIPS))
+def test_perplexity_slips_get_specific_feedback(slip):
+    fn, phrase = PERPLEXITY_SLIPS[slip]
+    feedback = ch10.check_perplexity(fn)
+    assert feedback.status == INCORRECT and phrase in feedback.message, feedback
+
+
+@pytest.mark.parametrize(("fn", "phrase"), [
+    (lambda d, n, r: n * 2 * r * d, "two matrices"),
+    (lambda d, n, r: n * 2 * d * d, "frozen weights"),
+    (lambda d, n, r: 2 * (2 * r * d), "every layer"),
+])
+def test_lora_count_slips(fn, phrase):
+    feedback = ch10.check_lora_count(fn)
+    assert feedback.status == INCORRECT and phrase in feedback.message, feedback
+
+
+def test_within_across_slips():
+    def with_self(v, labels):
+        unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+        sims, lab = unit @ unit.T, np.asarray(labels)
+        same = lab[:, None] == lab[None, :]
+        return sims[same].mean(), sims[~same].mean()
+
+    def dots(v, labels):
+        lab = np.asarray(labels)
+        same = (lab[:, None] == lab[None, :]) & ~np.eye(len(lab), dtype=bool)
+        return (v @ v.T)[same].mean(), (v @ v.T)[lab[:, None] != lab[None, :]].mean()
+
+    assert "with itself" in ch10.check_within_across(with_self).message
+    assert "dot product" in ch10.check_within_across(dots).message
