@@ -1,0 +1,342 @@
+"""Readers of real biomedical text: CORD-19 ``metadata.csv``, PubTator files (BioRED, NCBI-disease), LitCoin
+abstracts, and the word-similarity sets (chapter 7; used by chapters 8-14).
+
+Every reader returns :class:`~course_utils.text.corpus.Document` records with clean text: HTML entities
+unescaped (the seed left ``&ndash;`` in), line endings and Unicode normalised (NFC), white space collapsed.
+A row the reader cannot parse raises :class:`CorpusReadError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CourseError
+from .corpus import Document
+
+__all__ = [
+    "CorpusReadError",
+    "CordMetadata",
+    "clean_text",
+    "clean_documents",
+    "read_cord19_metadata",
+    "read_pubtator",
+    "read_litcoin_abstracts",
+    "real_abstracts",
+    "real_text_files",
+    "read_similarity_set",
+    "similarity_set_name",
+    "similarity_sets",
+]
+
+_REQUIRED = ("cord_uid", "title", "abstract")
+_WS = re.compile(r"\s+")
+_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
+
+
+class CorpusReadError(CourseError, ValueError):
+    """A text file the course cannot read as expected: missing column, broken row, bad line (chapter 7)."""
+
+
+def clean_text(text: str) -> str:
+    """Return ``text`` with HTML entities unescaped, Unicode in NFC and all white space (CRLF, tabs,
+    non-breaking spaces) collapsed to single spaces, stripped (chapter 7).
+
+    Entities are unescaped until none is left, so a doubly escaped ``&amp;ndash;`` becomes ``–`` too.
+    """
+    for _ in range(3):
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = unescaped
+    text = unicodedata.normalize("NFC", text)
+    return _WS.sub(" ", text).strip()
+
+
+def clean_documents(documents: Iterable[Document]) -> tuple[list[Document], dict[str, int]]:
+    """Return ``documents`` cleaned by the reader's rules, and what was repaired (chapter 7): text through
+    :func:`clean_text`, repeated ``doc_id`` dropped, records with neither title nor abstract dropped. The counts
+    are ``duplicates``, ``empty`` (dropped), ``with_entities`` and ``with_crlf`` (records that held them)."""
+    out: list[Document] = []
+    seen: set[str] = set()
+    counts = {"duplicates": 0, "empty": 0, "with_entities": 0, "with_crlf": 0}
+    for doc in documents:
+        raw = doc.title + doc.abstract
+        counts["with_entities"] += bool(_ENTITY.search(raw))
+        counts["with_crlf"] += "\r" in raw
+        if doc.doc_id in seen:
+            counts["duplicates"] += 1
+            continue
+        seen.add(doc.doc_id)
+        title, abstract = clean_text(doc.title), clean_text(doc.abstract)
+        if not title and not abstract:
+            counts["empty"] += 1
+            continue
+        out.append(Document(doc.doc_id, title, abstract, doc.source))
+    return out, counts
+
+
+@dataclass(frozen=True)
+class CordMetadata:
+    """What :func:`read_cord19_metadata` read, with the counts the chapter reports (chapter 7)."""
+
+    path: Path
+    documents: tuple[Document, ...]
+    n_rows: int  # data rows in the file
+    n_duplicate_ids: int  # rows dropped because their cord_uid was seen before
+    n_duplicate_dois: int  # rows dropped because their DOI was seen before (when a doi column exists)
+    n_empty_titles: int
+    n_empty_abstracts: int
+    n_empty_rows: int  # rows with neither title nor abstract (dropped)
+    n_with_entities: int  # rows whose title or abstract held HTML entities
+    n_with_crlf: int  # rows whose title or abstract held a carriage return
+    n_characters: int  # title + abstract characters of the kept documents, after cleaning
+
+
+def _open_csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    csv.field_size_limit(1 << 30)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as exc:
+            raise CorpusReadError(
+                f"{path}, line {reader.line_num}: broken CSV ({exc}). Check the quoting of that row "
+                "(an unclosed quote swallows the rest of the file) or re-download the file."
+            ) from exc
+
+
+def read_cord19_metadata(path: str | os.PathLike[str], *, max_rows: int | None = None) -> CordMetadata:
+    """Return the cleaned, de-duplicated documents of a CORD-19 ``metadata.csv`` and its counts (chapter 7).
+
+    Required columns: ``cord_uid``, ``title``, ``abstract`` (others optional; ``doi`` is used for
+    de-duplication when present). Entities are unescaped, CRLF and Unicode normalised; rows whose
+    ``cord_uid`` or DOI was seen before are dropped and counted; rows with neither title nor abstract are
+    dropped; a row with the wrong number of fields, an empty ``cord_uid`` or broken quoting raises
+    :class:`CorpusReadError` naming the file and line.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CorpusReadError(f"No CORD-19 metadata file at {file}; fetch it with `python -m course_utils.data fetch cord19`.")
+    rows = _open_csv_rows(file)
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise CorpusReadError(f"{file} is empty: expected a header with {', '.join(_REQUIRED)}.") from None
+    header = [h.strip() for h in header]
+    missing = [c for c in _REQUIRED if c not in header]
+    if missing:
+        raise CorpusReadError(
+            f"{file}, line 1: missing required column(s) {', '.join(missing)}; the header has {', '.join(header)}. "
+            "Is this a CORD-19 metadata.csv?"
+        )
+    col = {name: header.index(name) for name in header}
+    docs: list[Document] = []
+    seen_ids: set[str] = set()
+    seen_dois: set[str] = set()
+    n_rows = dup_ids = dup_dois = empty_t = empty_a = empty_rows = with_ent = with_cr = n_chars = 0
+    for line, row in rows:
+        if max_rows is not None and n_rows >= max_rows:
+            break
+        if not row:
+            continue
+        n_rows += 1
+        if len(row) != len(header):
+            raise CorpusReadError(
+                f"{file}, line {line}: {len(row)} fields where the header has {len(header)}. "
+                "The row is broken (a stray comma or quote); fix or remove it."
+            )
+        uid = row[col["cord_uid"]].strip()
+        if not uid:
+            raise CorpusReadError(f"{file}, line {line}: empty cord_uid; every row needs one.")
+        raw_title, raw_abstract = row[col["title"]], row[col["abstract"]]
+        with_ent += bool(_ENTITY.search(raw_title + raw_abstract))
+        with_cr += "\r" in raw_title + raw_abstract
+        if uid in seen_ids:
+            dup_ids += 1
+            continue
+        doi = row[col["doi"]].strip().lower() if "doi" in col else ""
+        if doi and doi in seen_dois:
+            dup_dois += 1
+            continue
+        seen_ids.add(uid)
+        if doi:
+            seen_dois.add(doi)
+        title, abstract = clean_text(raw_title), clean_text(raw_abstract)
+        empty_t += not title
+        empty_a += not abstract
+        if not title and not abstract:
+            empty_rows += 1
+            continue
+        n_chars += len(title) + len(abstract)
+        docs.append(Document(uid, title, abstract, "cord19"))
+    return CordMetadata(file, tuple(docs), n_rows, dup_ids, dup_dois, empty_t, empty_a, empty_rows, with_ent,
+                        with_cr, n_chars)
+
+
+def read_pubtator(path: str | os.PathLike[str], *, source: str = "pubtator") -> list[Document]:
+    """Return the title + abstract documents of a PubTator file (``PMID|t|title``, ``PMID|a|abstract``
+    lines; annotation lines are skipped) (chapter 7; BioRED and NCBI-disease use this format).
+
+    A ``|a|`` line whose PMID has no ``|t|`` line before it raises :class:`CorpusReadError` with the line.
+    """
+    file = Path(path)
+    docs: list[Document] = []
+    titles: dict[str, str] = {}
+    with open(file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\r\n")
+            if "|t|" in line[:30]:
+                pmid, _, title = line.partition("|t|")
+                titles[pmid.strip()] = title
+            elif "|a|" in line[:30]:
+                pmid, _, abstract = line.partition("|a|")
+                pmid = pmid.strip()
+                if pmid not in titles:
+                    raise CorpusReadError(f"{file}, line {number}: abstract of PMID {pmid} without its title line.")
+                docs.append(Document(pmid, clean_text(titles.pop(pmid)), clean_text(abstract), source))
+    return docs
+
+
+def read_litcoin_abstracts(path: str | os.PathLike[str]) -> list[Document]:
+    """Return the documents of a LitCoin ``abstracts_*.csv`` (tab-separated despite the name: ``abstract_id``,
+    ``title``, ``abstract``) (chapter 7; chapter 13 reads its annotations)."""
+    file = Path(path)
+    docs: list[Document] = []
+    with open(file, encoding="utf-8", newline="") as handle:
+        header = handle.readline().rstrip("\r\n").split("\t")
+        if header[:3] != ["abstract_id", "title", "abstract"]:
+            raise CorpusReadError(f"{file}, line 1: expected the header abstract_id, title, abstract; found {header}.")
+        for number, line in enumerate(handle, 2):
+            if not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != 3:
+                raise CorpusReadError(f"{file}, line {number}: {len(fields)} tab-separated fields, expected 3.")
+            docs.append(Document(fields[0].strip(), clean_text(fields[1]), clean_text(fields[2]), "litcoin"))
+    return docs
+
+
+def real_text_files(root: str | os.PathLike[str]) -> dict[str, Path]:
+    """Return the real text files under ``root`` (a folder like ``../shared/data``) that
+    :func:`real_abstracts` reads, by name, skipping those that are absent (chapter 7)."""
+    base = Path(root)
+    candidates = {
+        "cord19_sample": base / "cord19_sample" / "metadata_subset_small.csv",
+        "biored_train": base / "biored" / "Train.PubTator",
+        "biored_dev": base / "biored" / "Dev.PubTator",
+        "litcoin_train": base / "litcoin" / "abstracts_train.csv",
+        "litcoin_test": base / "litcoin" / "abstracts_test.csv",
+        "ncbi_train": base / "ncbi_disease" / "NCBItrainset.txt",
+        "ncbi_develop": base / "ncbi_disease" / "NCBIdevelopset.txt",
+    }
+    return {name: path for name, path in candidates.items() if path.is_file()}
+
+
+_EVAL_FILES = ("biored_dev", "ncbi_develop")
+
+
+def real_abstracts(root: str | os.PathLike[str], *, exclude_eval: bool = True) -> list[Document]:
+    """Return every real title + abstract under ``root`` once: the CORD-19 sample, BioRED, LitCoin and
+    NCBI-disease, de-duplicated by PMID (chapter 7; chapters 8-11 use it for real-data runs).
+
+    With ``exclude_eval`` the evaluation splits (BioRED Dev, NCBI-disease develop) are left out, and so is
+    any abstract of another file whose PMID is in them, so that later chapters can evaluate on those splits
+    without having trained on their text. Documents without text are skipped. Raises
+    :class:`CorpusReadError` when ``root`` holds none of the files.
+    """
+    files = real_text_files(root)
+    if not files:
+        raise CorpusReadError(
+            f"No real text files under {root}: expected cord19_sample/, biored/, litcoin/ or ncbi_disease/ "
+            "(set COURSE_REAL_DATA to a folder like ../shared/data)."
+        )
+    held_out: set[str] = set()
+    if exclude_eval:
+        for name in _EVAL_FILES:
+            if name in files:
+                held_out.update(d.doc_id for d in read_pubtator(files[name]))
+    out: list[Document] = []
+    seen: set[str] = set()
+    for name, path in files.items():
+        if exclude_eval and name in _EVAL_FILES:
+            continue
+        docs: Iterable[Document]
+        if name == "cord19_sample":
+            docs = read_cord19_metadata(path).documents
+        elif name.startswith("litcoin"):
+            docs = read_litcoin_abstracts(path)
+        else:
+            docs = read_pubtator(path, source=name.split("_")[0])
+        for doc in docs:
+            if doc.doc_id in seen or doc.doc_id in held_out or not (doc.title or doc.abstract):
+                continue
+            seen.add(doc.doc_id)
+            out.append(doc)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Word-similarity sets (chapters 8 and 11)
+
+_SET_NAMES = {
+    "umnsrs-sim": "UMNSRS-sim",
+    "umnsrs-rel": "UMNSRS-rel",
+    "minimayosrs": "MiniMayoSRS",
+    "mayosrs": "MayoSRS",
+    "bio-simlex": "Bio-SimLex",
+}
+
+
+def similarity_set_name(path: str | os.PathLike[str]) -> str:
+    """Return the dataset name of a similarity file from its file name, e.g. ``UMNSRS-sim`` for
+    ``UMNSRS_UMNSRS-sim.txt`` and ``Bio-SimLex`` for ``bio-simlex_Bio-SimLex.txt`` (chapters 8, 11)."""
+    stem = Path(path).stem.lower()
+    last = stem.split("_")[-1]
+    for key in sorted(_SET_NAMES, key=len, reverse=True):
+        if last == key or last.endswith(key):
+            return _SET_NAMES[key]
+    return Path(path).stem.split("_")[-1]
+
+
+def read_similarity_set(path: str | os.PathLike[str]) -> list[tuple[str, str, float]]:
+    """Return the ``(term1, term2, score)`` pairs of a tab-separated similarity file, terms lower-cased and
+    stripped (they may be phrases: ``"renal failure"``) (chapter 8; chapter 11 evaluates on them).
+
+    Blank lines and ``#`` comments are skipped; a line without three fields or with a score that is not a
+    number raises :class:`CorpusReadError` naming the file and line.
+    """
+    file = Path(path)
+    pairs: list[tuple[str, str, float]] = []
+    with open(file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            fields = text.split("\t")
+            if len(fields) != 3:
+                raise CorpusReadError(f"{file}, line {number}: expected term1<TAB>term2<TAB>score, found {len(fields)} field(s).")
+            try:
+                score = float(fields[2])
+            except ValueError:
+                raise CorpusReadError(f"{file}, line {number}: the score {fields[2]!r} is not a number.") from None
+            pairs.append((fields[0].strip().lower(), fields[1].strip().lower(), score))
+    return pairs
+
+
+def similarity_sets(root: str | os.PathLike[str]) -> dict[str, Path]:
+    """Return the similarity files under ``root`` (searched recursively, ``*.txt``) by dataset name
+    (chapters 8, 11): ``UMNSRS-sim``, ``UMNSRS-rel``, ``MayoSRS``, ``MiniMayoSRS``, ``Bio-SimLex``."""
+    found: dict[str, Path] = {}
+    for path in sorted(Path(root).rglob("*.txt")):
+        name = similarity_set_name(path)
+        if name in _SET_NAMES.values():
+            found.setdefault(name, path)
+    return found
