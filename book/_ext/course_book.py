@@ -10,7 +10,8 @@
   notebooks are executed through jupyter-cache, and myst-nb's own ``{eval}`` would need inline execution).
 * Renders the ``{course-datasets}`` directive: the table of every dataset and model, generated from
   ``data_manifests/`` at build time so the Data page never drifts from the manifests.
-* Lets ``COURSE_HUB_URL`` and ``COURSE_REPO_URL`` override the launch button's JupyterHub and repository.
+* Shows a launch button only when a JupyterHub is named (``COURSE_HUB_URL`` when building, or ``_config.yml``);
+  ``COURSE_REPO_URL`` overrides the repository nbgitpuller pulls from.
 """
 
 from __future__ import annotations
@@ -50,12 +51,22 @@ def _mathjax_source() -> Path:
     return Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
 
 
+def launch_hub_url(env_value: str, configured: str) -> str:
+    """Return the JupyterHub the launch button opens: ``COURSE_HUB_URL``, else ``_config.yml``'s, else "" (no button).
+
+    A placeholder address (``example.org``/``.com``/``.net``) counts as none: a button must never point at a hub
+    that does not exist.
+    """
+    for value in (env_value.strip(), configured.strip()):
+        if value and not re.search(r"(^|[/.])example\.(org|com|net)\b", value):
+            return value
+    return ""
+
+
 def _on_config(app: Sphinx, config: Any) -> None:
     theme = dict(config.html_theme_options or {})
     launch = dict(theme.get("launch_buttons", {}))
-    hub = os.environ.get("COURSE_HUB_URL")
-    if hub:
-        launch["jupyterhub_url"] = hub
+    launch["jupyterhub_url"] = launch_hub_url(os.environ.get("COURSE_HUB_URL", ""), str(launch.get("jupyterhub_url") or ""))
     theme["launch_buttons"] = launch
     repo = os.environ.get("COURSE_REPO_URL")
     if repo:

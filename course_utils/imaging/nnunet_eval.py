@@ -4,7 +4,10 @@ Everything here reads what nnU-Net itself wrote or runs nnU-Net's own functions:
 logger stored in each fold's checkpoint, the cross-validation from nnU-Net's ``accumulate_cv_results`` (the
 validation predictions of every fold pooled and scored again), the post-processing choice from its
 ``determine_postprocessing``, the sliding-window tiles and Gaussian weights from its inference code. The
-course adds the HD95 of each case (chapter 5's definition), which nnU-Net's evaluation does not report.
+course adds the HD95 of each case (chapter 5's definition), which nnU-Net's evaluation does not report, and the
+Dice of the filtered predictions even when nnU-Net rejects the filter (its ``postprocessing.json`` then repeats
+the unfiltered result). Choosing between configurations (2d, 3d_fullres, their ensemble) is nnU-Net's
+``find_best_configuration`` (:func:`best_configuration`); averaging the folds at inference is a fixed default.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ __all__ = [
     "cross_validation",
     "PostprocessingChoice",
     "select_postprocessing",
+    "filtered_dice",
     "apply_postprocessing",
+    "best_configuration",
+    "expected_tile_count",
     "sliding_window_tiles",
     "gaussian_importance",
     "plot_sliding_window",
@@ -175,34 +181,72 @@ def _cores(_: Any = None) -> int:
 # ---------------------------------------------------------------------------------------------- post-processing
 @dataclass(frozen=True)
 class PostprocessingChoice:
-    """nnU-Net's post-processing decision on the pooled cross-validation: whether keeping only the largest
-    connected tumour component is applied, the mean Dice without and with it, and the saved decision file."""
+    """nnU-Net's post-processing decision on the pooled cross-validation.
+
+    ``keep_largest_component``: whether keeping only the largest connected tumour component is applied;
+    ``dice_before``: mean Dice of the pooled predictions as they are; ``dice_after``: the mean Dice of nnU-Net's
+    final choice (equal to ``dice_before`` when the filter is rejected); ``dice_filtered``: the mean Dice of the
+    predictions with only the largest component kept, whether chosen or not (what the filter would have done);
+    ``pickle_file``: the saved decision.
+    """
 
     keep_largest_component: bool
     dice_before: float
     dice_after: float
     pickle_file: Path
+    dice_filtered: float = float("nan")
+
+
+def filtered_dice(prediction_folder: Path, reference_folder: Path, plans_file: Path, dataset_json_file: Path) -> float:
+    """Return the mean foreground Dice of the predictions in ``prediction_folder`` after keeping only the largest
+    foreground component (nnU-Net's ``remove_all_but_largest_component_from_segmentation``), scored as nnU-Net's
+    evaluation scores (per label or region: Dice per case, NaN where both are empty and left out; then the mean
+    over labels or regions). Chapter 6."""
+    with keep_matplotlib_backend():
+        from nnunetv2.postprocessing.remove_connected_components import (
+            remove_all_but_largest_component_from_segmentation,
+        )
+        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    manager = PlansManager(str(plans_file)).get_label_manager(json.loads(Path(dataset_json_file).read_text()))
+    groups = manager.foreground_regions if manager.has_regions else manager.foreground_labels
+    per_group: dict[int, list[float]] = {i: [] for i in range(len(groups))}
+    files = sorted(Path(prediction_folder).glob("*.nii.gz"))
+    if not files:
+        raise FileNotFoundError(f"No predictions (*.nii.gz) in {prediction_folder}.")
+    for path in files:
+        pred = read_volume(path).array
+        ref = read_volume(Path(reference_folder) / path.name).array
+        kept = remove_all_but_largest_component_from_segmentation(pred, manager.foreground_labels)
+        for i, group in enumerate(groups):
+            values = group if isinstance(group, (tuple, list)) else (group,)
+            p, r = np.isin(kept, values), np.isin(ref, values)
+            total = int(p.sum() + r.sum())
+            per_group[i].append(float("nan") if total == 0 else 2.0 * float((p & r).sum()) / total)
+    return float(np.mean([np.nanmean(v) for v in per_group.values()]))
 
 
 def select_postprocessing(cv: CrossValidation, dataset_id: int, folders: NnunetFolders) -> PostprocessingChoice:
     """Return nnU-Net's post-processing choice, made by ``determine_postprocessing`` on the pooled validation.
 
     nnU-Net keeps the largest connected component only where that raises the mean Dice without lowering any
-    label's; the decision is saved as ``postprocessing.pkl`` beside the pooled predictions.
+    label's; the decision is saved as ``postprocessing.pkl`` beside the pooled predictions. The Dice of the
+    filtered predictions is computed again here (:func:`filtered_dice`), so a rejected filter shows its effect.
     """
     pickle_file = cv.folder / "postprocessing.pkl"
     report = cv.folder / "postprocessing.json"
+    gt = folders.preprocessed / dataset_name(dataset_id) / "gt_segmentations"
     if not (pickle_file.is_file() and report.is_file()
             and report.stat().st_mtime_ns >= (cv.folder / ".course-key").stat().st_mtime_ns):
-        gt = folders.preprocessed / dataset_name(dataset_id) / "gt_segmentations"
         with nnunet_environment(folders) as env, keep_matplotlib_backend(), contextlib.redirect_stdout(io.StringIO()):
             from nnunetv2.postprocessing.remove_connected_components import determine_postprocessing
 
             determine_postprocessing(str(cv.folder), str(gt), str(cv.folder / "plans.json"), str(cv.folder / "dataset.json"),
                                      num_processes=_cores(env), keep_postprocessed_files=False)
     result = json.loads(report.read_text())
+    filtered = filtered_dice(cv.folder, gt, cv.folder / "plans.json", cv.folder / "dataset.json")
     return PostprocessingChoice(bool(result["postprocessing_fns"]), float(result["input_folder"]["foreground_mean"]["Dice"]),
-                                float(result["postprocessed"]["foreground_mean"]["Dice"]), pickle_file)
+                                float(result["postprocessed"]["foreground_mean"]["Dice"]), pickle_file, filtered)
 
 
 def apply_postprocessing(choice: PostprocessingChoice, predictions: Mapping[str, Path], output: Path,
@@ -226,6 +270,16 @@ def apply_postprocessing(choice: PostprocessingChoice, predictions: Mapping[str,
 
 
 # ---------------------------------------------------------------------------------------------- sliding window
+def expected_tile_count(image_shape: Sequence[int], patch_size: Sequence[int], step_size: float = 0.5) -> int:
+    """Return how many tiles a sliding window needs, by the formula alone: per axis ceil((size - patch) / (patch *
+    step)) + 1 on the image padded to at least a patch, multiplied over the axes (chapter 6)."""
+    count = 1
+    for size, patch in zip(image_shape, patch_size):
+        size, patch = max(int(size), int(patch)), int(patch)
+        count *= int(np.ceil((size - patch) / (patch * step_size))) + 1
+    return count
+
+
 def sliding_window_tiles(image_shape: Sequence[int], patch_size: Sequence[int], step_size: float = 0.5) -> list[tuple[int, ...]]:
     """Return the start corner of every tile nnU-Net's sliding window visits (its ``compute_steps_for_sliding_window``).
 
@@ -315,6 +369,26 @@ def plot_test_case(image: str | os.PathLike[str], reference: str | os.PathLike[s
     axes[0][-1].legend(handles=handles, loc="lower right", frameon=False, labelcolor="white")
     fig.suptitle(f"{Path(reference).name.split('.')[0]}, axial slice {z}", fontsize=10)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- configurations
+def best_configuration(dataset_id: int, folders: NnunetFolders, configurations: Sequence[str],
+                       folds: Sequence[int]) -> tuple[str, pd.Series]:
+    """Return nnU-Net's empirical choice between trained configurations and their pairwise ensembles (chapter 6):
+    the winner's name and the pooled cross-validation Dice of every candidate.
+
+    Runs nnU-Net's ``find_best_configuration`` (what ``nnUNetv2_find_best_configuration`` does) on the folds of
+    ``configurations`` trained with the stock trainer; it also determines the winner's post-processing.
+    """
+    with nnunet_environment(folders) as env, keep_matplotlib_backend(), contextlib.redirect_stdout(io.StringIO()):
+        from nnunetv2.evaluation.find_best_configuration import find_best_configuration
+
+        models = tuple({"plans": "nnUNetPlans", "configuration": c, "trainer": "nnUNetTrainer"} for c in configurations)
+        result = find_best_configuration(dataset_id, models, allow_ensembling=len(models) > 1, num_processes=_cores(env),
+                                         overwrite=False, folds=tuple(int(f) for f in folds), strict=True)
+    scores = pd.Series(result["all_results"], name="pooled cross-validation Dice", dtype=float)
+    chosen = result["best_model_or_ensemble"]["selected_model_or_models"]
+    return " + ".join(m["configuration"] for m in chosen), scores
 
 
 # ---------------------------------------------------------------------------------------------- multi-GPU

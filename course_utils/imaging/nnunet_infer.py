@@ -10,7 +10,9 @@ profile they are synthetic cases made with other seeds; on real data, the cases 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,13 +29,13 @@ from ..progress import progress
 from .checks import check_pair
 from .io import read_volume
 from .layouts import open_mri_folder
-from .metrics import dice, hd95
+from .metrics import BRATS_REGIONS, dice, dice_brats_regions, hd95
 from .nnunet_data import NnunetFolders, copy_nifti, nnunet_environment
 from .pipeline import PreparedDataset, part1_source
 from .synthetic import load_truth, synthetic_dataset
 
-__all__ = ["HeldOutCase", "heldout_cases", "predict_cases", "CaseScore", "evaluate_predictions", "scores_frame",
-           "mean_dice", "mean_hd95"]
+__all__ = ["HeldOutCase", "heldout_cases", "predict_cases", "predict_heldout", "CaseScore", "evaluate_predictions",
+           "scores_frame", "mean_dice", "mean_hd95", "count_undefined_hd95", "evaluate_regions"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,33 @@ def predict_cases(model_dir: Path, folders: NnunetFolders, cases: Sequence[HeldO
     return {c.case_id: output / f"{c.case_id}.nii.gz" for c in cases}
 
 
+def predict_heldout(model_dir: Path, folders: NnunetFolders, cases: Sequence[HeldOutCase], output: Path, *,
+                    folds: Sequence[int] = (0,)) -> dict[str, Path]:
+    """Return {case id: predicted label file} of ``cases`` by the ``folds`` of ``model_dir``, predicting only when
+    ``output`` does not already hold them for these folds and checkpoints (chapter 6).
+
+    The chapter's command line (``python -m course_utils.imaging.nnunet_cli predict``) and the notebook share
+    ``output``, so predictions made by the command are read, not made again.
+    """
+    stamp = json.dumps({"folds": [int(f) for f in folds], "cases": [c.case_id for c in cases],
+                        "checkpoints": {int(f): (Path(model_dir) / f"fold_{f}" / "checkpoint_final.pth").stat().st_mtime_ns
+                                        for f in folds}}, sort_keys=True)
+    marker = Path(output) / ".course-predicted"
+    files = {c.case_id: Path(output) / f"{c.case_id}.nii.gz" for c in cases}
+    Path(output).mkdir(parents=True, exist_ok=True)
+    with open(Path(output).parent / f".{Path(output).name}.lock", "w") as handle:  # one process predicts, others wait
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if marker.is_file() and marker.read_text() == stamp and all(p.is_file() for p in files.values()):
+                return files
+            marker.unlink(missing_ok=True)
+            predicted = predict_cases(model_dir, folders, cases, Path(output), folds=folds)
+            marker.write_text(stamp)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return predicted
+
+
 @dataclass(frozen=True)
 class CaseScore:
     """Whole-tumour scores of one predicted case against its reference: Dice, HD95 (mm) and both volumes (ml)."""
@@ -143,6 +172,25 @@ def scores_frame(scores: Sequence[CaseScore]) -> pd.DataFrame:
 def mean_dice(scores: Sequence[CaseScore]) -> float:
     """Return the mean Dice over cases."""
     return float(np.mean([s.dice for s in scores]))
+
+
+def count_undefined_hd95(scores: Sequence[CaseScore]) -> int:
+    """Return how many cases have no HD95 (NaN: exactly one of prediction and reference is empty)."""
+    return int(sum(not np.isfinite(s.hd95_mm) for s in scores))
+
+
+def evaluate_regions(predictions: dict[str, Path], cases: Sequence[HeldOutCase]) -> pd.DataFrame:
+    """Return the Dice of the BraTS regions (WT whole tumour, TC tumour core, ET enhancing tumour) of every case,
+    one row a case, from predicted and reference MSD label maps (1 oedema, 2 non-enhancing, 3 enhancing; chapter 6).
+
+    A region absent from both prediction and reference scores 1 (the BraTS convention).
+    """
+    rows = []
+    for case in cases:
+        reference, predicted = read_volume(case.label), read_volume(predictions[case.case_id])
+        check_pair(reference, predicted, case.case_id)
+        rows.append({"case": case.case_id, **dice_brats_regions(predicted.array, reference.array)})
+    return pd.DataFrame(rows, columns=["case", *BRATS_REGIONS])
 
 
 def mean_hd95(scores: Sequence[CaseScore]) -> float:

@@ -5,6 +5,13 @@ nnU-Net's Python API and only sets its schedule from the active profile (``Nnune
 profile trains in minutes on a CPU and the full profile reproduces nnU-Net exactly. Resuming goes through
 :func:`train_fold`, which restores the profile's schedule before loading the latest checkpoint (nnU-Net's
 own ``--c`` would rebuild the trainer with 1000 epochs).
+
+A trained model is never deleted: a fold folder holding a checkpoint the course did not write with this schedule
+(a run of nnU-Net's own command line, a run with another profile) makes :func:`train_fold` stop with
+:class:`TrainedModelExistsError`, which names the folder and the choices (reuse it, move it, or pass
+``existing="overwrite"``). ``torch.compile`` (nnU-Net's ``nnUNet_compile``, on by default on CUDA in nnU-Net) is
+off unless asked for (``compile_network=True``): compiling needs a C compiler and costs minutes before the first
+iteration, for iterations that then run faster on recent GPUs.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import copy
 import fcntl
 import io
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,12 +30,39 @@ from pathlib import Path
 from typing import Any
 
 from ..device import pick_device
+from ..errors import CourseError
 from ..plotting import keep_matplotlib_backend
 from ..progress import progress_bar
 from ..seeding import seed_everything
 from .nnunet_data import NnunetFolders, dataset_name, load_plans, nnunet_environment
 
-__all__ = ["Schedule", "schedule_from", "fold_folder", "build_trainer", "scratch_trainer", "train_fold", "fold_summary"]
+__all__ = ["Schedule", "schedule_from", "fold_folder", "build_trainer", "scratch_trainer", "train_fold", "fold_summary",
+           "TrainedModelExistsError", "compile_environment", "EXISTING_CHOICES"]
+
+#: What :func:`train_fold` does with a fold folder holding checkpoints it did not write with this schedule.
+EXISTING_CHOICES = ("refuse", "reuse", "overwrite")
+
+
+class TrainedModelExistsError(CourseError, FileExistsError):
+    """A fold folder already holds a model the course did not train with this schedule (chapter 6)."""
+
+
+@contextlib.contextmanager
+def compile_environment(enabled: bool) -> Iterator[None]:
+    """Context manager: set nnU-Net's ``nnUNet_compile`` to ``enabled`` (restored afterwards; chapter 6).
+
+    nnU-Net compiles the network with ``torch.compile`` on CUDA unless ``nnUNet_compile`` says otherwise; it never
+    compiles on the CPU or on Apple's MPS.
+    """
+    saved = os.environ.get("nnUNet_compile")
+    os.environ["nnUNet_compile"] = "true" if enabled else "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("nnUNet_compile", None)
+        else:
+            os.environ["nnUNet_compile"] = saved
 
 TRAINER = "nnUNetTrainer"
 PLANS = "nnUNetPlans"
@@ -96,14 +131,23 @@ def scratch_trainer(plans: dict[str, Any], dataset_json: dict[str, Any], configu
 
 
 def train_fold(dataset_id: int, folders: NnunetFolders, fold: int, schedule: Schedule, *,
-               configuration: str = "3d_fullres", seed: int = 1234, device: Any = None, quiet: bool = True) -> Path:
+               configuration: str = "3d_fullres", seed: int = 1234, device: Any = None, quiet: bool = True,
+               existing: str = "refuse", compile_network: bool = False, save_probabilities: bool = False) -> Path:
     """Return the output folder of fold ``fold`` after training it with ``schedule`` (chapter 6).
 
     Idempotent: a fold finished with the same schedule is reused. An interrupted run resumes from its
     ``checkpoint_latest.pth`` with the profile's schedule. A lock lets one process train while others wait.
     A progress bar counts the iterations; with ``quiet`` nnU-Net's own messages go to its log file only
     (``training_log_*.txt`` in the fold folder), not to the screen.
+
+    A folder holding a checkpoint that the course did not write with ``schedule`` (nnU-Net's command line, another
+    profile) is never deleted by default: ``existing="refuse"`` raises :class:`TrainedModelExistsError`;
+    ``"reuse"`` returns that folder as it is when it holds ``checkpoint_final.pth``; ``"overwrite"`` deletes it and
+    trains again. ``compile_network`` sets nnU-Net's ``nnUNet_compile`` (used on CUDA only). ``save_probabilities``
+    keeps the validation softmax (nnU-Net's ``--npz``), which ensembling two configurations needs.
     """
+    if existing not in EXISTING_CHOICES:
+        raise ValueError(f"existing={existing!r}: use one of {', '.join(EXISTING_CHOICES)}.")
     out = fold_folder(dataset_id, folders, fold, configuration)
     stamp = json.dumps(asdict(schedule), sort_keys=True)
     marker = out / ".course-schedule"
@@ -111,15 +155,21 @@ def train_fold(dataset_id: int, folders: NnunetFolders, fold: int, schedule: Sch
     with open(out.parent / f".fold_{fold}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            if (out / "checkpoint_final.pth").is_file() and marker.is_file() and marker.read_text() == stamp:
+            ours = marker.is_file() and marker.read_text() == stamp
+            if (out / "checkpoint_final.pth").is_file() and ours:
                 return out
-            if out.exists() and (not marker.is_file() or marker.read_text() != stamp):
-                shutil.rmtree(out)  # trained with another schedule: start again
+            if out.exists() and not ours:
+                checkpoints = sorted(p.name for p in out.glob("*.pth"))
+                if checkpoints and existing == "reuse" and (out / "checkpoint_final.pth").is_file():
+                    return out
+                if checkpoints and existing != "overwrite":
+                    raise TrainedModelExistsError(_foreign_model_message(out, checkpoints, marker, stamp, existing))
+                shutil.rmtree(out)  # no checkpoint in it (only logs), or an explicit overwrite
             out.mkdir(parents=True, exist_ok=True)
             marker.write_text(stamp)
             seed_everything(seed + fold)
             console = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
-            with nnunet_environment(folders), console, keep_matplotlib_backend():
+            with nnunet_environment(folders), compile_environment(compile_network), console, keep_matplotlib_backend():
                 trainer = build_trainer(dataset_id, folders, fold, schedule, configuration, device)
                 try:
                     latest = out / "checkpoint_latest.pth"
@@ -129,13 +179,25 @@ def train_fold(dataset_id: int, folders: NnunetFolders, fold: int, schedule: Sch
                         trainer.initialize()
                     with _iteration_bar(trainer, schedule, fold):
                         trainer.run_training()
-                    trainer.perform_actual_validation(save_probabilities=False)
+                    trainer.perform_actual_validation(save_probabilities=save_probabilities)
                 except BaseException as exc:
                     exc.add_note(f"nnU-Net's log of this run: {trainer.log_file}")
                     raise
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     return out
+
+
+def _foreign_model_message(out: Path, checkpoints: list[str], marker: Path, stamp: str, existing: str) -> str:
+    origin = (f"the course trained it with another schedule ({marker.read_text()}, this run asks for {stamp})"
+              if marker.is_file() else "the course did not train it (nnU-Net's command line, or another tool)")
+    reuse = ("reuse it as it is: train_fold(..., existing=\"reuse\") "
+             if "checkpoint_final.pth" in checkpoints else
+             "finish it with nnU-Net's own command (nnUNetv2_train ... --c), then reuse it with existing=\"reuse\" ")
+    return (f"{out} already holds a trained model ({', '.join(checkpoints)}): {origin}. The course never deletes a "
+            f"model it did not write in this run (existing={existing!r}). Choose one: {reuse}; move the folder away "
+            f"(e.g. `mv {out} {out}.kept`) and train again; or delete it on purpose with existing=\"overwrite\". "
+            "On the command line: python -m course_utils.imaging.nnunet_cli train --existing reuse|overwrite.")
 
 
 @contextlib.contextmanager

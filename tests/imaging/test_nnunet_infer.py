@@ -13,6 +13,7 @@ import json
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 from nnunetv2.postprocessing.remove_connected_components import remove_all_but_largest_component_from_segmentation
 
@@ -20,6 +21,7 @@ from course_utils.imaging import nnunet_eval as ne
 from course_utils.imaging import nnunet_infer as ni
 from course_utils.imaging import nnunet_train as nt
 from course_utils.imaging.io import Volume, read_volume, write_volume
+from course_utils.imaging.metrics import dice
 from course_utils.imaging.pipeline import prepare_nnunet
 from course_utils.profiles import chapter_settings
 
@@ -39,15 +41,17 @@ def test_ensemble_segments_heldout_cases(smoke_model, tmp_path):
     cases = ni.heldout_cases(prepared, settings)
     training_ids = {p.name.split("_0000")[0] for p in (prepared.raw / "imagesTr").iterdir()}
     assert len(cases) == 4 and not {c.case_id for c in cases} & training_ids  # held out: never trained on
-    model_dir = folds[0].parent
-    ensemble = ni.evaluate_predictions(ni.predict_cases(model_dir, prepared.folders, cases, tmp_path / "ens",
-                                                        folds=settings.folds), cases)
+    from course_utils.imaging import nnunet_cli as cli
+
+    predicted = cli.run_predict(settings)  # shared with the command-line test and the notebook (predicted once)
+    assert list(predicted) == ["fold 0", "fold 1", "ensemble"]
+    ensemble = ni.evaluate_predictions(predicted["ensemble"], cases)
     assert ni.mean_dice(ensemble) >= 0.7, ensemble
     assert all(abs(s.predicted_ml - s.reference_ml) < 0.5 * s.reference_ml for s in ensemble)
     assert 0 < ni.mean_hd95(ensemble) < 20  # mm, at 4-mm voxels
-    single = ni.evaluate_predictions(ni.predict_cases(model_dir, prepared.folders, cases[:1], tmp_path / "f0",
-                                                      folds=(0,)), cases[:1])
-    assert single[0].dice != ensemble[0].dice  # the ensemble is not fold 0 alone
+    assert ni.count_undefined_hd95(ensemble) == 0
+    single = ni.evaluate_predictions(predicted["fold 0"], cases)
+    assert [s.dice for s in single] != [s.dice for s in ensemble]  # the ensemble is not fold 0 alone
     table = ni.scores_frame(ensemble)
     assert list(table["case"])[-1] == "mean" and table["Dice"].iloc[-1] == pytest.approx(ni.mean_dice(ensemble))
 
@@ -133,3 +137,83 @@ def test_ddp_command():
     assert cmd == "nnUNetv2_train 502 3d_fullres 3 -tr nnUNetTrainer -num_gpus 2"
     with pytest.raises(ValueError, match="at least 1"):
         ne.ddp_command(502, 0, 0)
+
+
+def test_postprocessing_reports_the_filtered_dice_even_when_rejected(smoke_model, tmp_path):
+    settings, prepared, _ = smoke_model
+    cv = ne.cross_validation(prepared.dataset_id, prepared.folders, settings.folds)
+    choice = ne.select_postprocessing(cv, prepared.dataset_id, prepared.folders)
+    gt = prepared.folders.preprocessed / prepared.raw.name / "gt_segmentations"
+    direct = []
+    for path in sorted(cv.folder.glob("*.nii.gz")):
+        kept = remove_all_but_largest_component_from_segmentation(read_volume(path).array, [1])
+        direct.append(dice(kept == 1, read_volume(gt / path.name).array == 1))
+    assert choice.dice_filtered == pytest.approx(float(np.mean(direct)))
+    assert choice.keep_largest_component == (choice.dice_filtered > choice.dice_before)
+    if choice.keep_largest_component:
+        assert choice.dice_after == pytest.approx(choice.dice_filtered)
+    # A second tumour focus that the filter removes: the filtered Dice falls, and is reported as such.
+    case = sorted(cv.folder.glob("*.nii.gz"))[0]
+    ref = read_volume(gt / case.name)
+    array = ref.array.copy()
+    array[:3, :3, :3] = 1  # a small second focus, in the reference and the prediction alike
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "ref").mkdir()
+    write_volume(Volume(array, ref.geometry, "pred"), tmp_path / "pred" / case.name)
+    write_volume(Volume(array, ref.geometry, "ref"), tmp_path / "ref" / case.name)
+    filtered = ne.filtered_dice(tmp_path / "pred", tmp_path / "ref", cv.folder / "plans.json", cv.folder / "dataset.json")
+    assert filtered == pytest.approx(dice(remove_all_but_largest_component_from_segmentation(array, [1]) == 1, array == 1))
+    assert filtered < 1.0
+
+
+@pytest.mark.parametrize("shape, patch", [((138, 169, 138), (128, 128, 128)), ((40, 48, 40), (40, 48, 40)),
+                                          ((30, 200, 17), (24, 64, 32)), ((97, 97, 97), (32, 32, 32))])
+def test_tile_count_formula_agrees_with_nnunet(shape, patch):
+    assert ne.expected_tile_count(shape, patch) == len(ne.sliding_window_tiles(shape, patch))
+    assert ne.expected_tile_count((138, 169, 138), (128, 128, 128)) == 8  # MSD Task01's median case
+
+
+def test_region_dice_per_case(tmp_path):
+    geometry_source = np.zeros((8, 8, 8), np.uint8)
+    ref = geometry_source.copy()
+    ref[2:6, 2:6, 2:6] = 1  # oedema
+    ref[3:5, 3:5, 3:5] = 3  # enhancing core
+    pred = ref.copy()
+    pred[pred == 3] = 2  # core found, but called non-enhancing
+    from course_utils.imaging.io import Geometry
+
+    geometry = Geometry(spacing=(1.0, 1.0, 1.0))
+    write_volume(Volume(ref, geometry, "ref"), tmp_path / "ref.nii.gz")
+    write_volume(Volume(pred, geometry, "pred"), tmp_path / "pred.nii.gz")
+    case = ni.HeldOutCase("c1", (tmp_path / "ref.nii.gz",), tmp_path / "ref.nii.gz")
+    table = ni.evaluate_regions({"c1": tmp_path / "pred.nii.gz"}, [case])
+    assert list(table.columns) == ["case", "WT", "TC", "ET"]
+    assert table.loc[0, "WT"] == 1.0 and table.loc[0, "TC"] == 1.0 and table.loc[0, "ET"] == 0.0
+
+
+def test_command_line_trains_predicts_and_evaluates(smoke_model, capsys):
+    from course_utils.imaging import nnunet_cli as cli
+
+    settings, prepared, folds = smoke_model
+    assert cli.main(["train"]) == 0  # the shared model: reused, not retrained
+    assert "fold 1:" in capsys.readouterr().out
+    assert cli.main(["predict"]) == 0
+    ensemble = cli.prediction_folder("ensemble")
+    first = {p.name: p.stat().st_mtime_ns for p in ensemble.glob("*.nii.gz")}
+    assert len(first) == 4
+    assert cli.main(["evaluate"]) == 0  # reads the predictions: nothing predicted again
+    assert {p.name: p.stat().st_mtime_ns for p in ensemble.glob("*.nii.gz")} == first
+    table = pd.read_csv(cli.scores_file())
+    assert sorted(table["run"].unique()) == ["ensemble", "fold 0", "fold 1"] and len(table) == 12
+    assert table.loc[table["run"] == "ensemble", "Dice"].mean() >= 0.7
+
+
+def test_best_configuration_is_nnunets_selection(smoke_model):
+    settings, prepared, _ = smoke_model
+    cv = ne.cross_validation(prepared.dataset_id, prepared.folders, settings.folds)
+    chosen, candidates = ne.best_configuration(prepared.dataset_id, prepared.folders, ("3d_fullres",), settings.folds)
+    assert chosen == "3d_fullres"
+    assert list(candidates.index) == ["nnUNetTrainer__nnUNetPlans__3d_fullres"]
+    assert candidates.iloc[0] == pytest.approx(cv.pooled_dice)
+    with pytest.raises(RuntimeError, match="output folder"):  # an untrained configuration is not silently skipped
+        ne.best_configuration(prepared.dataset_id, prepared.folders, ("3d_fullres", "2d"), settings.folds)

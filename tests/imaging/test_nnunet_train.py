@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 import torch
 
+from course_utils.errors import ProfileError
 from course_utils.imaging import nnunet_data as nd
 from course_utils.imaging import nnunet_train as nt
 from course_utils.imaging.synthetic import synthetic_dataset
@@ -29,9 +31,11 @@ def test_interrupted_training_resumes_with_the_course_schedule(tmp_path, monkeyp
     schedule = nt.Schedule(num_epochs=2, iterations_per_epoch=2, val_iterations_per_epoch=1, save_every=1)
 
     original = nnUNetTrainer.on_epoch_end
+    compile_flags = []
 
     def crash_after_first_epoch(self):
         original(self)
+        compile_flags.append(os.environ.get("nnUNet_compile"))
         if self.current_epoch == 1:  # epoch 0 finished and checkpoint_latest.pth written
             raise KeyboardInterrupt("simulated interruption")
 
@@ -51,3 +55,67 @@ def test_interrupted_training_resumes_with_the_course_schedule(tmp_path, monkeyp
     assert epochs == [0, 1]  # epoch 0 before the interruption, epoch 1 after it: nothing trained twice
     assert 0.0 <= nt.fold_summary(resumed)["foreground_mean"]["Dice"] <= 1.0
     assert nt.train_fold(501, folders, 0, schedule) == resumed  # finished: reused
+    assert compile_flags == ["false"]  # torch.compile off unless asked (nnU-Net's default is on, on CUDA)
+
+
+def _plant_foreign_model(folders, marker=None):
+    out = nt.fold_folder(501, folders, 0)
+    out.mkdir(parents=True)
+    (out / "checkpoint_final.pth").write_bytes(b"days of GPU time")
+    (out / "checkpoint_best.pth").write_bytes(b"more")
+    if marker is not None:
+        (out / ".course-schedule").write_text(marker)
+    return out
+
+
+@pytest.mark.parametrize("marker", [None, '{"num_epochs": 1000}'])
+def test_a_foreign_trained_model_is_never_deleted(tmp_path, marker):
+    folders = nd.nnunet_folders(tmp_path / "nn")
+    out = _plant_foreign_model(folders, marker)
+    schedule = nt.Schedule(num_epochs=2, iterations_per_epoch=2, val_iterations_per_epoch=1, save_every=1)
+    with pytest.raises(nt.TrainedModelExistsError) as caught:
+        nt.train_fold(501, folders, 0, schedule)
+    message = str(caught.value)
+    assert str(out) in message and 'existing="reuse"' in message and "mv " in message and 'existing="overwrite"' in message
+    assert (out / "checkpoint_final.pth").read_bytes() == b"days of GPU time"  # it survived
+    assert (out / "checkpoint_best.pth").is_file()
+    assert nt.train_fold(501, folders, 0, schedule, existing="reuse") == out  # reused as it is, nothing trained
+    assert (out / "checkpoint_final.pth").read_bytes() == b"days of GPU time"
+    with pytest.raises(ValueError, match="existing="):
+        nt.train_fold(501, folders, 0, schedule, existing="delete")
+
+
+def test_compile_environment_sets_and_restores(monkeypatch):
+    monkeypatch.setenv("nnUNet_compile", "t")
+    with nt.compile_environment(False):
+        assert os.environ["nnUNet_compile"] == "false"
+    assert os.environ["nnUNet_compile"] == "t"
+    monkeypatch.delenv("nnUNet_compile")
+    with nt.compile_environment(True):
+        assert os.environ["nnUNet_compile"] == "true"
+    assert "nnUNet_compile" not in os.environ
+    assert not any(chapter_settings(6, p).compile_network for p in ("smoke", "lab", "full"))
+
+
+def test_schedule_override_shortens_a_profile(monkeypatch):
+    monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE", '{"num_epochs": 1, "iterations_per_epoch": 2, "folds": [0, 1]}')
+    lab = chapter_settings(6, "lab")
+    assert (lab.num_epochs, lab.iterations_per_epoch, lab.folds) == (1, 2, (0, 1))
+    assert lab.source == "dataset" and lab.spacing_mm == (1.0, 1.0, 1.0)  # the rest stays the lab profile's
+    monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE", '{"n_cases": 3}')
+    with pytest.raises(ProfileError, match="unknown field"):
+        chapter_settings(6, "lab")
+    monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE", "epochs=1")
+    with pytest.raises(ProfileError, match="not JSON"):
+        chapter_settings(6, "lab")
+    monkeypatch.delenv("COURSE_SCHEDULE_OVERRIDE")
+    assert chapter_settings(6, "lab").num_epochs == 100
+
+
+def test_one_fold_is_not_ensembled_with_itself():
+    from course_utils.imaging.nnunet_cli import prediction_runs
+
+    assert prediction_runs((0,)) == {"fold 0": (0,)}
+    assert prediction_runs((0, 1)) == {"fold 0": (0,), "fold 1": (1,), "ensemble": (0, 1)}
+    full = chapter_settings(6, "full")
+    assert full.extra_configurations == ("2d",) and full.train_regions and chapter_settings(6, "lab").train_regions
