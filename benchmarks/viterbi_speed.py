@@ -1,0 +1,64 @@
+"""Chapter 12 benchmark: the course's batched Viterbi against pytorch-crf's decode on CPU, one run.
+
+Batch 64, length 256, 31 tags (the Ruijin tag set), random emissions and CRF parameters; both decoders get the
+same inputs; paths must be identical; the ratio of the best of ``--repeats`` timings is printed.
+
+    .venv/bin/python benchmarks/viterbi_speed.py            # goal: at least 5x, identical paths
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torchcrf import CRF
+
+from course_utils.ie.crf import batched_viterbi, crf_parameters
+
+
+def _best_time(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--length", type=int, default=256)
+    parser.add_argument("--tags", type=int, default=31)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ragged", action="store_true", help="random sequence lengths instead of full ones")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    crf = CRF(args.tags, batch_first=True)
+    for p in crf.parameters():
+        torch.nn.init.normal_(p)
+    params = tuple(p.detach() for p in crf_parameters(crf))
+    emissions = torch.randn(args.batch, args.length, args.tags)
+    lengths = torch.full((args.batch,), args.length)
+    if args.ragged:
+        lengths = torch.randint(1, args.length + 1, (args.batch,))
+        lengths[0] = args.length
+    mask = torch.arange(args.length)[None] < lengths[:, None]
+    with torch.no_grad():
+        theirs_s, theirs = _best_time(lambda: crf.decode(emissions, mask), args.repeats)
+        ours_s, ours = _best_time(lambda: batched_viterbi(emissions, mask, *params), args.repeats)
+    identical = [ours[i, :lengths[i]].tolist() for i in range(args.batch)] == theirs
+    print(f"batch {args.batch}, length {args.length}, {args.tags} tags, {args.threads} thread(s), "
+          f"best of {args.repeats}")
+    print(f"pytorch-crf decode   {theirs_s * 1000:8.1f} ms")
+    print(f"batched Viterbi      {ours_s * 1000:8.1f} ms")
+    print(f"speed-up {theirs_s / ours_s:.1f}x; identical paths: {identical}")
+    if not identical:
+        raise SystemExit("paths differ")
+
+
+if __name__ == "__main__":
+    main()

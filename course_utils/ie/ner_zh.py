@@ -1,0 +1,704 @@
+"""Chinese medical NER: encoder -> BiLSTM -> Linear -> CRF, training, prediction, commands (chapter 12).
+
+The encoder is either a character embedding (``encoder="char"``) or a BERT (``"tiny-bert"``: a small,
+randomly initialised BERT over the course's character vocabulary; or a hub name such as
+``bert-base-chinese``, whose vocabulary is already one token per Chinese character). ``use_lstm=False``
+gives the BERT-CRF ablation. Training uses pytorch-crf's log-likelihood; decoding uses the course's batched
+Viterbi (:func:`course_utils.ie.crf.batched_viterbi`) on the CRF's own parameters.
+
+Commands (``python -m course_utils.ie.ner_zh --help``)::
+
+    python -m course_utils.ie.ner_zh train   --data BRAT_DIR --out MODEL_DIR [--split SPLIT.json]
+    python -m course_utils.ie.ner_zh predict --model MODEL_DIR --input TXT_DIR --output ANN_DIR
+    python -m course_utils.ie.ner_zh score   --gold BRAT_DIR --pred BRAT_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import CourseError
+from .bio import (
+    RUIJIN_TYPES,
+    Chunk,
+    EncodeStats,
+    bio_to_spans,
+    chunk_document,
+    decode_document,
+    encode_document,
+    merge_windows,
+    tag_names,
+)
+from .brat import BratDocument, Entity, read_folder, write_document
+from .crf import batched_viterbi, crf_parameters
+from .linebreaks import remove_line_breaks
+from .scoring import Mention, SpanScores, error_classes, score_mentions, scores_table, token_accuracy
+
+__all__ = [
+    "NerError",
+    "CharVocab",
+    "Example",
+    "NerModel",
+    "TrainConfig",
+    "TrainResult",
+    "Evaluation",
+    "build_model",
+    "make_examples",
+    "train_ner",
+    "predict_documents",
+    "evaluate_documents",
+    "chunk_f1",
+    "save_model",
+    "load_model",
+    "load_split",
+    "make_split",
+    "ChapterData",
+    "chapter_data",
+    "unseen_scores",
+    "main",
+]
+
+PAD, UNK = "[PAD]", "[UNK]"
+
+
+class NerError(CourseError, ValueError):
+    """A chapter-12 model folder, split file or command argument that cannot be used."""
+
+
+@dataclass
+class CharVocab:
+    """One id per character: ``index`` maps characters to ids; ``lower`` folds Latin letters (chapter 12)."""
+
+    index: dict[str, int]
+    pad_id: int = 0
+    unk_id: int = 1
+    lower: bool = False
+
+    @classmethod
+    def build(cls, texts: Sequence[str], min_count: int = 1) -> CharVocab:
+        """Return the vocabulary of ``texts`` (characters seen ``min_count`` times or more; chapter 12)."""
+        counts = Counter(c for t in texts for c in t)
+        chars = sorted(c for c, n in counts.items() if n >= min_count)
+        return cls({PAD: 0, UNK: 1, **{c: i + 2 for i, c in enumerate(chars)}})
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Any) -> CharVocab:
+        """Return the character view of a BERT tokenizer's vocabulary (bert-base-chinese; chapter 12)."""
+        vocab = tokenizer.get_vocab()
+        return cls(dict(vocab), vocab[tokenizer.pad_token], vocab[tokenizer.unk_token], lower=True)
+
+    def __len__(self) -> int:
+        return max(self.index.values()) + 1
+
+    def encode(self, text: str) -> list[int]:
+        """Return one id per character of ``text`` (unknown characters get ``unk_id``; chapter 12)."""
+        get = self.index.get
+        if self.lower:
+            return [get(c, get(c.lower(), self.unk_id)) for c in text]
+        return [get(c, self.unk_id) for c in text]
+
+
+@dataclass
+class Example:
+    """A training or evaluation chunk: its ids, tag ids and where it sits (chapter 12)."""
+
+    chunk: Chunk
+    ids: list[int]
+    tags: list[int]
+
+
+class NerModel(nn.Module):
+    """Encoder -> (BiLSTM) -> dropout -> Linear -> CRF over character tags (chapter 12)."""
+
+    def __init__(self, tags: Sequence[str], vocab_size: int, *, encoder: str = "char", embedding_dim: int = 128,
+                 lstm_hidden: int = 128, use_lstm: bool = True, dropout: float = 0.2,
+                 bert: nn.Module | None = None) -> None:
+        super().__init__()
+        from torchcrf import CRF
+
+        self.tags = tuple(tags)
+        self.encoder_kind = encoder
+        if encoder == "char":
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+            width = embedding_dim
+            self.bert = None
+        else:
+            if bert is None:
+                raise NerError(f"encoder {encoder!r} needs a BERT module; use build_model().")
+            self.embedding = None
+            self.bert = bert
+            width = bert.config.hidden_size
+        self.lstm = nn.LSTM(width, lstm_hidden, batch_first=True, bidirectional=True) if use_lstm else None
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(2 * lstm_hidden if use_lstm else width, len(self.tags))
+        self.crf = CRF(len(self.tags), batch_first=True)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """Return the encoder's parameters (embedding or BERT) for their own learning rate (chapter 12)."""
+        module = self.embedding if self.bert is None else self.bert
+        return list(module.parameters())
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Return the BiLSTM, Linear and CRF parameters (chapter 12)."""
+        mine = {id(p) for p in self.encoder_parameters()}
+        return [p for p in self.parameters() if id(p) not in mine]
+
+    def emissions(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Return emission scores ``(batch, length, tags)`` (chapter 12)."""
+        if self.bert is None:
+            hidden = self.embedding(ids)
+        else:
+            hidden = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        hidden = self.dropout(hidden)
+        if self.lstm is not None:
+            lengths = mask.sum(1).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(hidden, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            hidden, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
+            hidden = self.dropout(hidden)
+        return self.linear(hidden)
+
+    def loss(self, ids: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Return the mean negative log-likelihood per character (chapter 12)."""
+        llh = self.crf(self.emissions(ids, mask), tags, mask, reduction="sum")
+        return -llh / mask.sum()
+
+    @torch.no_grad()
+    def decode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Return the Viterbi tag ids ``(batch, length)`` (positions past each length: mask them)."""
+        return batched_viterbi(self.emissions(ids, mask), mask, *crf_parameters(self.crf))
+
+
+def _tiny_bert_config(vocab_size: int, max_length: int) -> dict[str, Any]:
+    return dict(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=128, max_position_embeddings=max(512, max_length))
+
+
+def build_model(encoder: str, vocab: CharVocab | None, *, texts: Sequence[str] = (), max_length: int = 128,
+                lstm_hidden: int = 128, embedding_dim: int = 128, use_lstm: bool = True, dropout: float = 0.2,
+                types: Sequence[str] = RUIJIN_TYPES) -> tuple[NerModel, CharVocab, dict[str, Any]]:
+    """Return ``(model, vocabulary, meta)`` for ``encoder`` = ``char``, ``tiny-bert`` or a hub BERT name.
+
+    ``char`` and ``tiny-bert`` build their vocabulary from ``texts`` when ``vocab`` is None; a hub name
+    loads its weights and tokenizer (network or cache needed: lab/full profiles). ``meta`` holds what
+    :func:`load_model` needs to rebuild the model. Chapter 12.
+    """
+    tags = tag_names(types)
+    meta: dict[str, Any] = dict(encoder=encoder, tags=list(tags), lstm_hidden=lstm_hidden, use_lstm=use_lstm,
+                                embedding_dim=embedding_dim, dropout=dropout, max_length=max_length)
+    if encoder in ("char", "tiny-bert"):
+        vocab = vocab or CharVocab.build(list(texts))
+        bert = None
+        if encoder == "tiny-bert":
+            from transformers import BertConfig, BertModel
+
+            meta["bert_config"] = _tiny_bert_config(len(vocab), max_length)
+            bert = BertModel(BertConfig(**meta["bert_config"]), add_pooling_layer=False)
+    else:
+        from transformers import AutoTokenizer, BertModel
+
+        tokenizer = AutoTokenizer.from_pretrained(encoder)
+        vocab = CharVocab.from_tokenizer(tokenizer)
+        bert = BertModel.from_pretrained(encoder, add_pooling_layer=False)
+        meta["bert_config"] = bert.config.to_dict()
+    model = NerModel(tags, len(vocab), encoder=encoder, embedding_dim=embedding_dim, lstm_hidden=lstm_hidden,
+                     use_lstm=use_lstm, dropout=dropout, bert=bert)
+    return model, vocab, meta
+
+
+def make_examples(docs: Sequence[BratDocument], vocab: CharVocab, tags: Sequence[str], *, max_length: int,
+                  stride: int = 16) -> tuple[list[Example], EncodeStats]:
+    """Return training chunks of ``docs`` (line breaks removed, stated BIO policy) and the policy's counts."""
+    tag_id = {t: i for i, t in enumerate(tags)}
+    types = {t[2:] for t in tags if t != "O"}
+    examples, stats = [], EncodeStats()
+    for doc in docs:
+        enc = encode_document(doc, types=types)
+        stats.add(enc.stats)
+        for chunk in chunk_document(enc.text, max_length=max_length, stride=stride, protected=enc.spans,
+                                    doc_id=doc.doc_id):
+            text = enc.text[chunk.start:chunk.end]
+            examples.append(Example(chunk, vocab.encode(text), [tag_id[t] for t in enc.tags[chunk.start:chunk.end]]))
+    return examples, stats
+
+
+def _batches(examples: Sequence[Example], batch_size: int, rng: np.random.Generator | None,
+             device: Any) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]]:
+    """Return padded batches; lengths are bucketed (sorted, then batches shuffled) to waste little padding."""
+    order = np.argsort([len(e.ids) for e in examples], kind="stable")
+    if rng is not None:  # shuffle within similar lengths, then the batches
+        noise = rng.random(len(examples)) * 8
+        order = np.argsort(np.array([len(e.ids) for e in examples]) + noise, kind="stable")
+    groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(groups)
+    out = []
+    for group in groups:
+        width = max(len(examples[i].ids) for i in group)
+        ids = torch.zeros((len(group), width), dtype=torch.long)
+        tags = torch.zeros((len(group), width), dtype=torch.long)
+        for row, i in enumerate(group):
+            n = len(examples[i].ids)
+            ids[row, :n] = torch.tensor(examples[i].ids)
+            tags[row, :n] = torch.tensor(examples[i].tags)
+        mask = torch.arange(width)[None] < torch.tensor([len(examples[i].ids) for i in group])[:, None]
+        out.append((ids.to(device), tags.to(device), mask.to(device), [int(i) for i in group]))
+    return out
+
+
+@torch.no_grad()
+def _predict_examples(model: NerModel, examples: Sequence[Example], batch_size: int, device: Any) -> list[list[int]]:
+    was_training = model.training
+    model.eval()
+    preds: list[list[int]] = [[] for _ in examples]
+    for ids, _, mask, group in _batches(examples, batch_size, None, device):
+        paths = model.decode(ids, mask).cpu()
+        lengths = mask.sum(1).cpu()
+        for row, i in enumerate(group):
+            preds[i] = paths[row, :lengths[row]].tolist()
+    model.train(was_training)
+    return preds
+
+
+def chunk_f1(model: NerModel, examples: Sequence[Example], *, batch_size: int = 64, device: Any = "cpu") -> float:
+    """Return the exact span + type micro-F1 over chunks (fast validation score; chapter 12)."""
+    preds = _predict_examples(model, examples, batch_size, device)
+    tags = model.tags
+    gold, pred = [], []
+    for k, (ex, p) in enumerate(zip(examples, preds, strict=True)):
+        gold += [Mention(str(k), t, ((a, b),)) for a, b, t in bio_to_spans([tags[i] for i in ex.tags])]
+        pred += [Mention(str(k), t, ((a, b),)) for a, b, t in bio_to_spans([tags[i] for i in p])]
+    return score_mentions(gold, pred).micro_f1
+
+
+@dataclass
+class TrainConfig:
+    """Training knobs (chapter 12). ``patience`` epochs without a better validation F1 stop training."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr_encoder: float = 1e-3
+    lr_head: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 3
+    grad_clip: float = 5.0
+    max_minutes: float | None = None
+    train_f1_sample: int = 300
+    rare_types: tuple[str, ...] = ()
+    rare_oversample: int = 1
+    early_stopping: bool = True
+    seed: int = 1234
+
+
+@dataclass
+class TrainResult:
+    """Per-epoch history (loss, train F1, validation F1, seconds), best epoch and its validation F1."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_f1: float = 0.0
+    stopped: str = ""
+    seconds: float = 0.0
+
+
+def _oversample(examples: Sequence[Example], tags: Sequence[str], rare: Sequence[str], factor: int) -> list[Example]:
+    if factor <= 1 or not rare:
+        return list(examples)
+    rare_ids = {i for i, t in enumerate(tags) if t[2:] in set(rare)}
+    out = list(examples)
+    for ex in examples:
+        if rare_ids.intersection(ex.tags):
+            out += [ex] * (factor - 1)
+    return out
+
+
+def train_ner(model: NerModel, train: Sequence[Example], val: Sequence[Example], config: TrainConfig, *,
+              device: Any = "cpu", show_progress: bool = True) -> TrainResult:
+    """Train ``model`` with validation after each epoch and early stopping; return the history (chapter 12).
+
+    Two learning rates: ``lr_encoder`` for the embedding or BERT, ``lr_head`` for BiLSTM, Linear and CRF.
+    Chunks holding a rare type are repeated ``rare_oversample`` times per epoch. The weights of the best
+    validation epoch are restored at the end (also when early stopping is off: then it is just the record).
+    """
+    from ..progress import progress
+    from ..seeding import seed_everything
+
+    rng = seed_everything(config.seed)
+    model.to(device)
+    optimiser = torch.optim.AdamW([
+        {"params": model.encoder_parameters(), "lr": config.lr_encoder},
+        {"params": model.head_parameters(), "lr": config.lr_head},
+    ], weight_decay=config.weight_decay)
+    data = _oversample(train, model.tags, config.rare_types, config.rare_oversample)
+    sample_idx = rng.choice(len(train), size=min(config.train_f1_sample, len(train)), replace=False)
+    train_sample = [train[int(i)] for i in sample_idx]
+    result = TrainResult()
+    best_state: dict[str, torch.Tensor] | None = None
+    started = time.perf_counter()
+    waited = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        total, steps = 0.0, 0
+        batches = _batches(data, config.batch_size, rng, device)
+        iterator = progress(batches, desc=f"epoch {epoch}", leave=False) if show_progress else batches
+        out_of_time = False
+        for ids, tags, mask, _ in iterator:
+            loss = model.loss(ids, tags, mask)
+            optimiser.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimiser.step()
+            total += float(loss.detach())
+            steps += 1
+            if config.max_minutes and time.perf_counter() - started > 60 * config.max_minutes:
+                out_of_time = True
+                break
+        val_f1 = chunk_f1(model, val, device=device)
+        train_f1 = chunk_f1(model, train_sample, device=device)
+        record = dict(epoch=epoch, loss=total / max(steps, 1), train_f1=train_f1, val_f1=val_f1,
+                      seconds=time.perf_counter() - started)
+        result.history.append(record)
+        if val_f1 > result.best_val_f1 or best_state is None:
+            result.best_val_f1, result.best_epoch, waited = val_f1, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            waited += 1
+        if out_of_time:
+            result.stopped = f"time limit {config.max_minutes} min reached in epoch {epoch}"
+            break
+        if config.early_stopping and waited >= config.patience:
+            result.stopped = f"early stop: no better validation F1 for {config.patience} epochs"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - started
+    result.stopped = result.stopped or "all epochs run"
+    return result
+
+
+def predict_documents(model: NerModel, vocab: CharVocab, texts: Sequence[str], *, max_length: int = 128,
+                      stride: int = 16, batch_size: int = 64, device: Any = "cpu",
+                      doc_ids: Sequence[str] | None = None) -> tuple[list[list[Entity]], list[list[str]]]:
+    """Return predicted entities in ORIGINAL offsets per text, and the cleaned-text tags (chapter 12).
+
+    Each text loses its line breaks, is cut at sentence punctuation into windows of ``max_length`` (overlap
+    ``stride``), tagged, merged and decoded; spans over a deleted line break come back as two fragments.
+    """
+    ids = list(doc_ids) if doc_ids is not None else [str(i) for i in range(len(texts))]
+    cleaned, examples, owners = [], [], []
+    for d, text in enumerate(texts):
+        clean, offsets = remove_line_breaks(text)
+        cleaned.append((clean, offsets))
+        for chunk in chunk_document(clean, max_length=max_length, stride=stride, doc_id=ids[d]):
+            piece = clean[chunk.start:chunk.end]
+            examples.append(Example(chunk, vocab.encode(piece), [0] * len(piece)))
+            owners.append(d)
+    preds = _predict_examples(model, examples, batch_size, device) if examples else []
+    windows: list[list[tuple[int, int, list[str]]]] = [[] for _ in texts]
+    for ex, d, p in zip(examples, owners, preds, strict=True):
+        windows[d].append((ex.chunk.start, ex.chunk.end, [model.tags[i] for i in p]))
+    entities, all_tags = [], []
+    for d, (clean, offsets) in enumerate(cleaned):
+        tags = merge_windows(len(clean), windows[d])
+        all_tags.append(tags)
+        entities.append(decode_document(tags, offsets, doc_id=ids[d]))
+    return entities, all_tags
+
+
+@dataclass
+class Evaluation:
+    """Exact span + type scores on the original brat offsets, error classes, token accuracy (chapter 12)."""
+
+    scores: SpanScores
+    errors: dict[str, int]
+    token_accuracy: float
+    gold_tags: list[list[str]]
+    pred_tags: list[list[str]]
+
+    def table(self) -> Any:
+        """Return the per-type table with micro and macro rows (pandas; chapter 12)."""
+        return scores_table(self.scores, [t for t in RUIJIN_TYPES if t in self.scores.per_type]
+                            or None)
+
+
+def mentions_of(doc_id: str, entities: Sequence[Entity]) -> list[Mention]:
+    """Return scoring mentions of brat entities (chapter 12)."""
+    return [Mention(doc_id, e.type, e.spans) for e in entities]
+
+
+def evaluate_documents(model: NerModel, vocab: CharVocab, docs: Sequence[BratDocument], *, max_length: int = 128,
+                       stride: int = 16, device: Any = "cpu") -> Evaluation:
+    """Return the :class:`Evaluation` of ``model`` on brat documents, every gold entity counted (chapter 12)."""
+    entities, pred_tags = predict_documents(model, vocab, [d.text for d in docs], max_length=max_length,
+                                            stride=stride, device=device, doc_ids=[d.doc_id for d in docs])
+    gold = [m for d in docs for m in mentions_of(d.doc_id, d.entities)]
+    pred = [m for d, ents in zip(docs, entities, strict=True) for m in mentions_of(d.doc_id, ents)]
+    gold_tags = [encode_document(d).tags for d in docs]
+    return Evaluation(score_mentions(gold, pred), error_classes(gold, pred), token_accuracy(gold_tags, pred_tags),
+                      gold_tags, pred_tags)
+
+
+def save_model(folder: str | os.PathLike[str], model: NerModel, vocab: CharVocab, meta: dict[str, Any]) -> Path:
+    """Write ``model.pt``, ``vocab.json`` and ``config.json`` into ``folder`` atomically; return it."""
+    from ..paths import staged_directory
+
+    with staged_directory(folder) as tmp:
+        torch.save(model.state_dict(), Path(tmp) / "model.pt")
+        (Path(tmp) / "vocab.json").write_text(json.dumps(asdict(vocab), ensure_ascii=False), encoding="utf-8")
+        (Path(tmp) / "config.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return Path(folder)
+
+
+def load_model(folder: str | os.PathLike[str]) -> tuple[NerModel, CharVocab, dict[str, Any]]:
+    """Return ``(model, vocab, meta)`` saved by :func:`save_model` (chapter 12)."""
+    root = Path(folder)
+    for name in ("model.pt", "vocab.json", "config.json"):
+        if not (root / name).is_file():
+            raise NerError(f"{root} has no {name}: it is not a model folder written by "
+                           "`python -m course_utils.ie.ner_zh train`.")
+    meta = json.loads((root / "config.json").read_text(encoding="utf-8"))
+    vocab = CharVocab(**json.loads((root / "vocab.json").read_text(encoding="utf-8")))
+    bert = None
+    if meta["encoder"] != "char":
+        from transformers import BertConfig, BertModel
+
+        bert = BertModel(BertConfig(**meta["bert_config"]), add_pooling_layer=False)
+    model = NerModel(meta["tags"], len(vocab), encoder=meta["encoder"], embedding_dim=meta["embedding_dim"],
+                     lstm_hidden=meta["lstm_hidden"], use_lstm=meta["use_lstm"], dropout=meta["dropout"], bert=bert)
+    model.load_state_dict(torch.load(root / "model.pt", map_location="cpu", weights_only=True))
+    model.eval()
+    return model, vocab, meta
+
+
+def make_split(doc_ids: Sequence[str], *, seed: int = 1234, fractions: tuple[float, float] = (0.8, 0.1)
+               ) -> dict[str, list[str]]:
+    """Return a document-level ``{"train", "val", "test"}`` split of ``doc_ids`` (chapter 12)."""
+    ids = sorted(doc_ids, key=lambda s: (0, int(s)) if s.isdigit() else (1, s))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_train = int(round(fractions[0] * len(ids)))
+    n_val = int(round(fractions[1] * len(ids)))
+    pick = lambda idx: sorted((ids[i] for i in idx), key=lambda s: (0, int(s)) if s.isdigit() else (1, s))  # noqa: E731
+    return {"train": pick(order[:n_train]), "val": pick(order[n_train:n_train + n_val]),
+            "test": pick(order[n_train + n_val:])}
+
+
+def load_split(path: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+    """Return a split file's ``train``/``val``/``test`` id lists; default: the committed Ruijin split."""
+    file = Path(path) if path else Path(__file__).with_name("splits") / "ruijin_split.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise NerError(f"cannot read split file {file}: {exc}. Give a JSON file with train/val/test id lists.") from exc
+    missing = {"train", "val", "test"} - set(data)
+    if missing:
+        raise NerError(f"split file {file} lacks {sorted(missing)}; it needs train, val and test lists of ids.")
+    return {k: [str(i) for i in data[k]] for k in ("train", "val", "test")}
+
+
+@dataclass
+class ChapterData:
+    """The chapter's documents: train, validation and test, where they came from, whether text may be shown."""
+
+    train: tuple[BratDocument, ...]
+    val: tuple[BratDocument, ...]
+    test: tuple[BratDocument, ...]
+    source: str
+    redistributable: bool
+
+
+def chapter_data(settings: Any, work_dir: str | os.PathLike[str]) -> ChapterData:
+    """Return the chapter-12 documents of a profile: synthetic (smoke) or the Ruijin split (lab, full).
+
+    Smoke writes ``settings.n_documents`` synthetic training documents, a quarter as many for validation
+    (same surface forms) and half as many test documents (half of their mentions held out) as brat folders
+    under ``work_dir/ch12`` (cached by the settings) and reads them back with the brat reader.
+    """
+    from ..cache import cache_key, cached_folder
+    from .synthetic_zh import synthetic_documents, write_synthetic_folder
+
+    if settings.dataset == "synthetic":
+        n = settings.n_documents
+        key = cache_key("ch12-synthetic", {"n": n, "seed": settings.seed, "v": 1})
+
+        def build(folder: Path) -> None:
+            write_synthetic_folder(folder / "train", synthetic_documents(n, seed=settings.seed))
+            write_synthetic_folder(folder / "val", synthetic_documents(max(2, n // 4), seed=settings.seed,
+                                                                       first_id=10_000))
+            write_synthetic_folder(folder / "test", synthetic_documents(max(2, n // 2), seed=settings.seed,
+                                                                        held_out=True, first_id=20_000))
+
+        root = cached_folder(key, build, root=Path(work_dir) / "ch12")
+        parts = [read_folder(root / name).documents for name in ("train", "val", "test")]
+        return ChapterData(*parts, source=f"synthetic ({root})", redistributable=True)
+    from ..data.store import require_dataset
+
+    corpus = read_folder(require_dataset(settings.dataset))
+    split = load_split()
+    return ChapterData(corpus.subset(split["train"]).documents, corpus.subset(split["val"]).documents,
+                       corpus.subset(split["test"]).documents, source=settings.dataset,
+                       redistributable=corpus.redistributable)
+
+
+def unseen_scores(train: Sequence[BratDocument], test: Sequence[BratDocument],
+                  predicted: Sequence[Sequence[Entity]]) -> SpanScores:
+    """Return exact span scores restricted to mentions whose (type, surface) never occurs in ``train``.
+
+    Gold and predicted mentions are both restricted by their own surface (line breaks removed), so the
+    score says how well the model finds names it has never seen. Chapter 12.
+    """
+    def surface(doc: BratDocument, spans: tuple[tuple[int, int], ...]) -> str:
+        return "".join(doc.text[a:b] for a, b in spans).replace("\n", "").replace("\r", "")
+
+    seen = {(e.type, surface(d, e.spans)) for d in train for e in d.entities}
+    gold = [Mention(d.doc_id, e.type, e.spans) for d in test for e in d.entities
+            if (e.type, surface(d, e.spans)) not in seen]
+    pred = [Mention(d.doc_id, e.type, e.spans) for d, ents in zip(test, predicted, strict=True) for e in ents
+            if (e.type, surface(d, e.spans)) not in seen]
+    return score_mentions(gold, pred)
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    corpus = read_folder(args.data)
+    if args.split:
+        split = load_split(args.split)
+        train_docs = corpus.subset(split["train"]).documents
+        val_docs = corpus.subset(split["val"]).documents
+    else:
+        split = make_split([d.doc_id for d in corpus.documents], seed=args.seed, fractions=(0.9, 0.1))
+        train_docs = corpus.subset(split["train"]).documents
+        val_docs = corpus.subset(split["val"] + split["test"]).documents
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    types = sorted({e.type for d in corpus.documents for e in d.entities}, key=_type_order)
+    cleaned = [remove_line_breaks(d.text)[0] for d in train_docs]
+    model, vocab, meta = build_model(args.encoder, None, texts=cleaned, max_length=args.max_length,
+                                     lstm_hidden=args.lstm_hidden, use_lstm=not args.no_lstm, types=types)
+    train_ex, stats = make_examples(train_docs, vocab, model.tags, max_length=args.max_length, stride=args.stride)
+    val_ex, _ = make_examples(val_docs, vocab, model.tags, max_length=args.max_length, stride=args.stride)
+    print(f"{len(train_docs)} training documents ({len(train_ex)} chunks), {len(val_docs)} validation; "
+          f"BIO policy: {stats}")
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr_encoder=args.lr_encoder,
+                         lr_head=args.lr_head, patience=args.patience, max_minutes=args.max_minutes, seed=args.seed)
+    result = train_ner(model, train_ex, val_ex, config, device=_device(), show_progress=not args.quiet)
+    for row in result.history:
+        print("epoch {epoch:.0f}  loss {loss:.4f}  train F1 {train_f1:.3f}  val F1 {val_f1:.3f}  "
+              "{seconds:.0f} s".format(**row))
+    print(f"best epoch {result.best_epoch} (validation chunk F1 {result.best_val_f1:.3f}); {result.stopped}")
+    meta.update(stride=args.stride, history=result.history)
+    save_model(args.out, model.cpu(), vocab, meta)
+    print(f"model written to {args.out}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    model, vocab, meta = load_model(args.model)
+    root = Path(args.input)
+    txts = sorted(root.glob("*.txt"))
+    if not txts:
+        raise NerError(f"{root} holds no .txt files to tag.")
+    device = _device()
+    model.to(device)
+    texts = [p.read_text(encoding="utf-8") for p in txts]
+    entities, _ = predict_documents(model, vocab, texts, max_length=meta["max_length"],
+                                    stride=meta.get("stride", 16), device=device, doc_ids=[p.stem for p in txts])
+    for path, text, ents in zip(txts, texts, entities, strict=True):
+        write_document(args.output, path.stem, text, ents, write_text=args.copy_text)
+    print(f"wrote {len(txts)} .ann files ({sum(len(e) for e in entities)} entities) to {args.output}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    gold = read_folder(args.gold)
+    pred_root = Path(args.pred)
+    gold_m, pred_m = [], []
+    from .brat import parse_ann
+
+    for doc in gold.documents:
+        gold_m += mentions_of(doc.doc_id, doc.entities)
+        ann = pred_root / f"{doc.doc_id}.ann"
+        if ann.is_file():
+            ents, _ = parse_ann(ann.read_text(encoding="utf-8"), doc.text, file=str(ann))
+            pred_m += mentions_of(doc.doc_id, ents)
+    scores = score_mentions(gold_m, pred_m)
+    order = [t for t in RUIJIN_TYPES if t in scores.per_type] + sorted(set(scores.per_type) - set(RUIJIN_TYPES))
+    table = scores_table(scores, order)
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    print("errors:", error_classes(gold_m, pred_m))
+    print(f"micro-F1 {scores.micro_f1:.4f}  macro-F1 {scores.macro_f1:.4f}")
+    return 0
+
+
+def _type_order(t: str) -> tuple[int, str]:
+    return (RUIJIN_TYPES.index(t), t) if t in RUIJIN_TYPES else (len(RUIJIN_TYPES), t)
+
+
+def _device() -> Any:
+    from ..device import pick_device
+
+    return pick_device()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.ner_zh",
+                                     description="Chapter 12: character NER on brat folders.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="train on a brat folder and save a model folder")
+    tr.add_argument("--data", required=True, help="brat folder (.txt/.ann pairs)")
+    tr.add_argument("--out", required=True, help="model folder to write")
+    tr.add_argument("--split", help="JSON with train/val/test id lists (default: 90/10 random split)")
+    tr.add_argument("--encoder", default="char", help="char, tiny-bert or a hub BERT name (bert-base-chinese)")
+    tr.add_argument("--no-lstm", action="store_true", help="BERT-CRF ablation: no BiLSTM")
+    tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--max-length", type=int, default=128)
+    tr.add_argument("--stride", type=int, default=16)
+    tr.add_argument("--lstm-hidden", type=int, default=128)
+    tr.add_argument("--lr-encoder", type=float, default=1e-3)
+    tr.add_argument("--lr-head", type=float, default=1e-3)
+    tr.add_argument("--patience", type=int, default=3)
+    tr.add_argument("--max-minutes", type=float, default=None)
+    tr.add_argument("--threads", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=1234)
+    tr.add_argument("--quiet", action="store_true")
+    pr = sub.add_parser("predict", help="write predicted .ann files for a folder of .txt files")
+    pr.add_argument("--model", required=True)
+    pr.add_argument("--input", required=True)
+    pr.add_argument("--output", required=True)
+    pr.add_argument("--copy-text", action="store_true", help="also copy the .txt files next to the .ann")
+    sc = sub.add_parser("score", help="score a brat folder of predictions against a gold folder")
+    sc.add_argument("--gold", required=True)
+    sc.add_argument("--pred", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a chapter-12 command (``train``, ``predict``, ``score``); return the exit status."""
+    args = _parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        return {"train": _cmd_train, "predict": _cmd_predict, "score": _cmd_score}[args.command](args)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

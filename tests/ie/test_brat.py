@@ -1,0 +1,112 @@
+"""Chapter 12: the brat reader and writer on crafted files, and the no-redistribution guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from course_utils.ie.brat import (
+    MARKER_FILE,
+    BratError,
+    Entity,
+    NotRedistributableError,
+    corpus_counts,
+    format_ann,
+    is_redistributable,
+    list_problems,
+    parse_ann,
+    read_document,
+    read_folder,
+    show_entities,
+    write_document,
+)
+
+TEXT = "患者有2型糖\n尿病，左、右下肢麻木。"
+#       0123456 7890123456789
+
+
+def _write(folder: Path, stem: str, text: str, ann: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.txt").write_text(text, encoding="utf-8")
+    (folder / f"{stem}.ann").write_text(ann, encoding="utf-8")
+    return folder / f"{stem}.txt"
+
+
+def test_parse_discontinuous_nested_and_newline_crossing() -> None:
+    ann = ("T1\tDisease 3 6;7 9\t2型糖 尿病\n"      # crosses the newline: two fragments
+           "T2\tAnatomy 10 11;13 15\t左 下肢\n"      # a true discontinuity
+           "T3\tAnatomy 12 15\t右下肢\n"
+           "T4\tSymptom 15 17\t麻木\n"
+           "T5\tDisease 5 6\t糖\n"                   # nested inside T1
+           "R1\tCause Arg1:T1 Arg2:T4\n#1\tAnnotatorNotes T1\tnote\n")
+    ents, problems = parse_ann(ann, TEXT, file="x.ann")
+    assert problems == []
+    assert [e.id for e in ents] == ["T1", "T2", "T3", "T4", "T5"]
+    assert ents[0].spans == ((3, 6), (7, 9)) and ents[0].discontinuous
+    assert ents[1].spans == ((10, 11), (13, 15))
+    assert not ents[2].discontinuous and ents[2].start == 12 and ents[2].end == 15
+    assert ents[0].line == 1 and ents[4].line == 5
+
+
+def test_every_problem_is_reported_with_file_and_line() -> None:
+    ann = ("T1\tDisease 3 6\t2型X\n"            # mismatch
+           "T2 Disease 3 6 2型糖\n"              # malformed (spaces instead of tabs)
+           "T3\tDisease 30 40\tzz\n"             # outside the text
+           "T4\tDisease 6 3\tzz\n"               # reversed
+           "T1\tDisease 3 6\t2型糖\n"            # duplicate id
+           "X9\tsomething\n")                    # unknown line
+    ents, problems = parse_ann(ann, TEXT, file="bad.ann")
+    kinds = [(p.line, p.kind) for p in problems]
+    assert kinds == [(1, "mismatch"), (2, "malformed"), (3, "offsets"), (4, "offsets"), (5, "duplicate-id"),
+                     (6, "other-line")]
+    assert [e.id for e in ents] == ["T1"]  # mismatched entities are kept, offsets trusted
+    assert str(problems[0]).startswith("bad.ann:1: mismatch")
+
+
+def test_read_folder_sorts_numerically_and_reports_missing_files(tmp_path: Path) -> None:
+    for stem in ("10", "2", "1"):
+        _write(tmp_path, stem, TEXT, "T1\tDisease 3 6;7 9\t2型糖 尿病\n")
+    (tmp_path / "7.ann").write_text("", encoding="utf-8")
+    (tmp_path / "8.txt").write_text("无标注", encoding="utf-8")
+    corpus = read_folder(tmp_path)
+    assert [d.doc_id for d in corpus.documents] == ["1", "2", "8", "10"]
+    assert sorted(p.kind for p in corpus.problems) == ["missing-ann", "missing-txt"]
+    counts = corpus_counts(corpus)
+    assert counts["documents"] == 4 and counts["entities"] == 3
+    assert counts["discontinuous"] == 3 and counts["newline_gaps"] == 3
+    with pytest.raises(BratError, match="not a folder"):
+        read_folder(tmp_path / "nope")
+
+
+def test_writer_round_trip(tmp_path: Path) -> None:
+    ents = [Entity("T1", "Disease", ((3, 6), (7, 9))), Entity("T2", "Symptom", ((15, 17),))]
+    write_document(tmp_path, "doc", TEXT, ents)
+    doc = read_document(tmp_path / "doc.txt")
+    assert doc.problems == ()
+    assert [(e.type, e.spans) for e in doc.entities] == [(e.type, e.spans) for e in ents]
+    assert format_ann(doc.entities, TEXT) == (tmp_path / "doc.ann").read_text(encoding="utf-8")
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_guard_refuses_text_of_a_folder_marked_not_redistributable(tmp_path: Path) -> None:
+    open_dir, closed_dir = tmp_path / "open", tmp_path / "closed"
+    _write(open_dir, "1", TEXT, "T1\tDisease 3 6\t2型X\n")
+    _write(closed_dir / "sub", "1", TEXT, "T1\tDisease 3 6\t2型X\n")
+    (closed_dir / MARKER_FILE).write_text("", encoding="utf-8")
+    shown = read_folder(open_dir)
+    assert shown.redistributable and "Disease" in show_entities(shown.documents[0])
+    assert "1.ann:1: mismatch" in list_problems(shown)
+    hidden = read_folder(closed_dir / "sub")
+    assert not hidden.redistributable and not hidden.documents[0].redistributable
+    with pytest.raises(NotRedistributableError, match="not redistributable"):
+        show_entities(hidden.documents[0])
+    with pytest.raises(NotRedistributableError):
+        list_problems(hidden)
+    with pytest.raises(NotRedistributableError):
+        list_problems(hidden.documents[0])
+    assert corpus_counts(hidden)["problems"] == {"mismatch": 1}  # counts stay available
+    named = tmp_path / "ruijin_diabetes"
+    _write(named, "1", TEXT, "")
+    assert not is_redistributable(named) and not is_redistributable(named / "1.txt")
+    assert is_redistributable(open_dir / "1.txt")

@@ -1,0 +1,124 @@
+"""Chapter 12: vocabulary, split, model save/load and the three commands on a tiny synthetic brat folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils.ie.brat import read_folder
+from course_utils.ie.ner_zh import (
+    CharVocab,
+    NerError,
+    build_model,
+    load_model,
+    load_split,
+    main,
+    make_examples,
+    make_split,
+    predict_documents,
+)
+from course_utils.ie.synthetic_zh import synthetic_documents, write_synthetic_folder
+
+
+def test_char_vocab() -> None:
+    vocab = CharVocab.build(["糖尿病", "病变"])
+    assert len(vocab) == 2 + 4 and vocab.encode("病X") == [vocab.index["病"], vocab.unk_id]
+
+
+def test_split_is_document_level_fixed_and_committed() -> None:
+    ids = [str(i) for i in range(50)]
+    a, b = make_split(ids, seed=3), make_split(ids, seed=3)
+    assert a == b and (len(a["train"]), len(a["val"]), len(a["test"])) == (40, 5, 5)
+    assert set(a["train"]).isdisjoint(a["test"]) and set(a["val"]).isdisjoint(a["test"])
+    split = load_split()
+    sizes = tuple(len(split[k]) for k in ("train", "val", "test"))
+    assert sizes == (262, 33, 32)
+    assert len(set().union(*split.values())) == 327
+    with pytest.raises(NerError, match="cannot read split file"):
+        load_split("/nonexistent/split.json")
+
+
+def test_bert_crf_ablation_has_no_lstm_and_two_parameter_groups() -> None:
+    model, vocab, meta = build_model("tiny-bert", None, texts=["糖尿病患者"], use_lstm=False, max_length=32)
+    assert model.lstm is None and meta["bert_config"]["hidden_size"] == 64
+    assert model.linear.in_features == 64 and model.linear.out_features == 31
+    enc, head = {id(p) for p in model.encoder_parameters()}, {id(p) for p in model.head_parameters()}
+    assert enc and head and enc.isdisjoint(head) and len(enc | head) == len(list(model.parameters()))
+    ids = torch.tensor([vocab.encode("糖尿病患者")])
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    assert model.decode(ids, mask).shape == (1, 5)
+
+
+def test_commands_train_predict_score_on_a_tiny_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    gold = write_synthetic_folder(tmp_path / "gold", synthetic_documents(8, seed=2))
+    split = tmp_path / "split.json"
+    ids = [p.stem for p in sorted(gold.glob("*.txt"))]
+    split.write_text(json.dumps({"train": ids[:6], "val": ids[6:7], "test": ids[7:]}), encoding="utf-8")
+    assert main(["train", "--data", str(gold), "--out", str(tmp_path / "model"), "--split", str(split),
+                 "--epochs", "2", "--max-length", "48", "--lstm-hidden", "16", "--lr-encoder", "0.01",
+                 "--lr-head", "0.01", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "6 training documents" in out and "best epoch" in out
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for stem in ids:
+        (texts / f"{stem}.txt").write_text((gold / f"{stem}.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["predict", "--model", str(tmp_path / "model"), "--input", str(texts),
+                 "--output", str(tmp_path / "pred")]) == 0
+    assert len(list((tmp_path / "pred").glob("*.ann"))) == 8
+    assert main(["score", "--gold", str(gold), "--pred", str(tmp_path / "pred")]) == 0
+    out = capsys.readouterr().out
+    assert "micro-F1" in out and "errors:" in out and "Disease" in out
+    # a gold folder scored against itself is perfect
+    assert main(["score", "--gold", str(gold), "--pred", str(gold)]) == 0
+    assert "micro-F1 1.0000  macro-F1 1.0000" in capsys.readouterr().out
+    # the saved model predicts what the loaded one predicts
+    model, vocab, meta = load_model(tmp_path / "model")
+    corpus = read_folder(gold)
+    ents, _ = predict_documents(model, vocab, [corpus.documents[0].text], max_length=meta["max_length"])
+    ann = (tmp_path / "pred" / f"{corpus.documents[0].doc_id}.ann").read_text(encoding="utf-8")
+    assert len(ents[0]) == len([line for line in ann.splitlines() if line])
+    examples, stats = make_examples(corpus.documents, vocab, model.tags, max_length=48)
+    assert all(len(e.ids) <= 48 for e in examples) and stats.kept > 0
+    assert main(["predict", "--model", str(tmp_path / "nomodel"), "--input", str(texts),
+                 "--output", str(tmp_path / "p2")]) == 2
+
+
+def test_exercises_ch12_solutions_pass_and_slips_get_hints() -> None:
+    from course_utils.exercises import ch12
+
+    assert ch12.check_log_partition(ch12.log_partition_solution).correct
+    assert ch12.check_bio_spans(ch12.bio_spans_solution).correct
+    assert ch12.check_span_f1(ch12.span_f1_solution).correct
+    assert ch12.check_log_partition(lambda *a: None).status == "not attempted yet"
+
+    def viterbi_score(emissions, start, end, transitions):  # max instead of logsumexp
+        best = start + emissions[0]
+        for t in range(1, emissions.shape[0]):
+            best = (best.unsqueeze(1) + transitions).max(dim=0).values + emissions[t]
+        return float((best + end).max())
+
+    fb = ch12.check_log_partition(viterbi_score)
+    assert fb.status == "incorrect" and "logsumexp" in fb.message
+
+    def no_flush(tags):  # forgets the entity still open after the last tag
+        spans, start, kind = [], -1, ""
+        for i, tag in enumerate(tags):
+            prefix, _, this = tag.partition("-")
+            if start >= 0 and not (prefix == "I" and this == kind):
+                spans.append((start, i, kind))
+                start = -1
+            if prefix == "B" or (prefix == "I" and start < 0):
+                start, kind = i, this
+        return spans
+
+    assert "last tag" in ch12.check_bio_spans(no_flush).message
+
+    def untyped(gold, pred):
+        g, p = {(a, b) for a, b, _ in gold}, {(a, b) for a, b, _ in pred}
+        return 2 * len(g & p) / (len(g) + len(p)) if p else 0.0
+
+    assert "wrong type" in ch12.check_span_f1(untyped).message

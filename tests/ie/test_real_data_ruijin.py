@@ -1,0 +1,60 @@
+"""Chapter 12 on the real Ruijin files (COURSE_REAL_DATA): the reader reproduces the README's counts.
+
+Counts only: no text of this corpus is printed, stored or compared against literal strings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from course_utils.ie.bio import EncodeStats, encode_document
+from course_utils.ie.brat import NotRedistributableError, corpus_counts, list_problems, read_folder, show_entities
+from course_utils.ie.ner_zh import load_split
+
+pytestmark = pytest.mark.real_data
+
+README_TYPES = {"Test": 39579, "Disease": 30543, "Anatomy": 20432, "Drug": 12400, "Test_Value": 7984,
+                "Symptom": 3929, "Reason": 3408, "Level": 1388, "Amount": 1005, "Treatment": 969, "Duration": 847,
+                "Method": 810, "SideEff": 692, "Operation": 582, "Frequency": 409}
+
+
+@pytest.fixture(scope="module")
+def ruijin(real_data: Path):
+    folder = real_data / "ruijin_diabetes"
+    if not folder.is_dir():
+        pytest.skip("no ruijin_diabetes folder in COURSE_REAL_DATA")
+    return read_folder(folder)
+
+
+def test_reader_reproduces_the_readme_counts(ruijin) -> None:
+    counts = corpus_counts(ruijin)
+    assert counts["documents"] == 327
+    assert round(counts["characters"] / 1e6, 2) == 2.87
+    assert counts["entities"] == 124_977
+    assert counts["per_type"] == README_TYPES
+    assert counts["discontinuous"] == 11_268 and counts["gaps"] == 11_280
+    assert counts["newline_gaps"] == 11_280  # every gap is one hard line break
+    assert counts["problems"] == {"mismatch": 7}
+
+
+def test_line_break_removal_saves_about_nine_percent(ruijin) -> None:
+    kept, lost = EncodeStats(), EncodeStats()
+    for doc in ruijin.documents:
+        kept.add(encode_document(doc).stats)
+        lost.add(encode_document(doc, remove_breaks=False).stats)
+    assert lost.discontinuous == 11_268 and 0.085 < lost.discontinuous / lost.total < 0.095
+    assert kept.discontinuous == 0 and kept.joined_by_line_break_removal == 11_268
+    assert 350 < kept.nested + kept.crossing < 450  # README: about 390 entities overlap another
+
+
+def test_the_corpus_is_guarded_and_the_split_fits_it(ruijin) -> None:
+    assert not ruijin.redistributable
+    with pytest.raises(NotRedistributableError):
+        show_entities(ruijin.documents[0])
+    with pytest.raises(NotRedistributableError):
+        list_problems(ruijin)
+    split = load_split()
+    ids = {d.doc_id for d in ruijin.documents}
+    assert set(split["train"]) | set(split["val"]) | set(split["test"]) == ids
