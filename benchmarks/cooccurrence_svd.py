@@ -1,0 +1,182 @@
+"""Benchmark (chapter 8): sparse co-occurrence + PPMI + randomized SVD at 6 M tokens, V = 100k, k = 300.
+
+Targets (issue 12): co-occurrence + PPMI + SVD at most 30 s and 1.5 GB peak memory on 2 cores; at least 2.5x
+faster than ``scipy.sparse.linalg.svds`` on the same PPMI matrix; singular values 1-100 within 1 % of svds's
+and 101-300 within 3 %, worst error printed.
+
+The corpus is a fast Zipfian stand-in made here at run time (never saved in the repository): word ranks drawn
+from a Zipf-Mandelbrot law (exponent 1.2 over 120,000 words) mixed with topical words (a quarter of the tokens
+come from one of 100 topic blocks of 300 words chosen per 200-token document), so the co-occurrence matrix has
+both the heavy head of real text and clustered pairs. The vocabulary keeps the 100,000 most frequent words
+seen at least twice. Chapter 7's synthetic generator would take minutes to write 6 M tokens, so it is not
+used here.
+
+Each stage runs in its own process so that its peak memory (``ru_maxrss``) is its own: ``generate`` (not
+timed against the target), ``ours`` (co-occurrence, PPMI, randomized SVD; timed and measured), ``svds``
+(scipy's ARPACK on the PPMI matrix ``ours`` built). Run::
+
+    .venv/bin/python benchmarks/cooccurrence_svd.py            # the full benchmark (several minutes)
+    .venv/bin/python benchmarks/cooccurrence_svd.py --tokens 1000000 --vocab 30000   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _zipf(n: int, exponent: float, shift: float = 2.7) -> np.ndarray:
+    p = 1.0 / (np.arange(1, n + 1) + shift) ** exponent
+    return p / p.sum()
+
+
+def generate(args: argparse.Namespace, folder: Path) -> dict:
+    rng = np.random.default_rng(args.seed)
+    n, doc_len = args.tokens, 200
+    universe, topics, block = 120_000, 100, 300
+    base = rng.choice(universe, size=n, p=_zipf(universe, 1.2)).astype(np.int32)
+    n_docs = -(-n // doc_len)
+    doc = np.repeat(np.arange(n_docs, dtype=np.int32), doc_len)[:n]
+    topic = rng.integers(0, topics, size=n_docs).astype(np.int32)[doc]
+    within = rng.choice(block, size=n, p=_zipf(block, 1.0)).astype(np.int32)
+    ids = np.where(rng.random(n) < 0.25, universe + topic * block + within, base)
+    counts = np.bincount(ids)
+    order = np.lexsort((np.arange(counts.size), -counts))
+    keep = order[: args.vocab]
+    keep = keep[counts[keep] >= args.min_count]
+    remap = np.full(counts.size, -1, dtype=np.int32)
+    remap[keep] = np.arange(keep.size, dtype=np.int32)
+    np.save(folder / "ids.npy", remap[ids])
+    np.save(folder / "doc.npy", doc)
+    return {"tokens": int(n), "types": int((counts > 0).sum()), "vocab": int(keep.size),
+            "min_count_kept": int(counts[keep].min())}
+
+
+def ours(args: argparse.Namespace, folder: Path) -> dict:
+    import scipy.sparse as sp
+
+    from course_utils.text.counting import cooccurrence_matrix, ppmi, randomized_svd
+
+    ids, doc = np.load(folder / "ids.npy"), np.load(folder / "doc.npy")
+    vocab = int(ids.max()) + 1
+    times = {}
+    start, cpu_start = time.perf_counter(), time.process_time()
+    counts = cooccurrence_matrix(ids, doc, vocab, args.window)
+    times["cooccurrence_s"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    weighted = ppmi(counts, alpha=0.75)
+    del counts
+    times["ppmi_s"] = time.perf_counter() - mark
+    mark, cpu_mark = time.perf_counter(), time.process_time()
+    result = randomized_svd(weighted, args.k, oversamples=args.oversamples, power_iterations=args.power_iterations,
+                            seed=args.seed, backend=args.backend)
+    times["svd_s"] = time.perf_counter() - mark
+    times["svd_cpu_s"] = time.process_time() - cpu_mark
+    times["total_s"] = time.perf_counter() - start
+    times["total_cpu_s"] = time.process_time() - cpu_start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MiB (Linux)
+    np.save(folder / "S_ours.npy", result.S)
+    sp.save_npz(folder / "ppmi.npz", weighted, compressed=False)
+    return {**times, "peak_mib": peak, "nnz": int(weighted.nnz), "shape": list(weighted.shape)}
+
+
+def reference(args: argparse.Namespace, folder: Path) -> dict:
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import svds
+
+    weighted = sp.load_npz(folder / "ppmi.npz").tocsr()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    _, s, _ = svds(weighted, k=args.k, random_state=args.seed)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    np.save(folder / "S_svds.npy", np.sort(s)[::-1])
+    return {"svds_s": seconds, "svds_cpu_s": cpu, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _stage(name: str, argv: list[str], folder: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, *argv, "--stage", name, "--folder", str(folder)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=6_000_000)
+    parser.add_argument("--vocab", type=int, default=100_000)
+    parser.add_argument("--min-count", type=int, default=2)
+    parser.add_argument("--window", type=int, default=2)
+    parser.add_argument("--k", type=int, default=300)
+    parser.add_argument("--oversamples", type=int, default=150)
+    parser.add_argument("--power-iterations", type=int, default=4)
+    parser.add_argument("--backend", default="torch", choices=["torch", "numpy"])
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--skip-svds", action="store_true", help="skip scipy's svds (no ratio, no accuracy)")
+    parser.add_argument("--workdir", help="keep the corpus, PPMI matrix and svds's singular values in this folder and "
+                        "reuse svds's result on a later run with the same corpus and k (its time is then the stored one)")
+    parser.add_argument("--stage", choices=["generate", "ours", "svds"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        folder = Path(args.folder)
+        result = {"generate": generate, "ours": ours, "svds": reference}[args.stage](args, folder)
+        print(json.dumps(result))
+        return
+    argv = [a for a in sys.argv[1:]]
+    print(f"co-occurrence + PPMI + randomized SVD: {args.tokens:,} tokens, V <= {args.vocab:,}, min count "
+          f"{args.min_count}, window {args.window}, k {args.k}, oversamples {args.oversamples}, power iterations "
+          f"{args.power_iterations}, backend {args.backend}; {os.cpu_count()} CPUs visible, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="cooc-bench-") as tmp:
+        folder = Path(args.workdir) if args.workdir else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        corpus = _stage("generate", argv, folder)
+        print(f"corpus: {corpus['tokens']:,} tokens, {corpus['types']:,} types, vocabulary {corpus['vocab']:,} "
+              f"(every kept word seen >= {corpus['min_count_kept']} times)", flush=True)
+        mine = _stage("ours", argv, folder)
+        print(f"ours: co-occurrence {mine['cooccurrence_s']:.1f} s, PPMI {mine['ppmi_s']:.1f} s, randomized SVD "
+              f"{mine['svd_s']:.1f} s, total {mine['total_s']:.1f} s (target <= 30 s); peak memory "
+              f"{mine['peak_mib']:,.0f} MiB (target <= 1,536 MiB = 1.5 GiB); PPMI {mine['shape'][0]:,} x "
+              f"{mine['shape'][1]:,}, {mine['nnz']:,} non-zero; CPU time (all threads) total {mine['total_cpu_s']:.1f} s, "
+              f"SVD {mine['svd_cpu_s']:.1f} s", flush=True)
+        if args.skip_svds:
+            return
+        key = f"{corpus['tokens']}-{corpus['vocab']}-{args.window}-{args.k}-{args.seed}"
+        stored = folder / "svds.json"
+        if stored.exists() and json.loads(stored.read_text()).get("key") == key:
+            ref = json.loads(stored.read_text())
+            print("scipy svds: reusing the stored run on the same matrix", flush=True)
+        else:
+            ref = {**_stage("svds", argv, folder), "key": key}
+            stored.write_text(json.dumps(ref))
+        s_ours, s_ref = np.load(folder / "S_ours.npy"), np.load(folder / "S_svds.npy")
+    relative = np.abs(s_ours.astype(np.float64) - s_ref) / s_ref
+    head, tail = relative[:100], relative[100:]
+    speedup = ref["svds_s"] / mine["svd_s"]
+    print(f"scipy svds: {ref['svds_s']:.1f} s (CPU {ref['svds_cpu_s']:.1f} s), peak memory {ref['peak_mib']:,.0f} MiB; "
+          f"randomized SVD is {speedup:.2f}x faster (target >= 2.5x; by CPU time "
+          f"{ref['svds_cpu_s'] / mine['svd_cpu_s']:.2f}x); whole pipeline vs svds alone {ref['svds_s'] / mine['total_s']:.2f}x")
+    print(f"singular values 1-100: worst relative error {100 * head.max():.3f} % at #{int(head.argmax()) + 1} "
+          f"(target <= 1 %)")
+    if tail.size:
+        print(f"singular values 101-{args.k}: worst relative error {100 * tail.max():.3f} % at "
+              f"#{int(tail.argmax()) + 101} (target <= 3 %)")
+    verdict = {
+        "time": mine["total_s"] <= 30,
+        "memory": mine["peak_mib"] <= 1536,
+        "speedup": speedup >= 2.5,
+        "top100": head.max() <= 0.01,
+        "rest": tail.max() <= 0.03 if tail.size else True,
+    }
+    print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items()))
+
+
+if __name__ == "__main__":
+    main()
