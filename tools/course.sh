@@ -137,6 +137,15 @@ build_book() {
   local t0=$SECONDS
   # The book and the tests share one work folder, so nnU-Net's converted data and the trained smoke model are
   # made once (steps are locked and idempotent) and reused by both.
+  # Jupyter Book executes notebooks one at a time; tools/execute_notebooks.py first runs them COURSE_BOOK_JOBS at a
+  # time (default 2, one thread each) into the same jupyter-cache, so the build then executes none. Set
+  # COURSE_BOOK_JOBS=0 to let the build execute them itself.
+  if [[ "${COURSE_BOOK_JOBS:-2}" != 0 ]]; then
+    COURSE_WORK_DIR="${COURSE_WORK_DIR:-$ROOT/_build/work}" COURSE_PROFILE="$profile" COURSE_STATIC_FIGURES=1 \
+      "$VENV/bin/python" "$ROOT/tools/execute_notebooks.py" --cache "$cache" --jobs "${COURSE_BOOK_JOBS:-2}" \
+      || die "a notebook raised while executing (its error is above); fix it and rerun"
+    phase "notebooks" $((SECONDS - t0))
+  fi
   COURSE_WORK_DIR="${COURSE_WORK_DIR:-$ROOT/_build/work}" COURSE_PROFILE="$profile" COURSE_STATIC_FIGURES=1 \
     "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
   mkdir -p "$cache" && echo "$key" > "$cache/PROFILE"
@@ -191,8 +200,11 @@ run_tests() {
   local t0=$SECONDS status=0
   # The book build above executed every notebook once; COURSE_BOOK_CACHE tells the tests where its record is,
   # so nbval re-runs only Part I (a second layout) and tests/test_notebooks_executed.py checks the rest.
+  # pytest runs two workers (pyproject's addopts): one BLAS/OpenMP thread each, or four threads fight over two
+  # cores and torch slows down many times over.
   COURSE_WORK_DIR="${COURSE_WORK_DIR:-$ROOT/_build/work}" COURSE_REAL_DATA="$real" COURSE_PROFILE=smoke \
-    COURSE_BOOK_CACHE="$ROOT/_build/.jupyter_cache" "$VENV/bin/python" -m pytest "$@" || status=$?
+    COURSE_BOOK_CACHE="$ROOT/_build/.jupyter_cache" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" \
+    MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}" "$VENV/bin/python" -m pytest "$@" || status=$?
   phase "pytest" $((SECONDS - t0))
   return $status
 }
