@@ -1,0 +1,550 @@
+"""Evaluating word vectors (chapter 11): Spearman's rho with coverage and a bootstrap interval, methods compared
+on the pairs all of them cover, one vector for a word a contextual model splits into WordPieces, and how well
+vectors recover word classes.
+
+Chapter 8's :func:`course_utils.text.vectors.evaluate_similarity` scores one set of vectors on the pairs it
+covers. Two methods that cover different pairs cannot be compared that way (a rare pair is harder than a common
+one), so :func:`compare_similarity` scores every method on the *intersection* of the pairs all of them cover,
+each with a percentile bootstrap interval over pairs. Static vectors become a :class:`StaticEncoder`; a
+transformer becomes a :class:`ContextualEncoder`, which gives every term a vector (WordPieces never run out of
+vocabulary) by embedding the term on its own and averaging the last layer's vectors of its pieces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CourseError
+
+__all__ = [
+    "EvaluationError",
+    "Pair",
+    "read_word_classes",
+    "rank_average",
+    "spearman",
+    "bootstrap_interval",
+    "TermEncoder",
+    "StaticEncoder",
+    "ContextualEncoder",
+    "wordpiece_split",
+    "lora_adapted_folder",
+    "encoder_vectors",
+    "ScoredSet",
+    "score_pairs",
+    "compare_similarity",
+    "neighbour_purity",
+    "chance_purity",
+    "compare_categories",
+    "planted_pairs",
+    "EvaluationData",
+    "evaluation_data",
+    "SIMILARITY_SETS",
+]
+
+#: The similarity sets chapter 11 scores on, by the names chapter 7's readers give them.
+SIMILARITY_SETS = ("UMNSRS-sim", "UMNSRS-rel", "MayoSRS", "Bio-SimLex")
+
+Pair = tuple[str, str, float]
+
+
+class EvaluationError(CourseError, ValueError):
+    """Input that chapter 11's evaluation cannot use: a malformed pair, an empty word-class folder, too few points."""
+
+
+# --- word classes -------------------------------------------------------------------------------------------------
+
+
+def read_word_classes(folder: str | Path) -> dict[str, tuple[str, ...]]:
+    """Return ``{class: members}`` from a folder of word-class files, one ``<class>.txt`` per class and one term a
+    line (chapter 11; the format of Ohta's biomedical word classes in ``word_classes/``).
+
+    Blank lines are skipped; terms keep their case ("American", "EGFR"): lower-case them for uncased vectors.
+    """
+    root = Path(folder)
+    files = sorted(root.glob("*.txt")) if root.is_dir() else []
+    if not files:
+        raise EvaluationError(f"{root} holds no <class>.txt files; point to the word_classes folder of the data "
+                              "(COURSE_REAL_DATA/word_classes).")
+    classes: dict[str, tuple[str, ...]] = {}
+    for path in files:
+        terms = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        classes[path.stem] = tuple(t for t in terms if t)
+    return classes
+
+
+# --- Spearman and the bootstrap -----------------------------------------------------------------------------------
+
+
+def rank_average(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Return the ranks 1..n of ``values``, ties sharing the average of the ranks they span (chapter 11)."""
+    x = np.asarray(values, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sorted_x = x[order]
+    start = 0
+    while start < len(x):
+        stop = start
+        while stop + 1 < len(x) and sorted_x[stop + 1] == sorted_x[start]:
+            stop += 1
+        ranks[order[start:stop + 1]] = (start + stop) / 2 + 1  # positions start..stop hold ranks start+1..stop+1
+        start = stop + 1
+    return ranks
+
+
+def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Return Spearman's rho of ``x`` and ``y``: the Pearson correlation of their average ranks (chapter 11).
+
+    NaN when fewer than three pairs are given or either side is constant (no ranking to compare).
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise EvaluationError(f"Spearman needs two 1-D sequences of equal length; got shapes {x.shape} and {y.shape}.")
+    if len(x) < 3:
+        return float("nan")
+    rx, ry = rank_average(x) - (len(x) + 1) / 2, rank_average(y) - (len(y) + 1) / 2
+    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    return float(rx @ ry / denom) if denom > 0 else float("nan")
+
+
+def bootstrap_interval(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    *,
+    statistic: Callable[[np.ndarray, np.ndarray], float] = spearman,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Return the percentile bootstrap interval (low, high) of ``statistic(x, y)`` over resampled pairs
+    (chapter 11).
+
+    Pairs are drawn with replacement ``n_boot`` times; resamples where the statistic is undefined (NaN) are
+    dropped. The interval narrows roughly as 1 / sqrt(n) with the number of pairs.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) != len(y):
+        raise EvaluationError(f"x has {len(x)} values and y {len(y)}; the bootstrap resamples pairs, so they must match.")
+    if len(x) < 3:
+        return float("nan"), float("nan")
+    if not 0 < level < 1:
+        raise EvaluationError(f"level must be between 0 and 1 (e.g. 0.95); got {level}.")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(x), size=(n_boot, len(x)))
+    stats = np.array([statistic(x[d], y[d]) for d in draws])
+    stats = stats[np.isfinite(stats)]
+    if len(stats) == 0:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(stats, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+# --- turning terms into vectors -----------------------------------------------------------------------------------
+
+
+class TermEncoder(Protocol):
+    """Anything that turns terms (a word or a short phrase) into vectors, saying which it could represent."""
+
+    name: str
+
+    def encode(self, terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (vectors (n, d), covered (n,) booleans); rows of uncovered terms are zero."""
+        ...
+
+
+def _default_words(text: str) -> list[str]:
+    from .tokenize import words
+
+    return words(text)
+
+
+@dataclass
+class StaticEncoder:
+    """A :class:`TermEncoder` over static word vectors (chapters 8-9): a term is its word's vector; a phrase is
+    the mean of its words' unit vectors when every word is known (chapter 8's ``phrase_vector``, "average"),
+    else not covered. Terms are split with the course's ``words`` tokenizer (lower-cased)."""
+
+    vectors: Any
+    name: str = ""
+    tokenize: Callable[[str], list[str]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = str(getattr(self.vectors, "name", "vectors"))
+
+    def encode(self, terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (vectors, covered) for ``terms``; see the class docstring for phrases."""
+        from .vectors import phrase_vector
+
+        tokenize = self.tokenize or _default_words
+        dim = int(np.asarray(self.vectors.matrix).shape[1])
+        out = np.zeros((len(terms), dim), dtype=np.float64)
+        covered = np.zeros(len(terms), dtype=bool)
+        for i, term in enumerate(terms):
+            vec = phrase_vector(self.vectors, term.lower(), policy="average", tokenize=tokenize)
+            if vec is not None and np.any(vec):
+                out[i], covered[i] = vec, True
+        return out, covered
+
+
+_POOLINGS = ("pieces", "first", "sentence")
+
+
+@dataclass
+class ContextualEncoder:
+    """A :class:`TermEncoder` over a transformer (chapters 10-11): each term is tokenized on its own into
+    WordPieces and run through the model; its vector is the mean of the chosen layer's vectors over its pieces.
+
+    ``pooling``: ``"pieces"`` averages the term's WordPieces only ([CLS] and [SEP] left out; the course's
+    default), ``"first"`` takes the first piece, ``"sentence"`` averages all tokens including [CLS] and [SEP]
+    (sentence-transformers' mean pooling). ``layer`` indexes ``hidden_states`` (-1: the last layer). Every term
+    is covered: a word missing from the vocabulary is split into known pieces.
+    """
+
+    tokenizer: Any
+    model: Any
+    name: str = "transformer"
+    pooling: str = "pieces"
+    layer: int = -1
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.pooling not in _POOLINGS:
+            raise EvaluationError(f"Unknown pooling {self.pooling!r}; use one of {', '.join(_POOLINGS)}.")
+
+    def encode(self, terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (vectors, covered) for ``terms``; every term is covered."""
+        import torch
+
+        terms = list(terms)
+        dev = next(self.model.parameters()).device
+        width = int(self.model.config.hidden_size)
+        out = np.zeros((len(terms), width), dtype=np.float64)
+        was_training = self.model.training
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(terms), self.batch_size):
+                chunk = terms[start:start + self.batch_size]
+                batch = self.tokenizer(chunk, padding=True, truncation=True, max_length=64,
+                                       return_special_tokens_mask=True, return_tensors="pt")
+                special = batch.pop("special_tokens_mask").bool()
+                batch = {k: v.to(dev) for k, v in batch.items()}
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[self.layer].float().cpu()
+                attention = batch["attention_mask"].cpu().bool()
+                if self.pooling == "sentence":
+                    mask = attention
+                elif self.pooling == "pieces":
+                    mask = attention & ~special
+                else:  # first piece: the first non-special position of each row
+                    mask = torch.zeros_like(attention)
+                    pieces = attention & ~special
+                    first = pieces.float().argmax(dim=1)
+                    mask[torch.arange(len(chunk)), first] = pieces.any(dim=1)
+                m = mask.unsqueeze(-1).float()
+                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+                out[start:start + len(chunk)] = pooled.numpy()
+        if was_training:
+            self.model.train()
+        return out, np.ones(len(terms), dtype=bool)
+
+
+def wordpiece_split(tokenizer: Any, term: str) -> list[str]:
+    """Return the WordPieces a tokenizer splits ``term`` into, without [CLS]/[SEP] (chapter 11)."""
+    return list(tokenizer.tokenize(term))
+
+
+def encoder_vectors(encoder: TermEncoder, words: Sequence[str], name: str | None = None) -> Any:
+    """Return chapter 8's ``WordVectors`` for the ``words`` an encoder covers, each word encoded on its own
+    (chapter 11), so that a contextual model's neighbours can be listed beside the static methods'."""
+    from .vectors import WordVectors
+
+    words = list(dict.fromkeys(words))
+    vecs, covered = encoder.encode(words)
+    kept = [w for w, c in zip(words, covered) if c]
+    return WordVectors(tuple(kept), vecs[covered].astype(np.float32), name or encoder.name)
+
+
+def lora_adapted_folder(settings: Any) -> Path:
+    """Return the cached folder of chapter 10's base MLM adapted with LoRA to the target domain, the adapters
+    merged into the weights, ready for :class:`ContextualEncoder` (chapter 11; settings are chapter 10's).
+
+    The same recipe as chapter 10's LoRA row (rank, alpha, targets, learning rate, epochs, training texts of
+    the target domain; the held-out part is left out), built once (locked, idempotent) and reused.
+    """
+    from ..cache import cache_key, cached_folder
+    from . import mlm
+
+    fields = {k: v for k, v in vars(settings).items()}
+    key = cache_key("ch11-lora-adapted-mlm", {**fields, "base": str(mlm.base_model_folder(settings))})
+
+    def build(folder: Path) -> None:
+        if settings.corpus == "synthetic":
+            target = mlm.domain_texts(settings.max_documents, 1, seed=settings.seed + 1)
+        else:
+            from .corpus import corpus_documents
+
+            target = [d.text for d in corpus_documents(settings)]
+        train, _ = mlm.split_held_out(target, settings.held_out_fraction, seed=settings.seed)
+        tokenizer, model = mlm.load_mlm(mlm.base_model_folder(settings))
+        model = mlm.add_lora(model, settings.lora_rank, alpha=settings.lora_alpha, targets=settings.lora_targets)
+        mlm.fine_tune(model, tokenizer, mlm.encode_for_mlm(tokenizer, train, settings.max_length), method="lora",
+                      learning_rate=settings.learning_rate_lora, epochs=settings.epochs, batch_size=settings.batch_size,
+                      seed=settings.seed, mask_probability=settings.mask_probability,
+                      description="LoRA adaptation (chapter 10's recipe)")
+        merged = model.merge_and_unload()
+        with mlm.quiet_training():
+            merged.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+
+    return cached_folder(key, build)
+
+
+# --- similarity sets ----------------------------------------------------------------------------------------------
+
+
+def _as_pair(item: Any, position: int, set_name: str) -> Pair:
+    try:
+        first, second, score = item
+    except (TypeError, ValueError):
+        try:
+            first, second, score = item.first, item.second, item.score
+        except AttributeError:
+            raise EvaluationError(f"{set_name}, pair {position}: expected (first, second, score), got {item!r}.") from None
+    return str(first), str(second), float(score)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    return np.einsum("ij,ij->i", a, b) / np.where(na * nb > 0, na * nb, 1.0)
+
+
+@dataclass(frozen=True)
+class ScoredSet:
+    """One method on one similarity set: the human scores, the cosines and which pairs it covers."""
+
+    method: str
+    pairs: tuple[Pair, ...] = field(repr=False)
+    cosines: np.ndarray = field(repr=False)
+    covered: np.ndarray = field(repr=False)
+
+    @property
+    def coverage(self) -> float:
+        """Return the share of the set's pairs both of whose terms the method represents."""
+        return float(self.covered.mean()) if len(self.covered) else 0.0
+
+    def rho(self, mask: np.ndarray | None = None) -> float:
+        """Return Spearman's rho over the covered pairs (and ``mask`` when given)."""
+        keep = self.covered if mask is None else self.covered & mask
+        human = np.array([p[2] for p in self.pairs])
+        return spearman(human[keep], self.cosines[keep])
+
+
+def score_pairs(encoder: TermEncoder, pairs: Sequence[Any], *, set_name: str = "pairs") -> ScoredSet:
+    """Return a :class:`ScoredSet`: the encoder's cosine for every pair it covers (chapter 11)."""
+    clean = tuple(_as_pair(item, i, set_name) for i, item in enumerate(pairs))
+    terms = sorted({t for p in clean for t in p[:2]})
+    vecs, cov = encoder.encode(terms)
+    row = {t: i for i, t in enumerate(terms)}
+    a = np.array([row[p[0]] for p in clean], dtype=np.int64)
+    b = np.array([row[p[1]] for p in clean], dtype=np.int64)
+    if len(clean) == 0:
+        return ScoredSet(encoder.name, clean, np.zeros(0), np.zeros(0, dtype=bool))
+    covered = cov[a] & cov[b]
+    cosines = np.where(covered, _cosines(vecs[a], vecs[b]), np.nan)
+    return ScoredSet(encoder.name, clean, cosines, covered)
+
+
+def compare_similarity(
+    encoders: Sequence[TermEncoder],
+    sets: Mapping[str, Sequence[Any]],
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Return one row per (set, method): pairs, covered pairs, coverage, rho on the method's own covered pairs,
+    and rho with a bootstrap interval on the pairs *every* method covers (chapter 11).
+
+    The common pairs are the same for every method of a set, so those columns compare methods; the "own" column
+    is what each method would report alone, on pairs of its own choosing.
+    """
+    rows = []
+    for set_name, pairs in sets.items():
+        scored = [score_pairs(enc, pairs, set_name=set_name) for enc in encoders]
+        common = np.logical_and.reduce([s.covered for s in scored]) if scored else np.zeros(0, dtype=bool)
+        for s in scored:
+            human = np.array([p[2] for p in s.pairs])
+            low, high = bootstrap_interval(human[common], s.cosines[common], n_boot=n_boot, level=level, seed=seed)
+            rows.append({
+                "set": set_name, "method": s.method, "pairs": len(s.pairs), "covered": int(s.covered.sum()),
+                "coverage": s.coverage, "rho (own pairs)": s.rho(), "common pairs": int(common.sum()),
+                "rho (common)": s.rho(common), "low": low, "high": high,
+            })
+    return pd.DataFrame(rows).set_index(["set", "method"])
+
+
+# --- word classes -------------------------------------------------------------------------------------------------
+
+
+def neighbour_purity(x: np.ndarray, labels: Sequence[str], *, k: int = 5, metric: str = "cosine") -> float:
+    """Return the mean share of each point's ``k`` nearest neighbours that carry its own label (chapter 11).
+
+    1 when every neighbourhood is pure; for labels unrelated to the vectors it is about the chance that two
+    random other points share a label. ``metric`` is ``"cosine"`` or ``"euclidean"``.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.asarray(x, dtype=np.float64)
+    labels_arr = np.asarray(list(labels))
+    if len(labels_arr) != x.shape[0]:
+        raise EvaluationError(f"{x.shape[0]} points but {len(labels_arr)} labels; give one label per point.")
+    if not 0 < k < x.shape[0]:
+        raise EvaluationError(f"k must be between 1 and n - 1 = {x.shape[0] - 1}; got {k}.")
+    if metric == "cosine":
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        x = x / np.where(norms > 0, norms, 1.0)
+    elif metric != "euclidean":
+        raise EvaluationError(f"Unknown metric {metric!r}; use 'cosine' or 'euclidean'.")
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    same = []
+    for i, row in enumerate(idx):
+        others = row[row != i][:k]
+        same.append(np.mean(labels_arr[others] == labels_arr[i]))
+    return float(np.mean(same))
+
+
+def chance_purity(labels: Sequence[str]) -> float:
+    """Return the purity random neighbours would give: the chance that another point drawn at random shares a
+    point's label, averaged over points (chapter 11)."""
+    values, counts = np.unique(np.asarray(list(labels)), return_counts=True)
+    n = counts.sum()
+    return float(sum(c * (c - 1) for c in counts) / (n * (n - 1))) if n > 1 else float("nan")
+
+
+def compare_categories(
+    encoders: Sequence[TermEncoder], categories: Mapping[str, Sequence[str]], *, k: int = 5
+) -> pd.DataFrame:
+    """Return one row per method: words covered, neighbour purity and cosine silhouette on its own covered words,
+    and both again on the words *every* method covers, beside the chance purity (chapter 11)."""
+    from sklearn.metrics import silhouette_score
+
+    terms, labels = [], []
+    for cat, members in categories.items():
+        for t in members:
+            if t.lower() not in {x.lower() for x in terms}:
+                terms.append(t)
+                labels.append(cat)
+    encoded = [enc.encode(terms) for enc in encoders]
+    common = np.logical_and.reduce([c for _, c in encoded])
+    lab = np.asarray(labels)
+
+    def scores(x: np.ndarray, keep: np.ndarray) -> tuple[float, float]:
+        if keep.sum() <= k or len(set(lab[keep])) < 2:
+            return float("nan"), float("nan")
+        return (neighbour_purity(x[keep], lab[keep], k=k),
+                float(silhouette_score(x[keep], lab[keep], metric="cosine")))
+
+    rows = []
+    for enc, (vecs, cov) in zip(encoders, encoded):
+        own_p, own_s = scores(vecs, cov)
+        com_p, com_s = scores(vecs, common)
+        rows.append({"method": enc.name, "words": len(terms), "covered": int(cov.sum()),
+                     f"purity@{k} (own)": own_p, "silhouette (own)": own_s, "common words": int(common.sum()),
+                     f"purity@{k} (common)": com_p, "silhouette (common)": com_s,
+                     "chance purity (common)": chance_purity(lab[common]) if common.sum() > 1 else float("nan")})
+    return pd.DataFrame(rows).set_index("method")
+
+
+# --- the smoke stand-in for similarity sets -----------------------------------------------------------------------
+
+
+def _synonym_pairs(synonyms: Any) -> list[tuple[str, str]]:
+    if isinstance(synonyms, Mapping):
+        items: list[tuple[str, str]] = []
+        for a, b in synonyms.items():
+            for other in ([b] if isinstance(b, str) else list(b)):
+                items.append((str(a), str(other)))
+        return items
+    out = []
+    for group in synonyms:
+        group = list(group)
+        out.extend((str(group[0]), str(o)) for o in group[1:])
+    return out
+
+
+def planted_pairs(corpus: Any, *, n_unrelated: int = 60, seed: int = 0) -> list[Pair]:
+    """Return graded pairs of the synthetic corpus that stand in for the similarity sets in smoke (chapter 11):
+    planted synonyms score 2, two members of the same category 1, members of different categories 0.
+
+    ``corpus`` is chapter 7's ``SyntheticCorpus`` (``categories``, ``synonyms``); every same-category pair is
+    kept and ``n_unrelated`` cross-category pairs are drawn at random.
+    """
+    rng = np.random.default_rng(seed)
+    pairs: list[Pair] = [(a, b, 2.0) for a, b in _synonym_pairs(getattr(corpus, "synonyms", ()))]
+    cats = {c: list(m) for c, m in corpus.categories.items()}
+    for members in cats.values():
+        for i in range(len(members)):
+            for j in range(i + 1, len(members)):
+                pairs.append((members[i], members[j], 1.0))
+    names = sorted(cats)
+    if len(names) >= 2:
+        for _ in range(n_unrelated):
+            c1, c2 = rng.choice(len(names), size=2, replace=False)
+            a = cats[names[c1]][rng.integers(len(cats[names[c1]]))]
+            b = cats[names[c2]][rng.integers(len(cats[names[c2]]))]
+            pairs.append((a, b, 0.0))
+    seen, unique = set(), []
+    for a, b, s in pairs:
+        key = tuple(sorted((a, b)))
+        if a != b and key not in seen:
+            seen.add(key)
+            unique.append((a, b, s))
+    return unique
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    """What chapter 11 scores on: similarity sets by name, word categories, and a sentence saying what they are."""
+
+    sets: dict[str, list[Pair]]
+    categories: dict[str, tuple[str, ...]]
+    description: str
+
+
+def evaluation_data(profile: str, *, corpus: Any = None, root: str | Path | None = None,
+                    n_unrelated: int = 60, seed: int = 0) -> EvaluationData:
+    """Return the similarity sets and categories of a profile (chapter 11).
+
+    ``smoke``: the synthetic corpus's planted pairs (:func:`planted_pairs`) stand in for the similarity sets and
+    its planted categories for the word classes; pass the ``SyntheticCorpus`` as ``corpus``. ``lab``/``full``:
+    UMNSRS-sim, UMNSRS-rel, MayoSRS and Bio-SimLex and Ohta's word classes from ``root`` (default
+    ``$COURSE_REAL_DATA``, else the course's data folder).
+    """
+    import os
+
+    if str(profile) == "smoke":
+        if corpus is None:
+            raise EvaluationError("The smoke profile scores on the synthetic corpus's planted pairs: pass corpus=.")
+        return EvaluationData({"planted pairs": planted_pairs(corpus, n_unrelated=n_unrelated, seed=seed)},
+                              {c: tuple(m) for c, m in corpus.categories.items()},
+                              "planted pairs of the synthetic corpus (synonyms 2, same category 1, different "
+                              "categories 0) and its planted categories, standing in for the similarity sets")
+    from ..paths import data_dir
+    from .readers import read_similarity_set, similarity_sets
+
+    base = Path(root) if root is not None else Path(os.environ.get("COURSE_REAL_DATA") or data_dir())
+    found = similarity_sets(base)
+    missing = [n for n in SIMILARITY_SETS if n not in found]
+    if missing:
+        raise EvaluationError(f"{base} lacks the similarity set(s) {', '.join(missing)}; set COURSE_REAL_DATA to the "
+                              "folder holding word_similarity/ (or fetch the sets), or run in the smoke profile.")
+    sets = {n: read_similarity_set(found[n]) for n in SIMILARITY_SETS}
+    categories = read_word_classes(base / "word_classes")
+    return EvaluationData(sets, categories, f"{', '.join(SIMILARITY_SETS)} and Ohta's {len(categories)} word classes")
