@@ -2,3 +2,5 @@
 
 Import the modules you need (``from course_utils.ie import brat``); nothing is imported eagerly.
 """
+
+__all__: list[str] = []
