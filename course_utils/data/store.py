@@ -9,16 +9,15 @@ administrator, or declared with ``COURSE_DATA_READONLY=1``) is only ever verifie
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cache import file_lock
 from ..errors import DataMissingError, DownloadError, IntegrityError
 from ..paths import data_dir
 from .archive import safe_extract
@@ -115,24 +114,9 @@ def _record_checksum(root: Path, key: str, sha256: str, size: int) -> None:
         os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _locked(root: Path, name: str, timeout: float = 6 * 3600) -> Iterator[None]:
-    locks = root / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{name}.lock", "w") as handle:
-        start = time.monotonic()
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - start > timeout:
-                    raise TimeoutError(f"Another process has held the lock on {name} for hours; remove {locks} if it died.") from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(root: Path, name: str, timeout: float = 6 * 3600) -> contextlib.AbstractContextManager[None]:
+    # The one file lock of the course (course_utils.cache), on <root>/.locks/<name>.lock.
+    return file_lock(root / ".locks" / f"{name}.lock", timeout=timeout)
 
 
 def _fix(name: str) -> str:
