@@ -9,33 +9,27 @@ writes after an execution that raised nothing.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _executor():
+    """The pre-execution tool of the book build (tools/execute_notebooks.py), which owns the toc walk."""
+    spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "tools" / "execute_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def toc_notebooks() -> list[Path]:
     """Return the notebooks named in _toc.yml, in book order."""
-    found: list[Path] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            file = node.get("file")
-            if isinstance(file, str) and (ROOT / f"{file}.ipynb").is_file():
-                found.append(ROOT / f"{file}.ipynb")
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(yaml.safe_load((ROOT / "_toc.yml").read_text()))
-    return found
+    return sorted(_executor().toc_notebooks())
 
 
 def test_every_notebook_is_in_the_table_of_contents():
