@@ -98,7 +98,8 @@ def run_train(settings: Any, *, folds: Sequence[int] | None = None, regions: boo
     done = {int(f): nt.train_fold(prepared.dataset_id, prepared.folders, int(f), schedule, seed=settings.seed,
                                   configuration=configuration or settings.configuration, existing=existing,
                                   compile_network=settings.compile_network,
-                                  save_probabilities=bool(settings.extra_configurations))
+                                  save_probabilities=bool(settings.extra_configurations),
+                                  mirroring=settings.test_time_mirroring)
             for f in (settings.folds if folds is None else folds)}
     return prepared, done
 
@@ -108,7 +109,8 @@ def run_predict(settings: Any, *, regions: bool = False) -> dict[str, dict[str, 
     prepared, trained = run_train(settings, regions=regions, existing="reuse")
     cases = ni.heldout_cases(prepared, settings)
     model_dir = next(iter(trained.values())).parent
-    return {name: ni.predict_heldout(model_dir, prepared.folders, cases, prediction_folder(name, regions=regions), folds=folds)
+    return {name: ni.predict_heldout(model_dir, prepared.folders, cases, prediction_folder(name, regions=regions), folds=folds,
+                                     mirroring=settings.test_time_mirroring)
             for name, folds in prediction_runs(settings.folds).items()}
 
 

@@ -105,14 +105,15 @@ def predict_cases(model_dir: Path, folders: NnunetFolders, cases: Sequence[HeldO
 
 
 def predict_heldout(model_dir: Path, folders: NnunetFolders, cases: Sequence[HeldOutCase], output: Path, *,
-                    folds: Sequence[int] = (0,)) -> dict[str, Path]:
+                    folds: Sequence[int] = (0,), mirroring: bool = True) -> dict[str, Path]:
     """Return {case id: predicted label file} of ``cases`` by the ``folds`` of ``model_dir``, predicting only when
     ``output`` does not already hold them for these folds and checkpoints (chapter 6).
 
     The chapter's command line (``python -m course_utils.imaging.nnunet_cli predict``) and the notebook share
-    ``output``, so predictions made by the command are read, not made again.
+    ``output``, so predictions made by the command are read, not made again. ``mirroring=False`` skips test-time
+    mirroring (nnU-Net's ``--disable_tta``).
     """
-    stamp = json.dumps({"folds": [int(f) for f in folds], "cases": [c.case_id for c in cases],
+    stamp = json.dumps({"folds": [int(f) for f in folds], "cases": [c.case_id for c in cases], "mirroring": mirroring,
                         "checkpoints": {int(f): (Path(model_dir) / f"fold_{f}" / "checkpoint_final.pth").stat().st_mtime_ns
                                         for f in folds}}, sort_keys=True)
     marker = Path(output) / ".course-predicted"
@@ -124,7 +125,7 @@ def predict_heldout(model_dir: Path, folders: NnunetFolders, cases: Sequence[Hel
             if marker.is_file() and marker.read_text() == stamp and all(p.is_file() for p in files.values()):
                 return files
             marker.unlink(missing_ok=True)
-            predicted = predict_cases(model_dir, folders, cases, Path(output), folds=folds)
+            predicted = predict_cases(model_dir, folders, cases, Path(output), folds=folds, mirroring=mirroring)
             marker.write_text(stamp)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

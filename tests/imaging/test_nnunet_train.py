@@ -55,6 +55,13 @@ def test_interrupted_training_resumes_with_the_course_schedule(tmp_path, monkeyp
     assert epochs == [0, 1]  # epoch 0 before the interruption, epoch 1 after it: nothing trained twice
     assert 0.0 <= nt.fold_summary(resumed)["foreground_mean"]["Dice"] <= 1.0
     assert nt.train_fold(501, folders, 0, schedule) == resumed  # finished: reused
+    (resumed / "validation" / "summary.json").unlink()  # as if interrupted while validating
+    final_bytes = (resumed / "checkpoint_final.pth").read_bytes()
+    assert nt.train_fold(501, folders, 0, schedule) == resumed
+    assert 0.0 <= nt.fold_summary(resumed)["foreground_mean"]["Dice"] <= 1.0  # validation finished
+    assert (resumed / "checkpoint_final.pth").read_bytes() == final_bytes  # nothing trained again
+    logs = "".join(p.read_text() for p in sorted(resumed.glob("training_log_*.txt")))
+    assert [int(m) for m in re.findall(r": Epoch (\d+)\s*$", logs, flags=re.M)] == [0, 1]
     assert compile_flags == ["false"]  # torch.compile off unless asked (nnU-Net's default is on, on CUDA)
 
 
@@ -119,3 +126,21 @@ def test_one_fold_is_not_ensembled_with_itself():
     assert prediction_runs((0, 1)) == {"fold 0": (0,), "fold 1": (1,), "ensemble": (0, 1)}
     full = chapter_settings(6, "full")
     assert full.extra_configurations == ("2d",) and full.train_regions and chapter_settings(6, "lab").train_regions
+
+
+def test_validation_without_test_time_mirroring_clears_the_mirror_axes(monkeypatch):
+    seen = []
+
+    class Trainer:
+        inference_allowed_mirroring_axes = (0, 1, 2)
+
+        def perform_actual_validation(self, save_probabilities):
+            seen.append((self.inference_allowed_mirroring_axes, save_probabilities))
+
+    nt._validate(Trainer(), False, True)
+    nt._validate(Trainer(), True, False)  # nnU-Net's --disable_tta: the predictor gets no mirror axes
+    assert seen == [((0, 1, 2), False), (None, True)]
+    monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE", '{"test_time_mirroring": false}')
+    assert chapter_settings(6, "lab").test_time_mirroring is False
+    monkeypatch.delenv("COURSE_SCHEDULE_OVERRIDE")
+    assert all(chapter_settings(6, p).test_time_mirroring for p in ("smoke", "lab", "full"))
