@@ -222,24 +222,66 @@ def _torch_csr(matrix: sp.csr_matrix, device: Any) -> Any:
         ).to(device)
 
 
-def _orthonormal(q: Any) -> Any:
-    """Return an orthonormal basis of a tall torch block: Cholesky QR twice (two GEMMs each, float64 Cholesky).
+def _sparse_times(matrix: Any, block: Any, columns: int = 32) -> Any:
+    """Return ``matrix @ block`` for a torch sparse CSR ``matrix`` and a dense ``block`` (chapter 8).
 
-    Cheaper than Householder QR on a tall block; a second round repairs the orthogonality the first loses
-    when the block is ill-conditioned. Falls back to Householder QR if a Cholesky factorisation fails. The
-    argument is rebound, not kept, so the caller's temporary block is freed as soon as possible.
+    On the CPU the block is multiplied ``columns`` columns at a time, the slices spread over torch's threads: a
+    slice of a 100,000-row block fits the cache, where the whole block does not, so each non-zero's row of the
+    block is read from cache (about 2.5x faster on one core for a 100,000 x 450 block). On a GPU: one product.
     """
     import torch
 
-    for _ in range(2):
+    if block.device.type != "cpu" or matrix.layout != torch.sparse_csr or block.shape[1] <= columns:
+        return matrix @ block
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = block.new_empty((matrix.shape[0], block.shape[1]))
+    local = threading.local()  # each thread reuses its own two slice buffers: no allocation per slice
+
+    def one_slice(first: int) -> None:
+        width = min(columns, block.shape[1] - first)
+        if getattr(local, "width", None) != width:
+            local.width = width
+            local.source = block.new_empty((block.shape[0], width))
+            local.product = block.new_empty((matrix.shape[0], width))
+        local.source.copy_(block[:, first:first + width])
+        torch.mm(matrix, local.source, out=local.product)
+        out[:, first:first + width] = local.product
+
+    firsts = range(0, block.shape[1], columns)
+    threads = max(1, torch.get_num_threads())
+    if threads == 1:
+        for first in firsts:
+            one_slice(first)
+    else:
+        with ThreadPoolExecutor(threads) as pool:  # torch releases the GIL inside the product
+            list(pool.map(one_slice, firsts))
+    return out
+
+
+def _cholesky_qr(q: Any, rounds: int = 2) -> tuple[Any, Any]:
+    """Return ``(Q, R)`` with ``q = Q R``, ``Q`` orthonormal, for a tall torch block: Cholesky QR (chapter 8).
+
+    One round is a Gram matrix, a float64 Cholesky factorisation and a triangular solve: two GEMMs instead of
+    Householder QR's many thin updates. A second round repairs the orthogonality the first loses when the block
+    is ill-conditioned. Falls back to Householder QR if a Cholesky factorisation fails.
+    """
+    import torch
+
+    r_total = None
+    for _ in range(rounds):
         gram = (q.T @ q).double()
         factor, info = torch.linalg.cholesky_ex(gram)
         if int(info) != 0:
-            return torch.linalg.qr(q)[0]
+            q_h, r_h = torch.linalg.qr(q)
+            r_h = r_h.double()
+            return q_h, (r_h if r_total is None else r_h @ r_total).to(q.dtype)
         identity = torch.eye(gram.shape[0], dtype=torch.float64, device=gram.device)
-        inverse = torch.linalg.solve_triangular(factor.T, identity, upper=True).to(q.dtype)
-        q = q @ inverse
-    return q
+        inverse = torch.linalg.solve_triangular(factor.T, identity, upper=True)
+        q = q @ inverse.to(q.dtype)
+        r_total = factor.T if r_total is None else factor.T @ r_total
+    return q, r_total.to(q.dtype)
 
 
 def randomized_svd(
@@ -258,7 +300,8 @@ def randomized_svd(
     Halko, Martinsson and Tropp (2011), algorithm 4.4: multiply by a Gaussian block of ``k + oversamples``
     columns, sharpen the range with ``power_iterations`` passes through ``A A^T`` (re-orthonormalised by QR
     after every product, so small singular values are not lost in rounding), then take the exact SVD of the
-    small projected matrix ``Q^T A``. Each pass costs two sparse-times-dense products; more passes make the
+    small projected matrix ``Q^T A`` (here through the QR of ``A^T Q``, so only a ``block x block`` SVD is
+    computed). Each pass costs two sparse-times-dense products; more passes make the
     trailing singular values more accurate. ``backend="torch"`` does the products and QRs with torch (sparse
     CSR; all CPU cores, or ``device`` such as a GPU from ``course_utils.device.pick_device``), ``"numpy"`` with
     scipy and numpy; the algorithm and the random block are the same.
@@ -294,19 +337,21 @@ def randomized_svd(
         else:
             ta, tat = torch.from_numpy(a).to(device), torch.from_numpy(at).to(device)
         del a, at
-        tq = _orthonormal(ta @ torch.from_numpy(omega).to(device))
+        # one Cholesky-QR round between products (only the range matters there), two for the final basis
+        tq = _cholesky_qr(_sparse_times(ta, torch.from_numpy(omega).to(device)), 1 if power_iterations else 2)[0]
         del omega
-        for _ in range(power_iterations):
-            tz = _orthonormal(tat @ tq)
+        for i in range(power_iterations):
+            tz = _cholesky_qr(_sparse_times(tat, tq), 1)[0]
             del tq
-            tq = _orthonormal(ta @ tz)
+            tq = _cholesky_qr(_sparse_times(ta, tz), 2 if i == power_iterations - 1 else 1)[0]
             del tz
-        small_t = (tat @ tq).T  # Q^T A
-        tu, ts, tvt = torch.linalg.svd(small_t, full_matrices=False)
-        del small_t
-        u = (tq @ tu[:, :k]).cpu().numpy()
+        # A ~ Q Q^T A = Q Y^T with Y = A^T Q = Q2 R: the SVD of the small R^T = Ur S Vr^T gives U = Q Ur, V = Q2 Vr
+        q2, r = _cholesky_qr(_sparse_times(tat, tq), 2)
+        tu, ts, tvt = torch.linalg.svd(r.T.double(), full_matrices=False)
+        u = (tq @ tu[:, :k].to(tq.dtype)).cpu().numpy()
         s = ts.cpu().numpy()
-        vt = tvt.cpu().numpy()
+        vt = (q2 @ tvt[:k].T.to(q2.dtype)).T.cpu().numpy()
+        del q2, r
     return SvdResult(
         np.ascontiguousarray(u[:, :k], dtype=dtype),
         s[:k].astype(dtype),
