@@ -107,33 +107,36 @@ def batched_viterbi(emissions: torch.Tensor, mask: torch.Tensor | None, start: t
     Only the time axis is a Python loop; every step works on the whole batch and nothing moves to the
     host. Scores are kept tag-major, ``(tags, batch)``, so that one step is a broadcast sum
     ``(previous, next, batch)`` and a ``max`` over its first axis, an element-wise maximum of contiguous
-    slabs (much faster on CPU than a max over a short last axis). No back-pointer table is stored:
-    backtracking recomputes the one back-pointer it needs per step, ``argmax_i(score[t, i, b] +
+    slabs (much faster on CPU than a max over a short last axis); the buffers are allocated once, outside
+    the loop. No back-pointer table is stored (an argmax over the first axis is far slower than a max on
+    CPU): backtracking recomputes the one back-pointer it needs per step, ``argmax_i(score[t, i, b] +
     transitions[i, tag_b])``, from the same numbers, so the path is the same. Lengths come from the mask
     (a prefix of True values, as in pytorch-crf); positions past a sequence's end hold its last tag.
     """
     m = _mask(emissions, mask)
-    batch, length, _ = emissions.shape
+    batch, length, k = emissions.shape
     lengths = m.long().sum(1)
     em = emissions.permute(1, 2, 0).contiguous()  # (length, tags, batch)
     step = transitions.unsqueeze(2)  # (previous, next, 1)
-    score = start.unsqueeze(1) + em[0]  # (tags, batch)
-    history = [score]
+    scores = em.new_empty((length, k, batch))  # best score of a path ending in each tag, per step (tag-major)
+    torch.add(start.unsqueeze(1), em[0], out=scores[0])
+    work = em.new_empty((k, k, batch))  # reused every step: no allocation inside the loop
     for t in range(1, length):
-        score = (step + score.unsqueeze(1)).amax(dim=0) + em[t]
-        history.append(score)
-    scores = torch.stack(history).transpose(1, 2).contiguous()  # (length, batch, tags) for backtracking
+        torch.add(step, scores[t - 1].unsqueeze(1), out=work)
+        torch.amax(work, dim=0, out=scores[t])
+        scores[t].add_(em[t])
     rows = torch.arange(batch, device=emissions.device)
-    last = (scores[lengths - 1, rows] + end).argmax(dim=1)  # (batch,)
+    last = (scores[lengths - 1, :, rows] + end).argmax(dim=1)  # (batch,)
     inside = torch.arange(1, length, device=emissions.device).unsqueeze(1) < lengths  # (length-1, batch)
-    to_from = transitions.t().contiguous()  # [next, previous]
-    tags = [last]
+    tags = emissions.new_empty((length, batch), dtype=torch.long)
+    tags[length - 1] = last
     tag = last
-    for t in range(length - 2, -1, -1):
-        back = (scores[t] + to_from[tag]).argmax(dim=1)
-        tag = torch.where(inside[t], back, last)
-        tags.append(tag)
-    return torch.stack(tags[::-1], dim=1)
+    candidate = em.new_empty((k, batch))
+    for t in range(length - 2, -1, -1):  # back-pointer of step t + 1: argmax over the previous tag (axis 0)
+        torch.add(scores[t], transitions.index_select(1, tag), out=candidate)
+        tag = torch.where(inside[t], candidate.argmax(dim=0), last)
+        tags[t] = tag
+    return tags.t()
 
 
 def brute_force(emissions: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
