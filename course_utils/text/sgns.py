@@ -329,14 +329,16 @@ def sgd_step(w_in: torch.Tensor, w_out: torch.Tensor, centres: torch.Tensor, con
     negatives are handled as one (B, 1 + k) block: one gather, one batched product, one ``index_add_``.
     """
     targets = torch.cat([contexts.unsqueeze(1), negatives], dim=1)  # (B, 1 + k): the context, then negatives
+    flat = targets.reshape(-1)
     v = torch.index_select(w_in, 0, centres)  # (B, d)
-    u = torch.index_select(w_out, 0, targets.reshape(-1)).view(*targets.shape, -1)  # (B, 1 + k, d)
+    u = torch.index_select(w_out, 0, flat).view(*targets.shape, -1)  # (B, 1 + k, d)
     scores = torch.bmm(u, v.unsqueeze(2)).squeeze(2)  # (B, 1 + k)
     g = torch.sigmoid(scores)  # dL/dscore: s(x) - 1 for the context, s(x) for a negative
     g[:, 0] -= 1.0
     g[:, 1:] *= negatives != contexts.unsqueeze(1)
-    w_in.index_add_(0, centres, (g.unsqueeze(2) * u).sum(1), alpha=-lr)
-    w_out.index_add_(0, targets.reshape(-1), (g.unsqueeze(2) * v.unsqueeze(1)).reshape(-1, v.shape[1]), alpha=-lr)
+    g.mul_(-lr)  # the step, folded into the small (B, 1 + k) block rather than the (B, 1 + k, d) updates
+    w_in.index_add_(0, centres, torch.bmm(g.unsqueeze(1), u).squeeze(1))  # sum_j g_j u_j, no (B, 1 + k, d) temporary
+    w_out.index_add_(0, flat, torch.bmm(g.unsqueeze(2), v.unsqueeze(1)).view(-1, v.shape[1]))  # g_j v, as one product
     if not with_loss:
         return None
     log_sigmoid = torch.nn.functional.logsigmoid
