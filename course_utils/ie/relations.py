@@ -4,11 +4,18 @@ Each document is encoded once with a typed marker token before every mention (``
 an entity id is represented by the mean of the encoder states at the markers of its mentions, and every
 candidate pair (the no-relation pairs included) is classified from ``[h1 + h2, h1 * h2, |h1 - h2|]`` (symmetric:
 BioRED relations are undirected) by a relation head and a novelty head. Encoders: ``lstm`` and ``rnn``
-(bidirectional, over learned word embeddings) and ``transformer`` (a small encoder trained from scratch).
+(bidirectional, over learned word embeddings) and ``transformer`` (a small encoder trained from scratch), and
+``pretrained``: a Hugging Face encoder (``model="minilm"``, the real all-MiniLM-L6-v2 installed with the course,
+or any hub id / folder, e.g. BiomedBERT in lab/full) fine-tuned end to end. For it the typed markers are added to
+the WordPiece vocabulary as special tokens (the embedding matrix grows by one row per marker), a document longer
+than the model's positions is split into overlapping windows and each marker's state is taken from the window in
+which it sits most centrally; AdamW with one learning rate for the encoder and another for the heads, linear
+warm-up then decay, mixed precision on CUDA.
 
 Commands::
 
     python -m course_utils.ie.relations train --train FILE.PubTator --model lstm --out MODEL_DIR
+    python -m course_utils.ie.relations train --train FILE.PubTator --model pretrained --encoder minilm --out DIR
     python -m course_utils.ie.relations predict --model-dir MODEL_DIR --input FILE.PubTator --out PRED.PubTator
     python -m course_utils.ie.relations score --gold GOLD.PubTator --pred PRED.PubTator
 """
@@ -21,8 +28,9 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +38,7 @@ from torch import nn
 
 from course_utils.errors import CourseError
 from course_utils.ie.biored import (
+    ENTITY_TYPES,
     NO_RELATION,
     BioDocument,
     PairExample,
@@ -40,14 +49,17 @@ from course_utils.ie.biored import (
     relation_scores,
     write_pubtator,
 )
-from course_utils.progress import progress
+from course_utils.progress import progress_bar
 from course_utils.seeding import seed_everything
 
-__all__ = ["ENCODERS", "RelationModelError", "EncodedDocument", "RelationClassifier", "train_relations",
-           "predict_relations", "documents_with_relations", "save_classifier", "load_classifier", "main"]
+__all__ = ["ENCODERS", "KINDS", "RelationModelError", "EncodedDocument", "RelationClassifier", "train_relations",
+           "predict_relations", "documents_with_relations", "marker_token", "window_starts", "save_classifier",
+           "load_classifier", "main"]
 
 ENCODERS = ("lstm", "rnn", "transformer")
+KINDS = (*ENCODERS, "pretrained")
 _TOKEN = re.compile(r"\w[\w\-]*|[^\w\s]")
+_GENERIC_MARKER = "<Entity>"
 
 
 class RelationModelError(CourseError, ValueError):
@@ -56,13 +68,20 @@ class RelationModelError(CourseError, ValueError):
 
 @dataclass
 class EncodedDocument:
-    """A document as marker-augmented tokens: token ids, entity ids, marker positions per entity, pairs."""
+    """A document as marker-augmented tokens: tokens (or WordPiece ids), entity ids, marker positions per entity,
+    pairs (chapter 13)."""
 
     doc: BioDocument
     tokens: list[str]
     entity_ids: list[str]
     positions: list[list[int]]
     pairs: list[PairExample]
+    token_ids: list[int] = field(default_factory=list)
+
+
+def marker_token(entity_type: str) -> str:
+    """Return the typed marker token put before a mention of ``entity_type``, e.g. ``<ChemicalEntity>`` (chapter 13)."""
+    return f"<{entity_type}>"
 
 
 def _marked_tokens(doc: BioDocument) -> tuple[list[str], dict[str, list[int]], list[tuple[int, int]]]:
@@ -96,6 +115,88 @@ def _encode(doc: BioDocument) -> EncodedDocument:
     return EncodedDocument(doc, tokens, ids, [positions[i] for i in ids], pairs)
 
 
+def _marked_text(doc: BioDocument, markers: set[str]) -> tuple[str, list[tuple[str, ...]], list[str]]:
+    """Return the text with `` <Type> `` before every mention, the ids of each inserted marker in order, and the
+    markers inserted; marker strings already in the text are defused so that every marker token is one of ours."""
+    text = doc.text
+    order = sorted(doc.mentions, key=lambda m: (m.start, m.end))
+    pieces: list[str] = []
+    ids: list[tuple[str, ...]] = []
+    inserted: list[str] = []
+    cursor = 0
+
+    def clean(segment: str) -> str:
+        for marker in markers:
+            segment = segment.replace(marker, marker[1:-1])
+        return segment
+
+    for m in order:
+        pieces.append(clean(text[cursor:m.start]))
+        marker = marker_token(m.type) if marker_token(m.type) in markers else _GENERIC_MARKER
+        pieces.append(f" {marker} ")
+        ids.append(m.ids)
+        inserted.append(marker)
+        cursor = m.start
+    pieces.append(clean(text[cursor:]))
+    return "".join(pieces), ids, inserted
+
+
+def _encode_pretrained(docs: Sequence[BioDocument], tokenizer: Any, markers: Sequence[str]) -> list[EncodedDocument]:
+    """Return the documents as WordPiece ids (no [CLS]/[SEP]) with the position of every marker per entity id."""
+    marker_set = set(markers)
+    marker_ids = set(tokenizer.convert_tokens_to_ids(list(markers)))
+    marked = [_marked_text(d, marker_set) for d in docs]
+    batch = tokenizer([m[0] for m in marked], add_special_tokens=False)["input_ids"] if marked else []
+    out = []
+    for doc, (_, mention_ids, inserted), token_ids in zip(docs, marked, batch, strict=True):
+        found = [i for i, t in enumerate(token_ids) if t in marker_ids]
+        if len(found) != len(inserted):
+            raise RelationModelError(f"document {doc.doc_id}: {len(inserted)} markers inserted but {len(found)} "
+                                     "found after tokenisation; the tokenizer does not keep the added marker tokens")
+        positions: dict[str, list[int]] = {}
+        for pos, eids in zip(found, mention_ids, strict=True):
+            for eid in eids:
+                positions.setdefault(eid, []).append(pos)
+        ids = sorted(positions)
+        out.append(EncodedDocument(doc, [], ids, [positions[i] for i in ids], labelled_pairs(doc), list(token_ids)))
+    return out
+
+
+def window_starts(n_tokens: int, width: int, stride: int) -> list[int]:
+    """Return the start of each window of ``width`` tokens covering ``n_tokens``, consecutive windows overlapping
+    by ``stride`` tokens; the last window ends at the last token (chapter 13)."""
+    if width <= 0 or not 0 <= stride < width:
+        raise RelationModelError(f"windows of {width} tokens need 0 <= stride < width (stride {stride})")
+    if n_tokens <= width:
+        return [0]
+    step = width - stride
+    starts = list(range(0, n_tokens - width, step))
+    starts.append(n_tokens - width)
+    return starts
+
+
+def _best_window(position: int, starts: Sequence[int], width: int) -> int:
+    """Return the index of the window in which ``position`` has the most context on its shorter side."""
+    best, best_margin = 0, -1
+    for w, s in enumerate(starts):
+        if s <= position < s + width:
+            margin = min(position - s, s + width - 1 - position)
+            if margin > best_margin:
+                best, best_margin = w, margin
+    return best
+
+
+def _pool_and_classify(net: nn.Module, flat: torch.Tensor, ent_index: torch.Tensor, ent_weight: torch.Tensor,
+                       pair_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # entity representation: weighted sum (mean) of the states at its marker positions
+    n_ent = int(ent_index[:, 0].max().item()) + 1 if len(ent_index) else 0
+    ents = torch.zeros(n_ent, flat.shape[-1], device=flat.device, dtype=flat.dtype).index_add_(
+        0, ent_index[:, 0], flat[ent_index[:, 1]] * ent_weight[:, None].to(flat.dtype))
+    h1, h2 = ents[pair_index[:, 0]], ents[pair_index[:, 1]]
+    z = net.pair(torch.cat([h1 + h2, h1 * h2, (h1 - h2).abs()], dim=-1))
+    return net.relation(z), net.novelty(z)
+
+
 class _Net(nn.Module):
     def __init__(self, kind: str, vocab_size: int, n_relations: int, dim: int, input_dim: int | None) -> None:
         super().__init__()
@@ -119,30 +220,73 @@ class _Net(nn.Module):
         if self.kind in ("lstm", "rnn"):
             h, _ = self.enc(x)
         else:
-            x = x + self.pos(torch.arange(x.shape[1], device=x.device))[None]
+            # a learned table of 512 positions; a longer document (11 BioRED Train abstracts are, with markers)
+            # gives every later token the last position rather than failing
+            positions = torch.arange(x.shape[1], device=x.device).clamp(max=self.pos.num_embeddings - 1)
+            x = x + self.pos(positions)[None]
             h = self.enc(x, src_key_padding_mask=~mask)
-        flat = h.reshape(-1, h.shape[-1])
-        # entity representation: weighted sum (mean) of the states at its marker positions
-        n_ent = int(ent_index[:, 0].max().item()) + 1 if len(ent_index) else 0
-        ents = torch.zeros(n_ent, flat.shape[-1], device=flat.device).index_add_(
-            0, ent_index[:, 0], flat[ent_index[:, 1]] * ent_weight[:, None])
-        h1, h2 = ents[pair_index[:, 0]], ents[pair_index[:, 1]]
-        z = self.pair(torch.cat([h1 + h2, h1 * h2, (h1 - h2).abs()], dim=-1))
-        return self.relation(z), self.novelty(z)
+        return _pool_and_classify(self, h.reshape(-1, h.shape[-1]), ent_index, ent_weight, pair_index)
+
+
+class _PretrainedNet(nn.Module):
+    """A Hugging Face encoder (``AutoModel``) under the same pair heads as :class:`_Net`."""
+
+    def __init__(self, encoder: nn.Module, n_relations: int, dim: int) -> None:
+        super().__init__()
+        self.kind = "pretrained"
+        self.encoder = encoder
+        hidden = int(encoder.config.hidden_size)
+        self.pair = nn.Sequential(nn.Linear(3 * hidden, dim), nn.ReLU(), nn.Dropout(0.1))
+        self.relation = nn.Linear(dim, n_relations)
+        self.novelty = nn.Linear(dim, 2)
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        """Return the state of the pair heads only (the encoder is saved with ``save_pretrained``)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor, ent_index: torch.Tensor, ent_weight: torch.Tensor,
+                pair_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(input_ids=inputs, attention_mask=mask.long()).last_hidden_state
+        return _pool_and_classify(self, h.float().reshape(-1, h.shape[-1]), ent_index, ent_weight, pair_index)
 
 
 @dataclass
 class RelationClassifier:
-    """A trained relation + novelty classifier: network, vocabulary, relation labels, settings (chapter 13)."""
+    """A trained relation + novelty classifier: network, vocabulary, relation labels, settings (chapter 13).
+
+    For ``kind="pretrained"`` the vocabulary is the ``tokenizer``'s (with the marker tokens added), ``encoder``
+    names the model it was fine-tuned from and ``max_length`` is the window length in WordPiece tokens.
+    """
 
     kind: str
-    net: _Net
+    net: nn.Module
     vocab: dict[str, int]
     labels: list[str]
     dim: int
     train_seconds: float = 0.0
+    tokenizer: Any = None
+    encoder: str | None = None
+    max_length: int = 512
+    stride: int = 128
+    markers: list[str] = field(default_factory=list)
+
+    @property
+    def device(self) -> torch.device:
+        """Return the device the network's weights are on (chapter 13)."""
+        return next(self.net.parameters()).device
+
+    def encode(self, documents: Sequence[BioDocument]) -> list[EncodedDocument]:
+        """Return the documents with at least one candidate pair, encoded for this classifier (chapter 13)."""
+        return [e for e in self._encode_all(documents) if e.pairs]
+
+    def _encode_all(self, documents: Sequence[BioDocument]) -> list[EncodedDocument]:
+        if self.kind == "pretrained":
+            return _encode_pretrained(documents, self.tokenizer, self.markers)
+        return [_encode(d) for d in documents]
 
     def _inputs(self, batch: Sequence[EncodedDocument]) -> tuple[torch.Tensor, ...]:
+        if self.kind == "pretrained":
+            return self._window_inputs(batch)
         width = max(len(e.tokens) for e in batch)
         inputs = torch.zeros(len(batch), width, dtype=torch.long)
         for i, e in enumerate(batch):
@@ -162,74 +306,248 @@ class RelationClassifier:
         return (inputs, mask, torch.tensor(ent_rows, dtype=torch.long).reshape(-1, 2), torch.tensor(weights),
                 torch.tensor(pair_rows, dtype=torch.long).reshape(-1, 2))
 
+    def _window_inputs(self, batch: Sequence[EncodedDocument]) -> tuple[torch.Tensor, ...]:
+        """One row per window ([CLS] piece [SEP]); each marker's state is read from its most central window."""
+        cls, sep, pad = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id or 0
+        inner = self.max_length - 2
+        rows: list[list[int]] = []
+        ent_rows, weights, pair_rows = [], [], []
+        offset = 0
+        for e in batch:
+            starts = window_starts(len(e.token_ids), inner, self.stride)
+            first_row = len(rows)
+            rows += [[cls, *e.token_ids[s:s + inner], sep] for s in starts]
+            local = {eid: offset + j for j, eid in enumerate(e.entity_ids)}
+            for j, pos in enumerate(e.positions):
+                for p in pos:
+                    w = _best_window(p, starts, inner)
+                    ent_rows.append((offset + j, first_row + w, p - starts[w] + 1))
+                    weights.append(1.0 / len(pos))
+            pair_rows += [(local[p.id1], local[p.id2]) for p in e.pairs]
+            offset += len(e.entity_ids)
+        width = max(len(r) for r in rows)
+        inputs = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros(len(rows), width, dtype=torch.bool)
+        for i, r in enumerate(rows):
+            inputs[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = True
+        ent = torch.tensor([(a, row * width + col) for a, row, col in ent_rows], dtype=torch.long).reshape(-1, 2)
+        return (inputs, mask, ent, torch.tensor(weights), torch.tensor(pair_rows, dtype=torch.long).reshape(-1, 2))
+
+
+def _pair_targets(pairs: Sequence[PairExample], label_index: dict[str, int], device: torch.device
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    y = torch.tensor([label_index.get(p.relation, 0) for p in pairs], device=device)
+    related = torch.tensor([p.relation != NO_RELATION and p.novel is not None for p in pairs], device=device)
+    yn = torch.tensor([bool(p.novel) for p in pairs], dtype=torch.long, device=device)
+    return y, related, yn
+
+
+def _load_pretrained(name: str, device: torch.device) -> tuple[Any, nn.Module]:
+    from course_utils.text.pretrained import load_encoder
+
+    tokenizer, encoder = load_encoder(name, device=device)
+    return tokenizer, encoder
+
+
+def _resolve_device(device: Any, kind: str) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    if kind == "pretrained":
+        from course_utils.device import pick_device
+
+        return pick_device()
+    return torch.device("cpu")
+
 
 def train_relations(documents: Sequence[BioDocument], *, kind: str = "lstm", epochs: int = 8, batch_size: int = 8,
-                    dim: int = 64, lr: float = 3e-3, seed: int = 1234, none_weight: float = 0.5) -> RelationClassifier:
+                    dim: int | None = None, lr: float = 3e-3, seed: int = 1234, none_weight: float = 0.5,
+                    model: str = "minilm", encoder_lr: float = 1e-4, max_length: int = 512, stride: int = 128,
+                    warmup: float = 0.1, encoder_layers: int | None = None, device: Any = None,
+                    show_progress: bool = True) -> RelationClassifier:
     """Return a relation + novelty classifier trained on every candidate pair of ``documents`` (chapter 13).
 
     ``none_weight`` down-weights the (many) no-relation pairs in the relation loss; novelty is learned on the
-    related pairs only.
+    related pairs only. ``kind`` is ``lstm``, ``rnn`` or ``transformer`` (trained from scratch, ``dim`` 64 by
+    default, on the CPU unless ``device`` says otherwise) or ``pretrained``: the encoder ``model`` (``"minilm"``,
+    a hub id or a folder) fine-tuned end to end with AdamW, ``encoder_lr`` for the encoder (1e-4 suits the small
+    MiniLM; 2e-5 to 5e-5 is usual for a BERT-base model) and ``lr`` for the heads (``dim`` defaults to the
+    encoder's width), each marker's new embedding row starting from the mean embedding of its type's words, ``warmup`` (a fraction of the steps) of linear warm-up then
+    linear decay to 0, windows of ``max_length`` WordPiece tokens overlapping by ``stride``; ``encoder_layers``
+    keeps only the encoder's first N transformer layers (half of MiniLM's six trains in half the time, for the
+    smoke profile's budget; ``None`` keeps all), on ``device``
+    (default :func:`course_utils.device.pick_device`) with mixed precision on CUDA. Seeded by ``seed``.
     """
-    if kind not in ENCODERS:
-        raise RelationModelError(f"unknown encoder {kind!r}; choose one of {', '.join(ENCODERS)}")
+    if kind not in KINDS:
+        raise RelationModelError(f"unknown encoder {kind!r}; choose one of {', '.join(KINDS)}")
     seed_everything(seed)
     start = time.perf_counter()
-    encoded = [_encode(d) for d in documents if d.mentions]
-    encoded = [e for e in encoded if e.pairs]
+    dev = _resolve_device(device, kind)
+    if kind == "pretrained":
+        clf = _new_pretrained(documents, model, dim, max_length, stride, dev, encoder_layers)
+        encoded = clf.encode([d for d in documents if d.mentions])
+    else:
+        encoded = [e for e in (_encode(d) for d in documents if d.mentions) if e.pairs]
     if not encoded:
         raise RelationModelError("no document with at least two entity ids to train on; check the input file")
-    vocab: dict[str, int] = {"<pad>": 0, "<unk>": 1}
-    for e in encoded:
-        for t in e.tokens:
-            vocab.setdefault(t, len(vocab))
     labels = [NO_RELATION] + sorted({p.relation for e in encoded for p in e.pairs} - {NO_RELATION})
-    net = _Net(kind, len(vocab), len(labels), dim, 384)
-    clf = RelationClassifier(kind, net, vocab, labels, dim)
+    if kind == "pretrained":
+        net = _PretrainedNet(clf.net, len(labels), clf.dim).to(dev)
+        clf.net, clf.labels = net, labels
+        optimiser = torch.optim.AdamW([
+            {"params": list(net.encoder.parameters()), "lr": encoder_lr},
+            {"params": [p for n, p in net.named_parameters() if not n.startswith("encoder.")], "lr": lr},
+        ], weight_decay=0.01)
+    else:
+        vocab: dict[str, int] = {"<pad>": 0, "<unk>": 1}
+        for e in encoded:
+            for t in e.tokens:
+                vocab.setdefault(t, len(vocab))
+        d = dim or 64
+        net = _Net(kind, len(vocab), len(labels), d, 384).to(dev)
+        clf = RelationClassifier(kind, net, vocab, labels, d)
+        optimiser = torch.optim.AdamW(net.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
     label_index = {label: i for i, label in enumerate(labels)}
-    weight = torch.ones(len(labels))
+    weight = torch.ones(len(labels), device=dev)
     weight[0] = none_weight
     rel_loss, nov_loss = nn.CrossEntropyLoss(weight=weight), nn.CrossEntropyLoss()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr)
-    rng = np.random.default_rng(seed)
+    n_batches = (len(encoded) + batch_size - 1) // batch_size
+    total_steps = max(epochs * n_batches, 1)
+    scheduler = None
+    if kind == "pretrained":
+        warm = int(round(warmup * total_steps))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / (warm + 1)
+            return max(0.0, (total_steps - step) / max(total_steps - warm, 1))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+    from course_utils.device import amp_dtype, autocast
+
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype(dev) == torch.float16 else None
+    bar = progress_bar(total_steps, desc=f"train {kind}", unit="batch", disable=not show_progress)
     net.train()
-    for _ in progress(range(epochs), desc=f"train {kind}"):
+    for _ in range(epochs):
         order = rng.permutation(len(encoded))
         for b in range(0, len(encoded), batch_size):
             batch = [encoded[i] for i in order[b: b + batch_size]]
-            inputs = clf._inputs(batch)
-            rel_logits, nov_logits = net(*inputs)
+            inputs = [t.to(dev) for t in clf._inputs(batch)]
             pairs = [p for e in batch for p in e.pairs]
-            y = torch.tensor([label_index.get(p.relation, 0) for p in pairs])
-            loss = rel_loss(rel_logits, y)
-            related = torch.tensor([p.relation != NO_RELATION and p.novel is not None for p in pairs])
+            y, related, yn = _pair_targets(pairs, label_index, dev)
+            with autocast(dev):
+                rel_logits, nov_logits = net(*inputs)
+            loss = rel_loss(rel_logits.float(), y)
             if related.any():
-                yn = torch.tensor([bool(p.novel) for p in pairs], dtype=torch.long)
-                loss = loss + nov_loss(nov_logits[related], yn[related])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+                loss = loss + nov_loss(nov_logits.float()[related], yn[related])
+            optimiser.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimiser)
+            else:
+                loss.backward()
+            if kind == "pretrained":
+                nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            if scaler is not None:
+                scaler.step(optimiser)
+                scaler.update()
+            else:
+                optimiser.step()
+            if scheduler is not None:
+                scheduler.step()
+            bar.update(1)
+    bar.close()
     net.eval()
     clf.train_seconds = time.perf_counter() - start
     return clf
 
 
+def _type_words(marker: str) -> str:
+    """``<GeneOrGeneProduct>`` -> ``"gene or gene product"``: the words a marker's embedding starts from."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", marker[1:-1]).replace("_", " ").lower()
+
+
+def _init_marker_embeddings(tokenizer: Any, encoder: nn.Module, markers: Sequence[str]) -> None:
+    """Grow the embedding matrix by the marker tokens, each new row the mean embedding of its type's words.
+
+    Rows drawn near the mean of the vocabulary (the library's default) start all markers alike, and at the
+    encoder's small learning rate they stay alike for many steps: the model cannot tell a gene from a disease.
+    """
+    with torch.no_grad():
+        encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        table = encoder.get_input_embeddings().weight
+        for marker in markers:
+            pieces = tokenizer(_type_words(marker), add_special_tokens=False)["input_ids"]
+            if pieces:
+                table[tokenizer.convert_tokens_to_ids(marker)] = table[pieces].mean(0)
+
+
+def _keep_layers(encoder: nn.Module, n: int) -> None:
+    """Keep the first ``n`` transformer layers of a BERT-like encoder (``encoder.encoder.layer``), config too."""
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise RelationModelError(f"cannot keep {n} layers of a {type(encoder).__name__}: it has no encoder.layer "
+                                 "list; leave encoder_layers at None")
+    if not 1 <= n <= len(layers):
+        raise RelationModelError(f"encoder_layers={n}, but the encoder has {len(layers)} layers")
+    encoder.encoder.layer = layers[:n]
+    encoder.config.num_hidden_layers = n
+
+
+def _new_pretrained(documents: Sequence[BioDocument], model: str, dim: int | None, max_length: int, stride: int,
+                    device: torch.device, encoder_layers: int | None = None) -> RelationClassifier:
+    """Return a pretrained-kind classifier whose ``net`` is still the bare encoder (heads are added once the
+    labels are known): tokenizer with the marker tokens added, embedding matrix resized to match."""
+    tokenizer, encoder = _load_pretrained(model, device)
+    if encoder_layers is not None:
+        _keep_layers(encoder, encoder_layers)
+    types = sorted({m.type for d in documents for m in d.mentions} | set(ENTITY_TYPES))
+    markers = [marker_token(t) for t in types] + [_GENERIC_MARKER]
+    tokenizer.add_special_tokens({"additional_special_tokens": markers})
+    _init_marker_embeddings(tokenizer, encoder, markers)
+    positions = int(getattr(encoder.config, "max_position_embeddings", max_length))
+    length = min(max_length, positions)
+    if length < 8:
+        raise RelationModelError(f"max_length {max_length} leaves no room for a window; use at least 8")
+    hidden = int(encoder.config.hidden_size)
+    clf = RelationClassifier("pretrained", encoder, {}, [], dim or hidden, tokenizer=tokenizer, encoder=model,
+                             max_length=length, stride=min(stride, (length - 2) // 2), markers=markers)
+    return clf
+
+
 def predict_relations(clf: RelationClassifier, documents: Sequence[BioDocument], *,
                       batch_size: int = 16) -> list[PairExample]:
-    """Return every candidate pair of ``documents`` labelled with a predicted relation and novelty (chapter 13)."""
-    encoded = [e for e in (_encode(d) for d in documents) if e.pairs]
-    out: list[PairExample] = []
+    """Return every candidate pair of ``documents`` labelled with a predicted relation and novelty (chapter 13).
+
+    The candidate pairs are those of the mentions the documents carry: gold mentions, or the mentions a NER
+    model predicted (ids from its dictionary or placeholders), in which case a predicted relation can only be
+    right when its two ids are the gold ids (:mod:`course_utils.ie.biored_pipeline`).
+    """
+    from course_utils.device import autocast
+
+    encoded = [(i, e) for i, e in enumerate(clf._encode_all(documents)) if e.pairs]
+    if clf.kind == "pretrained":  # similar lengths together: less padding
+        encoded.sort(key=lambda item: len(item[1].token_ids))
+    dev = clf.device
+    by_doc: dict[int, list[PairExample]] = {}
     clf.net.eval()
     with torch.no_grad():
         for b in range(0, len(encoded), batch_size):
-            batch = encoded[b: b + batch_size]
-            rel_logits, nov_logits = clf.net(*clf._inputs(batch))
-            rel = rel_logits.argmax(-1).tolist()
-            nov = nov_logits.argmax(-1).tolist()
-            pairs = [p for e in batch for p in e.pairs]
-            for p, r, n in zip(pairs, rel, nov, strict=True):
-                label = clf.labels[r]
-                out.append(replace(p, relation=label, novel=bool(n) if label != NO_RELATION else None))
-    return out
+            indexed = encoded[b: b + batch_size]
+            batch = [e for _, e in indexed]
+            with autocast(dev):
+                rel_logits, nov_logits = clf.net(*[t.to(dev) for t in clf._inputs(batch)])
+            rel = rel_logits.float().argmax(-1).tolist()
+            nov = nov_logits.float().argmax(-1).tolist()
+            k = 0
+            for i, e in indexed:
+                out_doc = by_doc.setdefault(i, [])
+                for p in e.pairs:
+                    label = clf.labels[rel[k]]
+                    out_doc.append(replace(p, relation=label, novel=bool(nov[k]) if label != NO_RELATION else None))
+                    k += 1
+    return [p for i in sorted(by_doc) for p in by_doc[i]]
 
 
 def documents_with_relations(documents: Sequence[BioDocument], pairs: Sequence[PairExample]) -> list[BioDocument]:
@@ -242,28 +560,63 @@ def documents_with_relations(documents: Sequence[BioDocument], pairs: Sequence[P
 
 
 def save_classifier(clf: RelationClassifier, folder: str | Path) -> Path:
-    """Return the folder the classifier was saved to (weights.pt + config.json) (chapter 13)."""
+    """Return the folder the classifier was saved to (weights.pt + config.json; for the pretrained kind the
+    fine-tuned encoder and its tokenizer in ``encoder/`` and the heads in ``heads.pt``) (chapter 13).
+
+    Everything is written into a temporary sibling folder that replaces ``folder`` only when complete, so an
+    interrupted save never leaves a half-written model.
+    """
     from course_utils.paths import staged_directory
 
     folder = Path(folder)
+    config = {"kind": clf.kind, "vocab": clf.vocab, "labels": clf.labels, "dim": clf.dim,
+              "train_seconds": clf.train_seconds}
     with staged_directory(folder) as tmp:
-        torch.save(clf.net.state_dict(), tmp / "weights.pt")
-        (tmp / "config.json").write_text(json.dumps({"kind": clf.kind, "vocab": clf.vocab, "labels": clf.labels,
-                                                     "dim": clf.dim, "train_seconds": clf.train_seconds}))
+        if clf.kind == "pretrained":
+            net: _PretrainedNet = clf.net  # type: ignore[assignment]
+            net.encoder.save_pretrained(tmp / "encoder")
+            clf.tokenizer.save_pretrained(tmp / "encoder")
+            torch.save({k: v.detach().cpu() for k, v in net.head_state().items()}, tmp / "heads.pt")
+            config.update(encoder=clf.encoder, max_length=clf.max_length, stride=clf.stride, markers=clf.markers)
+        else:
+            torch.save(clf.net.state_dict(), tmp / "weights.pt")
+        (tmp / "config.json").write_text(json.dumps(config))
     return folder
 
 
-def load_classifier(folder: str | Path) -> RelationClassifier:
-    """Return a classifier saved by :func:`save_classifier` (chapter 13)."""
+def load_classifier(folder: str | Path, *, device: Any = None) -> RelationClassifier:
+    """Return a classifier saved by :func:`save_classifier`, on ``device`` (default: the CPU for the models
+    trained from scratch, :func:`course_utils.device.pick_device` for the pretrained kind) (chapter 13)."""
     folder = Path(folder)
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise RelationModelError(f"{config_path} not found: train a model first "
                                  "(python -m course_utils.ie.relations train ...)")
     config = json.loads(config_path.read_text())
+    dev = _resolve_device(device, config["kind"])
+    if config["kind"] == "pretrained":
+        from transformers import AutoModel, AutoTokenizer
+
+        from course_utils.text.pretrained import _quiet_loading
+
+        tokenizer = AutoTokenizer.from_pretrained(str(folder / "encoder"))
+        tokenizer.backend_tokenizer.no_truncation()
+        tokenizer.backend_tokenizer.no_padding()
+        with _quiet_loading():
+            encoder = AutoModel.from_pretrained(str(folder / "encoder"))
+        net: nn.Module = _PretrainedNet(encoder, len(config["labels"]), config["dim"])
+        missing = net.load_state_dict(torch.load(folder / "heads.pt", map_location="cpu", weights_only=True),
+                                      strict=False)
+        if missing.unexpected_keys or any(not k.startswith("encoder.") for k in missing.missing_keys):
+            raise RelationModelError(f"{folder / 'heads.pt'} does not fit the saved configuration; train again")
+        net.to(dev).eval()
+        return RelationClassifier("pretrained", net, {}, config["labels"], config["dim"],
+                                  config.get("train_seconds", 0.0), tokenizer=tokenizer, encoder=config["encoder"],
+                                  max_length=config["max_length"], stride=config["stride"],
+                                  markers=config["markers"])
     net = _Net(config["kind"], len(config["vocab"]), len(config["labels"]), config["dim"], 384)
     net.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
-    net.eval()
+    net.to(dev).eval()
     return RelationClassifier(config["kind"], net, config["vocab"], config["labels"], config["dim"],
                               config.get("train_seconds", 0.0))
 
@@ -278,8 +631,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a relation + novelty classifier on a PubTator file")
     t.add_argument("--train", required=True)
-    t.add_argument("--model", default="lstm", choices=ENCODERS)
+    t.add_argument("--model", default="lstm", choices=KINDS)
+    t.add_argument("--encoder", default="minilm", help="pretrained encoder for --model pretrained: minilm, hub id "
+                   "or folder")
     t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--encoder-lr", type=float, default=1e-4, help="encoder learning rate (--model pretrained)")
+    t.add_argument("--encoder-layers", type=int, default=None, help="keep the encoder's first N layers")
     t.add_argument("--out", required=True)
     p = sub.add_parser("predict", help="predict relations and novelty between the entities of a PubTator file")
     p.add_argument("--model-dir", required=True)
@@ -291,7 +648,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            clf = train_relations(_read(args.train), kind=args.model, epochs=args.epochs)
+            extra = ({"model": args.encoder, "encoder_lr": args.encoder_lr, "batch_size": 4,
+                      "encoder_layers": args.encoder_layers}
+                     if args.model == "pretrained" else {})
+            clf = train_relations(_read(args.train), kind=args.model, epochs=args.epochs, **extra)
             save_classifier(clf, args.out)
             print(f"trained {args.model} in {clf.train_seconds:.1f} s -> {args.out}")
         elif args.command == "predict":
