@@ -230,18 +230,22 @@ def greedy_wordpiece(word: str, vocab: set[str] | dict[str, int], unk: str = "[U
 # Track 4: BPE trained here
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int, *, min_frequency: int = 2, lowercase: bool = True) -> Any:
+def train_bpe(texts: Iterable[str], vocab_size: int, *, min_frequency: int = 2, lowercase: bool = True,
+              ignore_merges: bool = True) -> Any:
     """Return a byte-pair-encoding ``tokenizers.Tokenizer`` trained on ``texts`` (chapter 7, Track 2.4).
 
     NFC normalisation (and lower-casing), pre-tokenization on white space and punctuation (``\\w+|[^\\w\\s]+``,
     the ``Whitespace`` pre-tokenizer), then merges learned until ``vocab_size`` symbols; ``[UNK]`` for
-    characters never seen in training. Deterministic for the same texts.
+    characters never seen in training. Deterministic for the same texts. ``ignore_merges`` (the library's
+    option, as in Llama 3's tokenizer) encodes a word that is already one vocabulary entry as that entry without
+    replaying the merges: the same pieces on the course's texts (the 40 MB benchmark checks it), about 20 %
+    faster.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     if vocab_size < 10:
         raise TokenizerError(f"A BPE vocabulary of {vocab_size} symbols is too small; use at least a few hundred.")
-    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]", ignore_merges=ignore_merges))
     norms = [normalizers.NFC()] + ([normalizers.Lowercase()] if lowercase else [])
     tokenizer.normalizer = normalizers.Sequence(norms)
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
