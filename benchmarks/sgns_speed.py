@@ -43,14 +43,15 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPU cores{gpu}, torch {torch.__version__}"
 
 
-def speed(documents: int, epochs: int, thread_counts: tuple[int, ...] = (1, 2)) -> None:
+def speed(documents: int, epochs: int, thread_counts: tuple[int, ...] = (1, 2), batch_size: int = 6144) -> None:
     """CPU: own SGNS (1, 2 threads) against gensim (1, 2 workers) on the synthetic corpus."""
     from course_utils.text import sgns as S
     from course_utils.text.corpus import synthetic_corpus
 
     corpus = synthetic_corpus(documents, seed=1234)
     sentences = S.sentences_of(corpus.texts())
-    config = S.SgnsConfig(dim=100, window=5, negatives=5, min_count=5, sample=1e-3, epochs=epochs, batch_size=1024)
+    config = S.SgnsConfig(dim=100, window=5, negatives=5, min_count=5, sample=1e-3, epochs=epochs,
+                          batch_size=batch_size)
     vocabulary = S.build_vocabulary(sentences, config.min_count)
     encoded = S.encode_corpus(sentences, vocabulary, "cpu")
     print(f"synthetic corpus: {documents:,} documents, {vocabulary.total_tokens:,} tokens, {len(vocabulary):,} words; "
@@ -177,10 +178,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--gpu-tokens", type=int, default=100_000_000)
     parser.add_argument("--threads", type=int, default=1, help="real mode: torch threads and gensim workers")
+    parser.add_argument("--batch-size", type=int, default=6144,
+                        help="speed mode: pairs per update of the course's SGNS (6144: 1,024 whole windows of reach 5)")
     parser.add_argument("--thread-counts", default="1,2", help="speed mode: torch threads / gensim workers to run")
     args = parser.parse_args()
     if args.mode == "speed":
-        speed(args.documents, args.epochs, tuple(int(t) for t in args.thread_counts.split(",")))
+        speed(args.documents, args.epochs, tuple(int(t) for t in args.thread_counts.split(",")), args.batch_size)
     elif args.mode == "gpu":
         gpu(args.gpu_tokens)
     else:

@@ -209,7 +209,7 @@ class SkipGramSettings:
     negatives: int  # k negatives per (target, context) pair
     epochs: int
     sample: float  # frequent-word subsampling threshold (word2vec's -sample)
-    batch_size: int  # pairs per sparse update of the course's SGNS
+    batch_size: int  # pairs per sparse update of the course's SGNS (about: batch_size // (window + 1) windows)
     loop_sentences: int  # sentences the seed's one-update-per-pair loop is timed on
     lr: float = 0.025  # word2vec's starting learning rate, decaying linearly to min_lr
     min_lr: float = 1e-4

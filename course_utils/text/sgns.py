@@ -6,10 +6,12 @@ The course's SGNS is written the way word2vec scales, in PyTorch tensors rather 
   ``t = sample * total``), before windows are cut, so the window reaches past discarded words;
 * the **dynamic window**: each centre word draws its own reach ``b`` from 1 to ``window``;
 * **negatives** come from the unigram distribution raised to 0.75, through a lookup table;
-* (centre, context, negatives) are **batched** tensors made with torch operations on the training device
-  (GPU when present), shuffled, and used for
-* **sparse updates**: the hand-derived gradient of the loss is added to the rows that a batch touches
-  (``index_add_``), with word2vec's learning rate decaying linearly from ``lr`` to ``min_lr``.
+* centres are **batched with their whole windows** (:func:`skipgram_windows`, grouped by reach), made with torch
+  operations on the training device (GPU when present); each centre's ``k`` negatives serve every pair of its
+  window (Ji et al.'s HogBatch), which moves about two vectors per pair through memory instead of ``k + 2``;
+* **sparse updates** (:func:`window_step`): the hand-derived gradient of the loss is added to the rows that a
+  batch touches (``index_add_``), with word2vec's learning rate decaying linearly from ``lr`` to ``min_lr``.
+  :func:`sgd_step` is the same update for separate (centre, context, negatives) pairs, kept to teach and test.
 
 For one pair of a target word ``t`` with input vector ``v_t``, its context ``c`` with output vector ``u_c`` and
 ``k`` negatives ``n`` drawn from the noise distribution, the loss is
@@ -56,10 +58,14 @@ __all__ = [
     "NoiseSampler",
     "subsample",
     "skipgram_pairs",
+    "WindowBatch",
+    "skipgram_windows",
     "window_usage",
     "sgns_loss",
     "sgns_gradients",
     "sgd_step",
+    "window_step",
+    "Workspace",
     "SgnsResult",
     "train_sgns",
     "GensimResult",
@@ -78,6 +84,7 @@ __all__ = [
 
 METHODS = ("sgns", "gensim")
 _LOSS_EVERY = 4  # batches between two samples of the training loss
+_ALGORITHM = "windows-shared-negatives"  # part of the cache key: vectors of an earlier batching are not reused
 _log = logging.getLogger(__name__)
 
 
@@ -92,7 +99,8 @@ class SgnsError(CourseError, ValueError):
 class SgnsConfig:
     """Settings shared by the course's SGNS and gensim's ``Word2Vec`` (chapter 9); word2vec's defaults.
 
-    ``batch_size`` (pairs per update) and ``chunk_tokens`` (tokens turned into pairs at once) concern only the
+    ``batch_size`` (pairs per update, about: windows stay whole, ``batch_size // (window + 1)`` centres per update)
+    and ``chunk_tokens`` (tokens turned into windows at once) concern only the
     course's implementation; ``table_size`` is the length of the negative-sampling lookup table.
     """
 
@@ -269,6 +277,48 @@ def skipgram_pairs(ids: torch.Tensor, sentence: torch.Tensor, window: int,
     return torch.cat(centres), torch.cat(contexts)
 
 
+@dataclass(frozen=True)
+class WindowBatch:
+    """Centre words that share one window reach ``r`` (chapter 9), from :func:`skipgram_windows`.
+
+    ``centres`` (n,), ``contexts`` (n, 2r): the words at offsets -r..-1, 1..r, and ``valid`` (n, 2r): whether that
+    offset is inside the centre's sentence. Only centres with at least one valid context are kept.
+    """
+
+    reach: int
+    centres: torch.Tensor
+    contexts: torch.Tensor
+    valid: torch.Tensor
+
+
+def skipgram_windows(ids: torch.Tensor, sentence: torch.Tensor, window: int,
+                     generator: torch.Generator) -> list[WindowBatch]:
+    """Return every centre with its whole window, grouped by the reach it drew (chapter 9).
+
+    The same pairs as :func:`skipgram_pairs` with the same generator state (a test checks it), kept as windows:
+    each position draws its reach ``b`` from 1 to ``window``; the positions that drew ``b`` form one
+    :class:`WindowBatch` of ``2b`` context slots, so a batch wastes slots only at sentence ends, not on the
+    offsets beyond a short reach.
+    """
+    if window < 1:
+        raise SgnsError(f"window = {window}: a skip-gram window must reach at least one word.")
+    n = ids.numel()
+    reach = torch.randint(1, window + 1, (n,), generator=generator, device=ids.device)
+    padded_ids = torch.nn.functional.pad(ids, (window, window))
+    padded_sentence = torch.nn.functional.pad(sentence, (window, window), value=-1)
+    around_ids = padded_ids.unfold(0, 2 * window + 1, 1)  # (n, 2 window + 1), a view: row i is ids[i-w : i+w+1]
+    around_sentence = padded_sentence.unfold(0, 2 * window + 1, 1)
+    groups: list[WindowBatch] = []
+    for b in range(1, window + 1):
+        columns = torch.tensor([j for j in range(window - b, window + b + 1) if j != window], device=ids.device)
+        rows = torch.nonzero(reach == b).squeeze(1)
+        contexts = around_ids.index_select(0, rows).index_select(1, columns)  # two gathers beat one 2-D index
+        valid = around_sentence.index_select(0, rows).index_select(1, columns) == sentence[rows].unsqueeze(1)
+        used = valid.any(1)
+        groups.append(WindowBatch(b, ids[rows][used], contexts[used], valid[used]))
+    return groups
+
+
 def window_usage(window: int, n_tokens: int = 50_000, seed: int = 0) -> dict[int, tuple[float, float]]:
     """Return {distance: (share of word pairs at that distance used, expected (window - d + 1) / window)}.
 
@@ -343,6 +393,80 @@ def sgd_step(w_in: torch.Tensor, w_out: torch.Tensor, centres: torch.Tensor, con
         return None
     log_sigmoid = torch.nn.functional.logsigmoid
     return -(log_sigmoid(scores[:, 0]).sum() + log_sigmoid(-scores[:, 1:]).sum())
+
+
+class Workspace:
+    """Reusable buffers for :func:`window_step` (chapter 9).
+
+    A batch's gathered vectors and updates are a few megabytes; allocating them afresh at every step costs more
+    than the arithmetic on a CPU (the allocator hands large blocks back to the system and the next step faults
+    them in again). :func:`train_sgns` keeps one workspace for its run and every step writes into it.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple[str, torch.dtype, torch.device], torch.Tensor] = {}
+
+    def take(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Return a contiguous tensor of ``shape`` backed by the buffer ``name`` (grown when too small)."""
+        need = math.prod(shape)
+        key = (name, dtype, device)
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.numel() < need:
+            buffer = torch.empty(max(need, 1), dtype=dtype, device=device)
+            self._buffers[key] = buffer
+        return buffer[:need].view(shape)
+
+
+def window_step(w_in: torch.Tensor, w_out: torch.Tensor, centres: torch.Tensor, contexts: torch.Tensor,
+                valid: torch.Tensor, negatives: torch.Tensor, lr: float, *, with_loss: bool = True,
+                workspace: Workspace | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Apply one sparse SGD update for a batch of whole windows in place (chapter 9); return (summed loss, pairs).
+
+    ``centres`` (B,), ``contexts`` and ``valid`` (B, T) from :func:`skipgram_windows`, ``negatives`` (B, k): the
+    ``k`` negatives one centre draws serve every pair of its window (negatives shared within a window, as in Ji et
+    al.'s HogBatch word2vec). Each pair's loss is still ``-log s(u_c.v) - sum_n log s(-u_n.v)``, so the update is
+    :func:`sgd_step` on all the window's pairs with those negatives (a test checks it), a negative that equals a
+    pair's context skipped for that pair. Per centre this gathers ``1 + T + k`` vectors instead of
+    ``(T + 1)(k + 2)`` for separate pairs. ``workspace`` keeps the large temporaries between calls.
+    """
+    ws = workspace if workspace is not None else Workspace()
+    n, width = contexts.shape
+    k = negatives.shape[1]
+    dim = w_in.shape[1]
+    dev, dtype = w_in.device, w_in.dtype
+    targets = ws.take("targets", (n, width + k), torch.int64, dev)
+    torch.cat([contexts, negatives], dim=1, out=targets)
+    flat = targets.view(-1)
+    v = ws.take("v", (n, dim), dtype, dev)
+    torch.index_select(w_in, 0, centres, out=v)
+    u = ws.take("u", (n * (width + k), dim), dtype, dev)
+    torch.index_select(w_out, 0, flat, out=u)
+    u3 = u.view(n, width + k, dim)
+    scores = ws.take("scores", (n, width + k, 1), dtype, dev)
+    torch.bmm(u3, v.unsqueeze(2), out=scores)
+    scores = scores.view(n, width + k)
+    mask = valid.to(dtype)
+    # each negative acts once for every valid pair of the window whose context is a different word
+    weight = mask.sum(1, keepdim=True) - ((contexts.unsqueeze(2) == negatives.unsqueeze(1)) & valid.unsqueeze(2)).sum(1)
+    g = ws.take("g", (n, width + k), dtype, dev)
+    torch.sigmoid(scores, out=g)
+    g[:, :width] -= 1.0
+    g[:, :width] *= mask
+    g[:, width:] *= weight
+    g.mul_(-lr)
+    grad_v = ws.take("grad_v", (n, 1, dim), dtype, dev)
+    torch.bmm(g.unsqueeze(1), u3, out=grad_v)
+    w_in.index_add_(0, centres, grad_v.view(n, dim))
+    grad_u = ws.take("grad_u", (n, width + k, dim), dtype, dev)
+    torch.bmm(g.unsqueeze(2), v.unsqueeze(1), out=grad_u)
+    w_out.index_add_(0, flat, grad_u.view(-1, dim))
+    if not with_loss:
+        return None
+    log_sigmoid = torch.nn.functional.logsigmoid
+    # the loss counts every drawn negative of every valid pair, as sgd_step's does
+    pairs = mask.sum(1, keepdim=True)
+    loss = -((log_sigmoid(scores[:, :width]) * mask).sum() + (log_sigmoid(-scores[:, width:]) * pairs).sum())
+    return loss, valid.sum()
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -441,29 +565,35 @@ def train_sgns(
             from ..progress import progress_bar
 
             bar = progress_bar(config.epochs * len(chunks), desc=f"{name} on {dev.type}", unit="chunk")
+        workspace = Workspace()
+        per_batch = max(1, config.batch_size // (config.window + 1))  # centres per update: about batch_size pairs
         _sync(dev)
         start = time.perf_counter()
         done_raw = 0.0
         for _epoch in range(config.epochs):
             for lo, hi in chunks:
                 ids, sent = subsample(corpus, keep, gen, lo, hi)
-                centres, contexts = skipgram_pairs(ids, sent, config.window, gen)
-                order = torch.randperm(centres.numel(), generator=gen, device=dev)
-                centres, contexts = centres[order], contexts[order]
+                groups = skipgram_windows(ids, sent, config.window, gen)
+                batches = [(g, b) for g, group in enumerate(groups) for b in range(0, group.centres.numel(), per_batch)]
+                order = torch.randperm(len(batches), generator=gen, device=dev).tolist()  # reaches interleaved
                 chunk_raw = (hi - lo) * raw_per_kept
-                n = centres.numel()
+                m = len(batches)
                 loss_sum = torch.zeros((), device=dev)
-                loss_pairs = 0
-                for step, b in enumerate(range(0, n, config.batch_size)):
-                    progress = (done_raw + chunk_raw * b / max(n, 1)) / total_raw
+                loss_pairs = torch.zeros((), dtype=torch.int64, device=dev)
+                for step, j in enumerate(order):
+                    g, b = batches[j]
+                    group = groups[g]
+                    progress = (done_raw + chunk_raw * step / max(m, 1)) / total_raw
                     lr = max(config.min_lr, config.lr - (config.lr - config.min_lr) * progress)
-                    c = centres[b:b + config.batch_size]
+                    c = group.centres[b:b + per_batch]
                     negatives = sampler.draw((c.numel(), config.negatives), gen)
                     record = step % _LOSS_EVERY == 0  # the loss curve samples every few batches
-                    loss = sgd_step(w_in, w_out, c, contexts[b:b + config.batch_size], negatives, lr, with_loss=record)
-                    if loss is not None:
-                        loss_sum += loss
-                        loss_pairs += c.numel()
+                    out = window_step(w_in, w_out, c, group.contexts[b:b + per_batch], group.valid[b:b + per_batch],
+                                      negatives, lr, with_loss=record, workspace=workspace)
+                    if out is not None:
+                        loss_sum += out[0]
+                        loss_pairs += out[1]
+                n = sum(int(group.valid.sum()) for group in groups)
                 done_raw += chunk_raw
                 n_pairs += n
                 if not bool(torch.isfinite(w_in).all()):
@@ -472,8 +602,8 @@ def train_sgns(
                         f"{config.lr} and batch_size={config.batch_size}. Frequent words receive the sum of their "
                         "gradients over a batch: lower batch_size (or lr), or raise subsampling (smaller sample)."
                     )
-                if loss_pairs:
-                    losses.append(float(loss_sum) / loss_pairs)
+                if int(loss_pairs):
+                    losses.append(float(loss_sum) / int(loss_pairs))
                     seen.append(int(round(done_raw)))
                 if bar is not None:
                     bar.update(1)
@@ -708,7 +838,8 @@ def trained_vectors(
         corpus_name = corpus_name or f"{getattr(settings, 'corpus', 'corpus')}-{getattr(settings, 'max_documents', '')}"
     from ..cache import cache_key, cached_folder
 
-    params = {**asdict(config), "method": method, "corpus": corpus_name or "given", "text": _fingerprint(sentences)}
+    params = {**asdict(config), "method": method, "corpus": corpus_name or "given", "text": _fingerprint(sentences),
+              "algorithm": _ALGORITHM if method == "sgns" else "gensim"}
     key = cache_key(f"ch09-{method}", params)
 
     def build(folder: Path) -> None:

@@ -86,6 +86,48 @@ def test_a_negative_equal_to_the_context_is_skipped():
     assert torch.allclose(w_out[1], before[1] - 0.1 * g * torch.ones(2))
 
 
+
+def test_window_step_equals_pair_steps_with_the_window_sharing_its_negatives():
+    """One window update = sgd_step on every valid pair of the windows, each pair given its centre's negatives."""
+    gen = torch.Generator().manual_seed(2)
+    n_words, dim, lr = 10, 3, 0.05
+    w_in = torch.randn(n_words, dim, generator=gen, dtype=torch.float64)
+    w_out = torch.randn(n_words, dim, generator=gen, dtype=torch.float64)
+    centres = torch.tensor([0, 1, 0])  # a repeated centre
+    contexts = torch.tensor([[2, 3, 4, 5], [6, 2, 2, 7], [5, 9, 1, 1]])
+    valid = torch.tensor([[True, True, True, True], [False, True, True, True], [True, True, False, False]])
+    negatives = torch.tensor([[8, 9], [2, 8], [9, 9]])  # centre 1 draws its own context 2: skipped for those pairs
+    rows, cols = torch.nonzero(valid, as_tuple=True)
+    pair_in, pair_out = w_in.clone(), w_out.clone()
+    expected = S.sgd_step(pair_in, pair_out, centres[rows], contexts[rows, cols], negatives[rows], lr)
+    win_in, win_out = w_in.clone(), w_out.clone()
+    loss, pairs = S.window_step(win_in, win_out, centres, contexts, valid, negatives, lr)
+    assert int(pairs) == 9 and loss.item() == pytest.approx(expected.item(), rel=1e-12)
+    assert torch.allclose(win_in, pair_in, atol=1e-12) and torch.allclose(win_out, pair_out, atol=1e-12)
+    workspace = S.Workspace()  # a reused workspace gives the same update, batch after batch
+    again_in, again_out = w_in.clone(), w_out.clone()
+    for _ in range(2):
+        S.window_step(again_in, again_out, centres, contexts, valid, negatives, lr, workspace=workspace)
+    twice_in, twice_out = w_in.clone(), w_out.clone()
+    for _ in range(2):
+        S.window_step(twice_in, twice_out, centres, contexts, valid, negatives, lr)
+    assert torch.equal(again_in, twice_in) and torch.equal(again_out, twice_out)
+
+
+def test_windows_hold_exactly_the_pairs_of_skipgram_pairs():
+    gen = torch.Generator().manual_seed(4)
+    ids = torch.randint(0, 30, (500,), generator=gen)
+    sentence = torch.sort(torch.randint(0, 60, (500,), generator=gen)).values
+    centres, contexts = S.skipgram_pairs(ids, sentence, 5, torch.Generator().manual_seed(9))
+    groups = S.skipgram_windows(ids, sentence, 5, torch.Generator().manual_seed(9))
+    assert [g.reach for g in groups] == [1, 2, 3, 4, 5]
+    from_windows = Counter()
+    for g in groups:
+        assert g.contexts.shape == g.valid.shape == (g.centres.numel(), 2 * g.reach) and bool(g.valid.any(1).all())
+        r, c = torch.nonzero(g.valid, as_tuple=True)
+        from_windows.update(zip(g.centres[r].tolist(), g.contexts[r, c].tolist()))
+    assert from_windows == Counter(zip(centres.tolist(), contexts.tolist()))
+
 # --- sampling -------------------------------------------------------------------------------------------------
 
 
