@@ -37,6 +37,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "linking_ncbi.json")
     parser.add_argument("--skip-baselines", action="store_true", help="only the self-aligned rows")
+    parser.add_argument("--biored-extra", action="store_true",
+                        help="also self-align on BioRED Train + Dev disease mentions (MeSH ids; abstracts of the "
+                             "develop file left out) and the vocabulary names of their ids")
+    parser.add_argument("--max-pairs", type=int, default=50, help="synonym pairs per concept at most")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
@@ -70,7 +74,20 @@ def main() -> int:
         run("MiniLM zero-shot | vocabulary + train mentions", dense)
         run("MiniLM zero-shot + 0.5 TF-IDF | vocabulary + train mentions", L.CombinedLinker(dense, tfidf, 0.5))
     rows = list(task.train_rows)
-    settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr)
+    if args.biored_extra:
+        from course_utils.ie.linking_data import biored_disease_rows, read_ncbi_disease
+
+        develop_docs, _, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
+        extra = biored_disease_rows([root / "biored" / "Train.PubTator", root / "biored" / "Dev.PubTator"],
+                                    exclude_documents=develop_docs)
+        extra_ids = {c for _, c in extra}
+        known = {c for _, c in rows}
+        names = [(n, c) for n, c in zip(vocab.names, vocab.ids) if c in extra_ids and c not in known]
+        rows += extra + names
+        print(f"BioRED extra: {len(extra):,} disease mentions of {len(extra_ids):,} ids, + {len(names):,} vocabulary "
+              f"names of ids NCBI train lacks", flush=True)
+    settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                                 max_pairs_per_concept=args.max_pairs)
     history = self_align(encoder, rows, settings)
     times["self-alignment training"] = history.seconds
     print(f"self-alignment: {history.steps} steps in {history.seconds:.0f} s, loss {history.losses[0]:.3f} -> "
@@ -80,9 +97,10 @@ def main() -> int:
     run("MiniLM self-aligned + 0.5 TF-IDF | vocabulary + train mentions", L.CombinedLinker(dense, tfidf, 0.5))
     if not args.skip_baselines:
         run("MiniLM self-aligned | vocabulary only", L.DenseLinker(vocab, encoder))
-    out = {"results": results, "times_s": times, "settings": vars(args), "total_s": time.perf_counter() - t0,
+    out = {"results": results, "times_s": times,
+           "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "total_s": time.perf_counter() - t0,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}",
-           "train_rows": len(rows), "steps": history.steps}
+           "train_rows": len(rows), "steps": history.steps, "biored_extra": args.biored_extra}
     path = args.out
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))

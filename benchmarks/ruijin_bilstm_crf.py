@@ -42,6 +42,11 @@ def main() -> None:
     parser.add_argument("--embedding-dim", type=int, default=100)
     parser.add_argument("--lstm-hidden", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--bigram-min-count", type=int, default=None,
+                        help="add bigram embeddings (bigrams seen at least this often in training)")
+    parser.add_argument("--bigram-dim", type=int, default=50)
+    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--lr-decay", type=float, default=1.0, help="learning rates x this after every epoch")
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--rare-oversample", type=int, default=2)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
@@ -63,18 +68,20 @@ def main() -> None:
     train_docs = corpus.subset(split["train"]).documents
     val_docs = corpus.subset(split["val"]).documents
     test_docs = corpus.subset(split["test"]).documents
-    model, vocab, _ = build_model("char", None, texts=[remove_line_breaks(d.text)[0] for d in train_docs],
+    model, vocab, meta = build_model("char", None, texts=[remove_line_breaks(d.text)[0] for d in train_docs],
                                   max_length=args.max_length, lstm_hidden=args.lstm_hidden,
-                                  embedding_dim=args.embedding_dim, dropout=0.3)
+                                  embedding_dim=args.embedding_dim, dropout=args.dropout,
+                                  bigram_min_count=args.bigram_min_count, bigram_dim=args.bigram_dim)
     train_ex, _ = make_examples(train_docs, vocab, model.tags, max_length=args.max_length)
     val_ex, _ = make_examples(val_docs, vocab, model.tags, max_length=args.max_length)
     print(f"split: {len(train_docs)} train / {len(val_docs)} val / {len(test_docs)} test documents; "
-          f"{len(train_ex)} training chunks; vocabulary {len(vocab)} characters")
+          f"{len(train_ex)} training chunks; vocabulary {len(vocab)} characters, "
+          f"{meta.get('bigrams', 0)} bigrams; settings {vars(args)}")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr_encoder=args.lr, lr_head=args.lr,
-                         patience=args.patience, max_minutes=args.max_minutes,
+                         patience=args.patience, max_minutes=args.max_minutes, lr_decay=args.lr_decay,
                          rare_types=("Frequency", "SideEff", "Treatment", "Duration", "Operation", "Method"),
                          rare_oversample=args.rare_oversample)
-    result = train_ner(model, train_ex, val_ex, config, show_progress=False)
+    result = train_ner(model, train_ex, val_ex, config, show_progress=True)
     for row in result.history:
         print("epoch {epoch:.0f}  loss {loss:.4f}  train chunk F1 {train_f1:.3f}  val chunk F1 {val_f1:.3f}  "
               "{seconds:.0f} s".format(**row), flush=True)

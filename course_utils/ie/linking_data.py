@@ -49,6 +49,7 @@ __all__ = [
     "synthetic_linking",
     "LinkingTask",
     "ncbi_task",
+    "biored_disease_rows",
     "linking_task",
 ]
 
@@ -454,6 +455,35 @@ def ncbi_task(train_file: str | Path, test_file: str | Path, vocab_folder: str |
                        tuple(expanded(test, test_texts)), tuple(m.ids for m in test), tuple(m.type for m in test),
                        f"{len(test)} mentions of {Path(test_file).name}; dictionary of {len(vocab):,} MeSH/OMIM "
                        f"names + {len(dictionary) - len(vocab):,} training mentions")
+
+
+def biored_disease_rows(files: Sequence[str | Path], *, exclude_documents: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """Return (mention, id) rows of BioRED's disease mentions with one MeSH or OMIM id (chapter 14).
+
+    Extra self-alignment data for NCBI-disease: BioRED annotates diseases with the same MeSH ids. Abbreviations
+    are expanded in their own abstract, as the queries are; documents in ``exclude_documents`` (the PMIDs of
+    the evaluation file: BioRED shares a few abstracts with NCBI-disease) are left out, so no evaluation
+    mention is trained on. Mentions whose ids are in no known format are skipped, not fatal.
+    """
+    from .biored import read_pubtator
+
+    excluded = set(exclude_documents)
+    rows: list[tuple[str, str]] = []
+    for file in files:
+        for doc in read_pubtator(file).documents:
+            if doc.doc_id in excluded:
+                continue
+            abbreviations = schwartz_hearst(f"{doc.title} {doc.abstract}")
+            for mention in doc.mentions:
+                if not mention.type.startswith("Disease") or len(mention.ids) != 1:
+                    continue
+                try:
+                    ids, _ = parse_ids(mention.ids[0], where=f"{file}: document {doc.doc_id}")
+                except LinkingDataError:
+                    continue
+                if len(ids) == 1:
+                    rows.append((expand_abbreviations(mention.text, abbreviations), ids[0]))
+    return rows
 
 
 def linking_task(settings: Any) -> LinkingTask:

@@ -230,3 +230,12 @@ def test_type_pair_rule_and_what_known_pair_accuracy_hides() -> None:
 def test_overlap_counts() -> None:
     o = litcoin_biored_overlap(["1", "2", "3"], ["4", "5"], ["1", "4"], ["2", "9"])
     assert (o.found, o.train_found, o.test_found, o.train_in_dev) == (3, 2, 1, 1)
+
+
+def test_biored_disease_rows_for_linking_keep_single_id_diseases_and_skip_excluded_documents(tmp_path: Path) -> None:
+    from course_utils.ie.linking_data import biored_disease_rows
+
+    path = _write(tmp_path, GOOD)
+    rows = biored_disease_rows([path])
+    assert rows == [("breast cancer", "D001943"), ("breast cancer", "D001943")]  # the two-id mention is left out
+    assert biored_disease_rows([path], exclude_documents={"111"}) == []

@@ -12,6 +12,7 @@ from course_utils.ie.brat import read_folder
 from course_utils.ie.ner_zh import (
     CharVocab,
     NerError,
+    bilstm_padded,
     build_model,
     load_model,
     load_split,
@@ -59,7 +60,7 @@ def test_commands_train_predict_score_on_a_tiny_folder(tmp_path: Path, capsys: p
     split.write_text(json.dumps({"train": ids[:6], "val": ids[6:7], "test": ids[7:]}), encoding="utf-8")
     assert main(["train", "--data", str(gold), "--out", str(tmp_path / "model"), "--split", str(split),
                  "--epochs", "2", "--max-length", "48", "--lstm-hidden", "16", "--lr-encoder", "0.01",
-                 "--lr-head", "0.01", "--quiet"]) == 0
+                 "--lr-head", "0.01", "--bigram-min-count", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "6 training documents" in out and "best epoch" in out
     texts = tmp_path / "texts"
@@ -122,3 +123,52 @@ def test_exercises_ch12_solutions_pass_and_slips_get_hints() -> None:
         return 2 * len(g & p) / (len(g) + len(p)) if p else 0.0
 
     assert "wrong type" in ch12.check_span_f1(untyped).message
+
+
+def test_bilstm_padded_equals_the_packed_lstm_on_every_real_position() -> None:
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(5, 4, batch_first=True, bidirectional=True)
+    x = torch.randn(6, 9, 5, requires_grad=True)
+    lengths = torch.tensor([9, 3, 7, 9, 1, 5])
+    mask = torch.arange(9)[None] < lengths[:, None]
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    reference, _ = torch.nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=9)
+    ours = bilstm_padded(lstm, x, mask)
+    assert ours.shape == reference.shape and torch.allclose(ours[mask], reference[mask], atol=1e-6)
+    (grad_ref,) = torch.autograd.grad(reference[mask].sum(), x)
+    (grad_ours,) = torch.autograd.grad(ours[mask].sum(), x)
+    assert torch.allclose(grad_ours, grad_ref, atol=1e-6)  # padding receives no gradient either way
+    assert float(grad_ours[1, 3:].abs().max()) == 0.0
+    with pytest.raises(NerError, match="bidirectional"):
+        bilstm_padded(torch.nn.LSTM(5, 4, batch_first=True), x, mask)
+
+
+def test_bigram_embeddings_look_up_known_bigrams_and_travel_with_the_model(tmp_path: Path) -> None:
+    from course_utils.ie.ner_zh import bigram_keys, save_model
+
+    vocab = CharVocab.build(["糖尿病糖尿", "病人"])
+    keys = bigram_keys(["糖尿病糖尿", "病人"], vocab, min_count=2)
+    assert keys.tolist() == [vocab.encode("糖")[0] * len(vocab) + vocab.encode("尿")[0]]  # only 糖尿 occurs twice
+    model, vocab2, meta = build_model("char", vocab, texts=["糖尿病糖尿", "病人"], embedding_dim=8, lstm_hidden=4,
+                                      bigram_min_count=2, bigram_dim=3)
+    ids = torch.tensor([vocab.encode("糖尿病") + [0], vocab.encode("尿糖尿病")])
+    mask = ids != 0
+    # 0 padding, 1 unknown bigram (or the last character, whose next one is padding), 2 the known bigram 糖尿
+    assert model.bigram_ids(ids, mask).tolist() == [[2, 1, 1, 0], [1, 2, 1, 1]]
+    assert model.emissions(ids, mask).shape == (2, 4, len(model.tags)) and meta["bigrams"] == 1
+    save_model(tmp_path / "m", model, vocab2, meta)
+    loaded, _, _ = load_model(tmp_path / "m")
+    assert torch.equal(loaded.bigram_keys, model.bigram_keys)
+    model.eval()
+    assert torch.allclose(loaded.emissions(ids, mask), model.emissions(ids, mask))
+
+
+def test_learning_rates_decay_after_every_epoch(tmp_path: Path) -> None:
+    from course_utils.ie.ner_zh import TrainConfig, train_ner
+
+    docs = read_folder(write_synthetic_folder(tmp_path / "d", synthetic_documents(3, seed=5))).documents
+    model, vocab, _ = build_model("char", None, texts=[d.text for d in docs], embedding_dim=8, lstm_hidden=4)
+    examples, _ = make_examples(docs, vocab, model.tags, max_length=32)
+    config = TrainConfig(epochs=3, batch_size=16, lr_encoder=0.01, lr_head=0.02, lr_decay=0.5, early_stopping=False)
+    result = train_ner(model, examples, examples[:4], config, show_progress=False)
+    assert [round(row["lr_head"], 6) for row in result.history] == [0.02, 0.01, 0.005]
