@@ -426,8 +426,8 @@ def window_step(w_in: torch.Tensor, w_out: torch.Tensor, centres: torch.Tensor, 
     ``k`` negatives one centre draws serve every pair of its window (negatives shared within a window, as in Ji et
     al.'s HogBatch word2vec). Each pair's loss is still ``-log s(u_c.v) - sum_n log s(-u_n.v)``, so the update is
     :func:`sgd_step` on all the window's pairs with those negatives (a test checks it), a negative that equals a
-    pair's context skipped for that pair. Per centre this gathers ``1 + T + k`` vectors instead of
-    ``(T + 1)(k + 2)`` for separate pairs. ``workspace`` keeps the large temporaries between calls.
+    pair's context skipped for that pair. Per centre this gathers ``1 + T + k`` vectors instead of ``T (k + 2)``
+    for its ``T`` pairs taken separately. ``workspace`` keeps the large temporaries between calls.
     """
     ws = workspace if workspace is not None else Workspace()
     n, width = contexts.shape
@@ -446,8 +446,9 @@ def window_step(w_in: torch.Tensor, w_out: torch.Tensor, centres: torch.Tensor, 
     torch.bmm(u3, v.unsqueeze(2), out=scores)
     scores = scores.view(n, width + k)
     mask = valid.to(dtype)
+    pairs = mask.sum(1, keepdim=True)  # valid pairs of each window
     # each negative acts once for every valid pair of the window whose context is a different word
-    weight = mask.sum(1, keepdim=True) - ((contexts.unsqueeze(2) == negatives.unsqueeze(1)) & valid.unsqueeze(2)).sum(1)
+    weight = pairs - ((contexts.unsqueeze(2) == negatives.unsqueeze(1)) & valid.unsqueeze(2)).sum(1)
     g = ws.take("g", (n, width + k), dtype, dev)
     torch.sigmoid(scores, out=g)
     g[:, :width] -= 1.0
@@ -464,7 +465,6 @@ def window_step(w_in: torch.Tensor, w_out: torch.Tensor, centres: torch.Tensor, 
         return None
     log_sigmoid = torch.nn.functional.logsigmoid
     # the loss counts every drawn negative of every valid pair, as sgd_step's does
-    pairs = mask.sum(1, keepdim=True)
     loss = -((log_sigmoid(scores[:, :width]) * mask).sum() + (log_sigmoid(-scores[:, width:]) * pairs).sum())
     return loss, valid.sum()
 
