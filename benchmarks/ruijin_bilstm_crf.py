@@ -26,6 +26,7 @@ from course_utils.ie.ner_zh import (
     evaluate_documents,
     load_split,
     make_examples,
+    pretrain_embeddings,
     train_ner,
 )
 from course_utils.ie.scoring import seqeval_table
@@ -49,6 +50,11 @@ def main() -> None:
     parser.add_argument("--lr-decay", type=float, default=1.0, help="learning rates x this after every epoch")
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--rare-oversample", type=int, default=2)
+    parser.add_argument("--ema-decay", type=float, default=None,
+                        help="validate and keep an exponential moving average of the weights (e.g. 0.998)")
+    parser.add_argument("--pretrain-epochs", type=int, default=0,
+                        help="initialise character (and bigram) embeddings with skip-gram vectors of the training "
+                             "documents, this many word2vec epochs (0: random initialisation)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -72,6 +78,10 @@ def main() -> None:
                                   max_length=args.max_length, lstm_hidden=args.lstm_hidden,
                                   embedding_dim=args.embedding_dim, dropout=args.dropout,
                                   bigram_min_count=args.bigram_min_count, bigram_dim=args.bigram_dim)
+    pretrained = None
+    if args.pretrain_epochs:
+        pretrained = pretrain_embeddings(model, vocab, [d.text for d in train_docs], epochs=args.pretrain_epochs)
+        print(f"skip-gram pretraining on the training documents: {pretrained}", flush=True)
     train_ex, _ = make_examples(train_docs, vocab, model.tags, max_length=args.max_length)
     val_ex, _ = make_examples(val_docs, vocab, model.tags, max_length=args.max_length)
     print(f"split: {len(train_docs)} train / {len(val_docs)} val / {len(test_docs)} test documents; "
@@ -80,7 +90,7 @@ def main() -> None:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr_encoder=args.lr, lr_head=args.lr,
                          patience=args.patience, max_minutes=args.max_minutes, lr_decay=args.lr_decay,
                          rare_types=("Frequency", "SideEff", "Treatment", "Duration", "Operation", "Method"),
-                         rare_oversample=args.rare_oversample)
+                         rare_oversample=args.rare_oversample, ema_decay=args.ema_decay)
     result = train_ner(model, train_ex, val_ex, config, show_progress=True)
     for row in result.history:
         print("epoch {epoch:.0f}  loss {loss:.4f}  train chunk F1 {train_f1:.3f}  val chunk F1 {val_f1:.3f}  "
@@ -101,7 +111,7 @@ def main() -> None:
             "micro_f1": evaluation.scores.micro_f1, "macro_f1": evaluation.scores.macro_f1,
             "token_accuracy": evaluation.token_accuracy, "errors": evaluation.errors,
             "per_type": {t: [s.precision, s.recall, s.f1, s.support] for t, s in evaluation.scores.per_type.items()},
-            "history": result.history, "train_minutes": result.seconds / 60, "total_minutes": total / 60,
+            "history": result.history, "pretraining": pretrained, "train_minutes": result.seconds / 60, "total_minutes": total / 60,
             "counts": counts, "lost_without_break_removal": lost.discontinuous, "entities": lost.total,
         }, indent=1))
 

@@ -332,6 +332,7 @@ class LinkingSettings:
     comparator: str | None = None
     top_k: int = 5
     seed: int = 1234
+    dictionary_negatives: int = 0  # per pair, one of this many nearest wrong dictionary names joins the batch
 
 
 @dataclass(frozen=True)
@@ -433,8 +434,10 @@ CHAPTERS: dict[int, Chapter] = {
     # OMIM vocabulary, the corpus's own id space.
     14: Chapter(14, "Entity linking by self-alignment pretraining", ("ncbi_disease", "disease_vocab", "biomedbert"), {
         Profile.SMOKE: LinkingSettings("synthetic", "synthetic", _MINILM, 1, 32, 1e-4, 2),
-        Profile.LAB: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT, 1, 128, 2e-5, 50, _SAPBERT),
-        Profile.FULL: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT, 3, 256, 2e-5, 50, _SAPBERT),
+        Profile.LAB: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT, 1, 128, 2e-5, 50, _SAPBERT,
+                                     dictionary_negatives=5),
+        Profile.FULL: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT, 3, 256, 2e-5, 50, _SAPBERT,
+                                      dictionary_negatives=5),
     }),
 }
 

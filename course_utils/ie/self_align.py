@@ -37,6 +37,7 @@ __all__ = [
     "mine_hard_triplets",
     "multi_similarity_loss",
     "synonym_pairs",
+    "dictionary_negatives",
     "self_align",
     "save_encoder",
 ]
@@ -56,6 +57,7 @@ class SelfAlignSettings:
     beta: float = 60.0
     base: float = 0.5
     max_pairs_per_concept: int = 50
+    dictionary_negatives: int = 0  # per pair, one of this many nearest wrong dictionary names joins the batch
     seed: int = 1234
 
 
@@ -157,12 +159,55 @@ def _embed_train(tokenizer: Any, model: Any, texts: list[str], max_length: int) 
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, str]], dictionary: Any, k: int, *,
+                         batch_size: int = 256, max_length: int = 25) -> dict[str, list[tuple[str, str]]]:
+    """Return, per anchor name, its ``k`` nearest dictionary names that belong to another concept (chapter 14).
+
+    ``anchors`` are (normalised name, concept id); ``dictionary`` is a :class:`~.linking_data.Vocabulary`. The
+    current encoder embeds both (exact cosine search, batched on the model's device); names equal to the anchor
+    are skipped, so a corpus whose annotators gave one name two ids does not teach the model to separate a name
+    from itself. These are the negatives a nearest-neighbour linker would wrongly return: in-batch mining
+    alone rarely sees them, because a random batch of 128 names seldom holds a concept's near neighbours.
+    """
+    import torch
+
+    from ..text.pretrained import embed_texts
+    from .linking_data import normalize_name
+
+    names = [normalize_name(n) for n in dictionary.names]
+    model = encoder[1]
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        table = torch.from_numpy(embed_texts(names, encoder=encoder, batch_size=batch_size, max_length=max_length,
+                                             show_progress=False)).to(dev)
+        unique = sorted(set(anchors))
+        query = torch.from_numpy(embed_texts([a for a, _ in unique], encoder=encoder, batch_size=batch_size,
+                                             max_length=max_length, show_progress=False)).to(dev)
+        width = min(len(names), 4 * k + 16)
+        out: dict[str, list[tuple[str, str]]] = {}
+        for start in range(0, len(unique), batch_size):
+            top = torch.topk(query[start:start + batch_size] @ table.T, width, dim=1).indices.cpu().numpy()
+            for (name, cid), row in zip(unique[start:start + batch_size], top):
+                picked = out.setdefault(f"{cid}\t{name}", [])
+                for j in row:
+                    if dictionary.ids[j] != cid and names[j] != name and len(picked) < k:
+                        picked.append((names[j], dictionary.ids[j]))
+    model.train(was_training)
+    return out
+
+
 def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
-               settings: SelfAlignSettings = SelfAlignSettings()) -> TrainingHistory:
+               settings: SelfAlignSettings = SelfAlignSettings(), *, dictionary: Any = None) -> TrainingHistory:
     """Train ``encoder`` (tokenizer, model) in place by self-alignment on ``(name, id)`` rows; return the history.
 
     Batches of synonym pairs (:func:`synonym_pairs`), names normalised as the linker does, mean pooling,
     :func:`mine_hard_triplets` then :func:`multi_similarity_loss`, AdamW; mixed precision on a GPU; seeded.
+    With ``dictionary`` and ``settings.dictionary_negatives`` = k > 0, each pair also brings one of its
+    anchor's k nearest wrong dictionary names (:func:`dictionary_negatives`, searched again at the start of
+    every epoch with the encoder as it then is), labelled with its own concept, so that mining sees the
+    confusions linking will face.
     """
     import time
 
@@ -178,7 +223,9 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
                           max_pairs_per_concept=settings.max_pairs_per_concept, seed=settings.seed)
     if not pairs:
         raise ValueError("No concept has two different names: self-alignment needs synonym pairs.")
-    labels_of = {cid: i for i, cid in enumerate(sorted({c for _, _, c in pairs}))}
+    use_negatives = dictionary is not None and settings.dictionary_negatives > 0
+    concept_ids = {c for _, _, c in pairs} | (set(dictionary.ids) if use_negatives else set())
+    labels_of = {cid: i for i, cid in enumerate(sorted(concept_ids))}
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     device = next(model.parameters()).device
     rng = np.random.default_rng(settings.seed)
@@ -188,11 +235,27 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
     start = time.perf_counter()
     model.train()
     for _ in range(settings.epochs):
+        negatives: dict[str, list[tuple[str, str]]] = {}
+        if use_negatives:
+            negatives = dictionary_negatives(encoder, [(a, c) for a, _, c in pairs], dictionary,
+                                             settings.dictionary_negatives, max_length=settings.max_length)
+            model.train()
         order = rng.permutation(len(pairs))
         for b in range(n_batches):
             chunk = [pairs[i] for i in order[b * settings.batch_size:(b + 1) * settings.batch_size]]
             texts = [a for a, _, _ in chunk] + [s for _, s, _ in chunk]
-            labels = torch.tensor([labels_of[c] for _, _, c in chunk] * 2, device=device)
+            concepts = [c for _, _, c in chunk] * 2
+            if negatives:
+                in_batch = set(zip(texts, concepts))
+                for a, _, c in chunk:
+                    pool = negatives.get(f"{c}\t{a}", [])
+                    if pool:
+                        name, cid = pool[int(rng.integers(len(pool)))]
+                        if (name, cid) not in in_batch:
+                            in_batch.add((name, cid))
+                            texts.append(name)
+                            concepts.append(cid)
+            labels = torch.tensor([labels_of[c] for c in concepts], device=device)
             with autocast(device):
                 emb = _embed_train(tokenizer, model, texts, settings.max_length).float()
             triplets = mine_hard_triplets(emb.detach(), labels, settings.margin)

@@ -35,6 +35,11 @@ def test_abbreviations_and_composites():
     assert schwartz_hearst(text) == {"APC": "adenomatous polyposis coli"}
     assert expand_abbreviations("APC", {"APC": "adenomatous polyposis coli"}) == "adenomatous polyposis coli"
     assert expand_abbreviations("APC-like", {"APC": "x"}) == "APC-like"
+    # a mention that holds the definition loses the short form instead of repeating the long form inside it
+    g6pd = {"G6PD": "glucose-6-phosphate dehydrogenase"}
+    assert expand_abbreviations("glucose-6-phosphate dehydrogenase (G6PD) deficiency", g6pd) == \
+        "glucose-6-phosphate dehydrogenase deficiency"
+    assert expand_abbreviations("G6PD deficiency", g6pd) == "glucose-6-phosphate dehydrogenase deficiency"
     assert split_composite("breast and ovarian cancer") == ["breast cancer", "ovarian cancer"]
     assert split_composite("colon and some other cancers") == ["colon cancers", "some other cancers"]
     assert split_composite("kidney failure") == ["kidney failure"]

@@ -60,9 +60,10 @@ def test_commands_train_predict_score_on_a_tiny_folder(tmp_path: Path, capsys: p
     split.write_text(json.dumps({"train": ids[:6], "val": ids[6:7], "test": ids[7:]}), encoding="utf-8")
     assert main(["train", "--data", str(gold), "--out", str(tmp_path / "model"), "--split", str(split),
                  "--epochs", "2", "--max-length", "48", "--lstm-hidden", "16", "--lr-encoder", "0.01",
-                 "--lr-head", "0.01", "--bigram-min-count", "1", "--quiet"]) == 0
+                 "--lr-head", "0.01", "--bigram-min-count", "1", "--pretrain-epochs", "1", "--ema-decay", "0.99",
+                 "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "6 training documents" in out and "best epoch" in out
+    assert "6 training documents" in out and "best epoch" in out and "skip-gram pretraining" in out
     texts = tmp_path / "texts"
     texts.mkdir()
     for stem in ids:
@@ -172,3 +173,61 @@ def test_learning_rates_decay_after_every_epoch(tmp_path: Path) -> None:
     config = TrainConfig(epochs=3, batch_size=16, lr_encoder=0.01, lr_head=0.02, lr_decay=0.5, early_stopping=False)
     result = train_ner(model, examples, examples[:4], config, show_progress=False)
     assert [round(row["lr_head"], 6) for row in result.history] == [0.02, 0.01, 0.005]
+
+
+def test_weight_average_follows_the_training_weights_and_keeps_the_bigram_keys(tmp_path: Path) -> None:
+    from course_utils.ie.ner_zh import TrainConfig, train_ner
+
+    docs = read_folder(write_synthetic_folder(tmp_path / "d", synthetic_documents(3, seed=5))).documents
+    texts = [d.text for d in docs]
+
+    def trained(ema: float | None) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model, vocab, _ = build_model("char", None, texts=texts, embedding_dim=8, lstm_hidden=4, bigram_min_count=1)
+        examples, _ = make_examples(docs, vocab, model.tags, max_length=32)
+        config = TrainConfig(epochs=2, batch_size=16, lr_encoder=0.01, lr_head=0.02, early_stopping=False,
+                             ema_decay=ema)
+        train_ner(model, examples, examples[:4], config, show_progress=False)
+        return model
+
+    plain, zero, slow = trained(None), trained(0.0), trained(0.9)
+    keys = plain.state_dict()
+    # decay 0: the average is the last weights, so the run equals plain training
+    assert all(torch.allclose(keys[k].float(), v.float()) for k, v in zero.state_dict().items())
+    # decay 0.9: other weights, the same integer bigram keys (buffers are not averaged)
+    assert not torch.allclose(slow.linear.weight, plain.linear.weight)
+    assert torch.equal(slow.bigram_keys, plain.bigram_keys)
+
+
+def test_pretrained_embeddings_fill_the_tables_reproducibly_and_keep_padding() -> None:
+    import random
+
+    from course_utils.ie.ner_zh import pretrain_embeddings
+
+    # 甲 and 乙 always stand between 糖 and 尿, 丙 and 丁 between 血 and 压: skip-gram must put 甲 next to 乙
+    rng = random.Random(0)
+    filler = "一二三四五六七八九十"
+    pieces = []
+    for _ in range(400):
+        pieces.append(rng.choice(["糖甲尿", "糖乙尿", "血丙压", "血丁压"]) + "".join(rng.choices(filler, k=3)))
+    texts = ["".join(pieces)]
+
+    def pretrained():
+        torch.manual_seed(0)
+        model, vocab, _ = build_model("char", None, texts=texts, embedding_dim=16, lstm_hidden=4,
+                                      bigram_min_count=2, bigram_dim=8)
+        stats = pretrain_embeddings(model, vocab, texts, epochs=20, window=1, sample=0)
+        return model, vocab, stats
+    model, vocab, stats = pretrained()
+    again, _, _ = pretrained()
+    assert torch.equal(model.embedding.weight, again.embedding.weight)  # one worker: reproducible
+    assert stats["character_rows"] == len(vocab) - 2 and stats["bigram_rows"] == model.bigram_keys.numel()
+    weight = model.embedding.weight.detach()
+    assert torch.all(weight[0] == 0)  # padding row untouched
+    cos = torch.nn.functional.cosine_similarity
+    v = {c: weight[vocab.encode(c)[0]] for c in "甲乙丙丁"}
+    assert cos(v["甲"], v["乙"], dim=0) > cos(v["甲"], v["丁"], dim=0) + 0.2
+    assert cos(v["丙"], v["丁"], dim=0) > cos(v["乙"], v["丙"], dim=0) + 0.2
+    bert, bert_vocab, _ = build_model("tiny-bert", None, texts=texts, max_length=32)
+    with pytest.raises(NerError, match="char encoder"):
+        pretrain_embeddings(bert, bert_vocab, texts)

@@ -44,7 +44,14 @@ def test_the_benchmark_task_on_real_data(real_data):
     from course_utils.ie.linking_data import ncbi_task
 
     task = ncbi_task(real_data / "ncbi_disease" / "NCBItrainset.txt", real_data / "ncbi_disease" / "NCBIdevelopset.txt",
-                     real_data / "disease_vocab")
+                     real_data / "disease_vocab", abbreviations=True)
     assert len(task.queries) == 787 and len(task.vocabulary_only) == 20_734
     assert task.dictionary.sources[0] == "train mentions"  # training mentions first: they win ties
     assert len(task.dictionary) > len(task.vocabulary_only) + 1000
+    # the options: mentions as written, and composite training mentions left out of the dictionary
+    raw = ncbi_task(real_data / "ncbi_disease" / "NCBItrainset.txt", real_data / "ncbi_disease" / "NCBIdevelopset.txt",
+                    real_data / "disease_vocab", abbreviations=False, composites=False)
+    changed = sum(a != b for a, b in zip(task.queries, raw.queries))
+    assert 100 < changed < 200  # develop mentions holding a short form its abstract defines
+    assert "WAS" in raw.queries and "Wiskott-Aldrich syndrome" in task.queries
+    assert len(raw.dictionary) < len(task.dictionary) and raw.train_rows != ()

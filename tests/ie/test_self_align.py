@@ -93,3 +93,26 @@ def test_synonym_pairs():
     pairs = synonym_pairs(rows)
     assert len(pairs) == 6 and all(c == "X" for _, _, c in pairs)  # Y has one name: no pair
     assert len(synonym_pairs(rows, max_pairs_per_concept=2)) == 2
+
+
+def test_dictionary_negatives_are_the_nearest_names_of_other_concepts_and_join_the_batches():
+    from course_utils.ie.linking_data import Vocabulary
+    from course_utils.ie.self_align import SelfAlignSettings, dictionary_negatives, self_align
+    from course_utils.text.pretrained import load_encoder
+
+    encoder = load_encoder(device="cpu")
+    dictionary = Vocabulary(("breast cancer", "breast neoplasms", "ovarian neoplasms", "kidney failure",
+                             "renal insufficiency", "breast cancer"),
+                            ("D001943", "D001943", "D010051", "D051437", "D051437", "D999999"))
+    found = dictionary_negatives(encoder, [("breast cancer", "D001943"), ("kidney failure", "D051437")],
+                                 dictionary, k=2)
+    # other concepts only, and never the anchor's own name (here given a second id by a careless annotator)
+    assert [c for _, c in found["D001943\tbreast cancer"]] == ["D010051", "D051437"]
+    assert all(n != "kidney failure" and c != "D051437" for n, c in found["D051437\tkidney failure"])
+    rows = [("breast cancer", "D001943"), ("breast neoplasms", "D001943"), ("kidney failure", "D051437"),
+            ("renal insufficiency", "D051437")]
+    settings = SelfAlignSettings(epochs=1, batch_size=4, learning_rate=1e-5, dictionary_negatives=2)
+    history = self_align(encoder, rows, settings, dictionary=dictionary)
+    assert history.steps == 1 and history.mined[0] > 0
+    with pytest.raises(ValueError, match="two different names"):
+        self_align(encoder, [("a", "X"), ("b", "Y")], settings, dictionary=dictionary)
