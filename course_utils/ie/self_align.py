@@ -160,8 +160,8 @@ def _embed_train(tokenizer: Any, model: Any, texts: list[str], max_length: int) 
 
 
 def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, str]], dictionary: Any, k: int, *,
-                         batch_size: int = 256, max_length: int = 25) -> dict[str, list[tuple[str, str]]]:
-    """Return, per anchor name, its ``k`` nearest dictionary names that belong to another concept (chapter 14).
+                         batch_size: int = 256, max_length: int = 25) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Return, per anchor (name, concept id), its ``k`` nearest dictionary names of other concepts (chapter 14).
 
     ``anchors`` are (normalised name, concept id); ``dictionary`` is a :class:`~.linking_data.Vocabulary`. The
     current encoder embeds both (exact cosine search, batched on the model's device); names equal to the anchor
@@ -186,11 +186,11 @@ def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, 
         query = torch.from_numpy(embed_texts([a for a, _ in unique], encoder=encoder, batch_size=batch_size,
                                              max_length=max_length, show_progress=False)).to(dev)
         width = min(len(names), 4 * k + 16)
-        out: dict[str, list[tuple[str, str]]] = {}
+        out: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for start in range(0, len(unique), batch_size):
             top = torch.topk(query[start:start + batch_size] @ table.T, width, dim=1).indices.cpu().numpy()
             for (name, cid), row in zip(unique[start:start + batch_size], top):
-                picked = out.setdefault(f"{cid}\t{name}", [])
+                picked = out.setdefault((name, cid), [])
                 for j in row:
                     if dictionary.ids[j] != cid and names[j] != name and len(picked) < k:
                         picked.append((names[j], dictionary.ids[j]))
@@ -235,7 +235,7 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
     start = time.perf_counter()
     model.train()
     for _ in range(settings.epochs):
-        negatives: dict[str, list[tuple[str, str]]] = {}
+        negatives: dict[tuple[str, str], list[tuple[str, str]]] = {}
         if use_negatives:
             negatives = dictionary_negatives(encoder, [(a, c) for a, _, c in pairs], dictionary,
                                              settings.dictionary_negatives, max_length=settings.max_length)
@@ -248,7 +248,7 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
             if negatives:
                 in_batch = set(zip(texts, concepts))
                 for a, _, c in chunk:
-                    pool = negatives.get(f"{c}\t{a}", [])
+                    pool = negatives.get((a, c), [])
                     if pool:
                         name, cid = pool[int(rng.integers(len(pool)))]
                         if (name, cid) not in in_batch:
