@@ -4,7 +4,9 @@
 
 The primary dictionary holds the training mentions, so a develop mention written exactly as a training mention
 (after normalisation) is found by any linker; its errors are annotation disagreements. The other mentions are
-what an encoder has to earn. Prints Acc@1 of exact match, character TF-IDF and untrained MiniLM on both groups.
+what an encoder has to earn. Prints Acc@1 of exact match, character TF-IDF and untrained MiniLM on both groups,
+each also "+ context" (both forms of a mention, prior for training ids: ``ContextLinker``); ``--encoder FOLDER``
+adds an encoder saved by ``linking_ncbi.py --save-encoder`` (self-aligned), alone and + 0.25 TF-IDF.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--abbreviations", action="store_true", help="expand short forms (default: as written)")
+    parser.add_argument("--encoder", default=None, help="folder of a saved (self-aligned) encoder to add")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data")) / "ncbi_disease"
@@ -43,11 +46,20 @@ def main() -> int:
     start = time.perf_counter()
     dense = L.DenseLinker(task.dictionary, load_encoder("minilm", device="cpu"), show_progress=False)
     print(f"embedded {len(task.dictionary):,} names in {time.perf_counter() - start:.0f} s")
-    for name, linker in (("exact match", L.ExactMatchLinker(task.dictionary)),
-                         ("char 2-4-gram TF-IDF", L.TfidfLinker(task.dictionary)), ("MiniLM untrained", dense)):
-        top = linker.rank(list(task.queries), k=1).top1()
-        ok = np.array([t in gold for t, gold in zip(top, task.gold)])
-        print(f"{name:22s} Acc@1 all {ok.mean():.3f}   seen {ok[seen].mean():.3f}   unseen {ok[~seen].mean():.3f}")
+    tfidf = L.TfidfLinker(task.dictionary)
+    linkers = [("exact match", L.ExactMatchLinker(task.dictionary)), ("char 2-4-gram TF-IDF", tfidf),
+               ("MiniLM untrained", dense), ("MiniLM untrained + 0.25 TF-IDF", L.CombinedLinker(dense, tfidf, 0.25))]
+    if args.encoder:
+        aligned = L.DenseLinker(task.dictionary, load_encoder(args.encoder, device="cpu"), show_progress=False)
+        linkers += [("self-aligned", aligned), ("self-aligned + 0.25 TF-IDF", L.CombinedLinker(aligned, tfidf, 0.25))]
+    for name, linker in linkers:
+        runs = [(name, linker.rank(list(task.queries), k=1).top1())]
+        if hasattr(linker, "scores"):
+            context = L.ContextLinker(linker, known_ids=task.known_ids)
+            runs.append((f"{name} + context", context.rank(list(task.queries), k=1, variants=list(task.variants)).top1()))
+        for label, top in runs:
+            ok = np.array([t in gold for t, gold in zip(top, task.gold)])
+            print(f"{label:42s} Acc@1 all {ok.mean():.3f}   seen {ok[seen].mean():.3f}   unseen {ok[~seen].mean():.3f}")
     return 0
 
 

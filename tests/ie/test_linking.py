@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from course_utils.ie import linking as L
@@ -33,6 +34,10 @@ def test_normalisation_and_ids():
 def test_abbreviations_and_composites():
     text = "Mutations in adenomatous polyposis coli (APC) cause familial colon cancer. APC is a tumour suppressor."
     assert schwartz_hearst(text) == {"APC": "adenomatous polyposis coli"}
+    # as in the authors' code, a parenthesis that goes on after ';' or ',' defines what comes before it
+    assert schwartz_hearst("The Schwartz-Jampel syndrome (SJS; chondrodystrophic myotonia; McK 255800) is rare.") == \
+        {"SJS": "Schwartz-Jampel syndrome"}
+    assert schwartz_hearst("globoid cell leukodystrophy (Krabbe disease; AO-GLD) was studied") == {}
     assert expand_abbreviations("APC", {"APC": "adenomatous polyposis coli"}) == "adenomatous polyposis coli"
     assert expand_abbreviations("APC-like", {"APC": "x"}) == "APC-like"
     # a mention that holds the definition loses the short form instead of repeating the long form inside it
@@ -70,6 +75,36 @@ def test_baselines_rank_ids_not_names():
     ranking = L.TfidfLinker(vocab).rank(["renal failure"], k=3)
     assert ranking.ids[0][0] == "D051437" and len(set(ranking.ids[0])) == len(ranking.ids[0])
     assert L.ExactMatchLinker(vocab).rank(["Renal-Failure"], k=5).ids == (("D051437",),)
+
+
+def test_context_linker_takes_the_better_variant_and_the_training_prior():
+    vocab = Vocabulary(("coronary heart disease", "CHD syndrome", "heart disease", "cardiopathy"),
+                       ("D003327", "C000001", "D006331", "OMIM:100000"))
+    tfidf = L.TfidfLinker(vocab)
+    context = L.ContextLinker(tfidf, prior=0.0)
+    plain = tfidf.scores(["CHD", "heart disease"])
+    # no variants and no prior: the base linker's scores, untouched
+    assert (context.scores(["CHD", "heart disease"]) == plain).all()
+    both = context.scores(["CHD", "heart disease"], variants=["coronary heart disease", "heart disease"])
+    expanded = tfidf.scores(["coronary heart disease"])[0]
+    assert both[0] == pytest.approx(np.maximum(plain[0], expanded)) and (both[1] == plain[1]).all()
+    assert tfidf.rank(["CHD"], k=1).top1() == ["C000001"]  # as written, the short form matches the wrong name
+    assert context.rank(["CHD"], k=1, variants=["coronary heart disease"]).top1() == ["D003327"]
+    # the prior is added to every name of a known id, and only to those
+    prior = L.ContextLinker(tfidf, known_ids={"D006331"}, prior=0.1)
+    assert prior.scores(["cardiopathy"])[0] - plain_of(tfidf, "cardiopathy") == pytest.approx([0, 0, 0.1, 0], abs=1e-6)
+    scores = L.evaluate(context, ["CHD"], [("D003327",)], variants=["coronary heart disease"])
+    assert scores.acc1 == 1.0 and L.evaluate(tfidf, ["CHD"], [("D003327",)]).acc1 == 0.0
+    with pytest.raises(L.LinkingError, match="variants need a ContextLinker"):
+        L.evaluate(tfidf, ["CHD"], [("D003327",)], variants=["coronary heart disease"])
+    with pytest.raises(L.LinkingError, match="2 variants for 1 queries"):
+        context.scores(["CHD"], variants=["a", "b"])
+    with pytest.raises(L.LinkingError, match="has no scores"):
+        L.ContextLinker(L.ExactMatchLinker(vocab))
+
+
+def plain_of(linker, query):
+    return linker.scores([query])[0]
 
 
 def test_empty_dictionary_is_refused():

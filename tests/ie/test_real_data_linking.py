@@ -55,3 +55,7 @@ def test_the_benchmark_task_on_real_data(real_data):
     assert 100 < changed < 200  # develop mentions holding a short form its abstract defines
     assert "WAS" in raw.queries and "Wiskott-Aldrich syndrome" in task.queries
     assert len(raw.dictionary) < len(task.dictionary) and raw.train_rows != ()
+    # each task carries the other form of every query, and the ids its training annotations use
+    assert task.variants == raw.queries and raw.variants == task.queries
+    assert "SJS" in raw.queries and "Schwartz-Jampel syndrome" in raw.variants  # "(SJS; chondrodystrophic ...)"
+    assert raw.known_ids == task.known_ids and "D003924" in raw.known_ids and len(raw.known_ids) == 647
