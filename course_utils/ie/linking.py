@@ -242,8 +242,8 @@ class ContextLinker:
     dictionary knows as written keeps its match and one it does not know is linked by its long form.
     ``known_ids`` (the ids of the training annotations) get ``prior`` added to every one of their names' scores:
     an annotator is likely to reuse an id. The default 0.1 and the max rule were chosen by two-fold
-    cross-validation over NCBI-disease *training* documents with TF-IDF (Acc@1 0.765 as written, 0.797 with the
-    max rule, 0.808 with the prior; measured 2026-11-30), never on the develop set.
+    cross-validation over NCBI-disease *training* documents (``benchmarks/linking_context_crossval.py``; TF-IDF
+    Acc@1 0.765 as written, 0.797 with the max rule, 0.808 with the prior), never on the develop set.
     """
 
     def __init__(self, base: Any, *, known_ids: Sequence[str] | set[str] | frozenset[str] = (),
