@@ -9,9 +9,10 @@ the vocabulary alone is also reported. Queries are the develop mentions as writt
 expanded with Schwartz-Hearst in their own abstract, training mentions alike); training mentions with several
 ids enter the dictionary under each (``--no-composites``: left out). Every linker with scores is also reported
 "+ context" (:class:`course_utils.ie.linking.ContextLinker`): each mention scored by the better of its two
-forms (as written, abbreviations of its abstract expanded) plus 0.1 for ids of the training annotations; the
-TF-IDF weight of the combined rows (0.25) and that prior were chosen by two-fold cross-validation over the
-NCBI-disease training documents with the untrained encoder, not on develop. Lenient rule: any gold id; strict: composites split, every gold id
+forms (as written, abbreviations expanded: its abstract's definitions, else a long form among the document's
+other mentions) plus 0.1 for ids of the training annotations and 0.1 for OMIM ids its abstract cites; the
+TF-IDF weight of the combined rows (0.25), the prior and the citation bonus were chosen by two-fold
+cross-validation over the NCBI-disease training documents with the untrained encoder, not on develop. Lenient rule: any gold id; strict: composites split, every gold id
 found. The self-aligned encoder is MiniLM fine-tuned with SapBERT's miner and loss on NCBI-disease training
 mentions paired with the names of their ids (supervised fine-tuning, not UMLS pretraining).
 """
@@ -19,6 +20,7 @@ mentions paired with the names of their ids (supervised fine-tuning, not UMLS pr
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -32,7 +34,7 @@ def main() -> int:
     """Print the table and write benchmarks/results/linking_ncbi.json."""
     from course_utils.ie import linking as L
     from course_utils.ie.linking_data import ncbi_task, read_disease_vocab
-    from course_utils.ie.self_align import SelfAlignSettings, self_align
+    from course_utils.ie.self_align import SelfAlignSettings, average_weights, self_align
     from course_utils.text.pretrained import load_encoder
 
     parser = argparse.ArgumentParser()
@@ -59,7 +61,15 @@ def main() -> int:
     parser.add_argument("--tfidf-weight", type=float, default=0.25,
                         help="weight of the TF-IDF score in the combined rows (0.25: chosen on training folds)")
     parser.add_argument("--prior", type=float, default=0.1, help="context rows: bonus for ids of training annotations")
+    parser.add_argument("--citation", type=float, default=0.1,
+                        help="context rows: bonus for the OMIM ids a mention's abstract cites (0.1: training folds)")
     parser.add_argument("--save-encoder", type=Path, default=None, help="folder to save the self-aligned encoder in")
+    parser.add_argument("--wise", type=float, nargs="*", default=[],
+                        help="also score the self-aligned weights averaged with the untrained encoder's (alpha x "
+                             "self-aligned + (1 - alpha) x untrained, WiSE-FT), for each alpha given")
+    parser.add_argument("--encoder", type=Path, default=None,
+                        help="score an encoder saved by --save-encoder instead of training one (its rows keep the "
+                             "self-aligned labels; the settings of its own run are not known here)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
@@ -77,11 +87,11 @@ def main() -> int:
     def run(label: str, linker, context: bool = True) -> None:
         variants = [(label, linker, None)]
         if context and hasattr(linker, "scores") and task.variants:
-            variants.append((f"{label} + context", L.ContextLinker(linker, known_ids=task.known_ids, prior=args.prior),
-                             list(task.variants)))
+            variants.append((f"{label} + context", L.ContextLinker(linker, known_ids=task.known_ids, prior=args.prior,
+                                                                   citation=args.citation), list(task.variants)))
         for name, lk, var in variants:
             start = time.perf_counter()
-            scores = L.evaluate(lk, dev_q, gold, variants=var)
+            scores = L.evaluate(lk, dev_q, gold, variants=var, cited=None if var is None else list(task.cited))
             times[name] = time.perf_counter() - start
             results[name] = scores.row()
             print(f"{name:65s} Acc@1 {scores.acc1:.3f}  Acc@5 {scores.acc5:.3f}  strict {scores.strict:.3f}  "
@@ -121,26 +131,38 @@ def main() -> int:
         rows += extra + names
         print(f"BioRED extra: {len(extra):,} disease mentions of {len(extra_ids):,} ids, + {len(names):,} vocabulary "
               f"names of ids NCBI train lacks", flush=True)
-    settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                                 max_pairs_per_concept=args.max_pairs, dictionary_negatives=args.dictionary_negatives)
-    history = self_align(encoder, rows, settings, dictionary=primary)
-    times["self-alignment training"] = history.seconds
-    print(f"self-alignment: {history.steps} steps in {history.seconds:.0f} s, loss {history.losses[0]:.3f} -> "
-          f"{history.losses[-1]:.3f}", flush=True)
+    steps = 0
+    if args.encoder is not None:
+        encoder = load_encoder(str(args.encoder), device="cpu")
+        print(f"scoring the saved encoder {args.encoder} (no training)", flush=True)
+    else:
+        settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                                     max_pairs_per_concept=args.max_pairs, dictionary_negatives=args.dictionary_negatives)
+        history = self_align(encoder, rows, settings, dictionary=primary)
+        times["self-alignment training"] = history.seconds
+        steps = history.steps
+        print(f"self-alignment: {history.steps} steps in {history.seconds:.0f} s, loss {history.losses[0]:.3f} -> "
+              f"{history.losses[-1]:.3f}", flush=True)
     dense = L.DenseLinker(primary, encoder)
     run("MiniLM self-aligned on NCBI train | vocabulary + train mentions", dense)
     run(f"MiniLM self-aligned + {args.tfidf_weight} TF-IDF | vocabulary + train mentions",
         L.CombinedLinker(dense, tfidf, args.tfidf_weight))
+    for alpha in args.wise:
+        mixed = (encoder[0], average_weights(copy.deepcopy(encoder[1]), load_encoder("minilm", device="cpu")[1], alpha))
+        mixed_dense = L.DenseLinker(primary, mixed)
+        run(f"MiniLM self-aligned, weights x {alpha} + untrained x {1 - alpha:g} | vocabulary + train mentions", mixed_dense)
+        run(f"MiniLM self-aligned, weights x {alpha}, + {args.tfidf_weight} TF-IDF | vocabulary + train mentions",
+            L.CombinedLinker(mixed_dense, tfidf, args.tfidf_weight))
     if not args.skip_baselines:
         run("MiniLM self-aligned | vocabulary only", L.DenseLinker(vocab, encoder), context=False)
-    if args.save_encoder is not None:
+    if args.save_encoder is not None and args.encoder is None:
         from course_utils.ie.self_align import save_encoder
 
         save_encoder(encoder, args.save_encoder)
     out = {"results": results, "times_s": times,
            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "total_s": time.perf_counter() - t0,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}",
-           "train_rows": len(rows), "steps": history.steps, "biored_extra": args.biored_extra}
+           "train_rows": len(rows), "steps": steps, "biored_extra": args.biored_extra}
     path = args.out
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))

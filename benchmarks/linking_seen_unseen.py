@@ -5,7 +5,8 @@
 The primary dictionary holds the training mentions, so a develop mention written exactly as a training mention
 (after normalisation) is found by any linker; its errors are annotation disagreements. The other mentions are
 what an encoder has to earn. Prints Acc@1 of exact match, character TF-IDF and untrained MiniLM on both groups,
-each also "+ context" (both forms of a mention, prior for training ids: ``ContextLinker``); ``--encoder FOLDER``
+each also "+ context" (both forms of a mention, prior for training ids, bonus for OMIM ids the abstract cites:
+``ContextLinker``); ``--encoder FOLDER``
 adds an encoder saved by ``linking_ncbi.py --save-encoder`` (self-aligned), alone and + 0.25 TF-IDF.
 """
 
@@ -56,7 +57,8 @@ def main() -> int:
         runs = [(name, linker.rank(list(task.queries), k=1).top1())]
         if hasattr(linker, "scores"):
             context = L.ContextLinker(linker, known_ids=task.known_ids)
-            runs.append((f"{name} + context", context.rank(list(task.queries), k=1, variants=list(task.variants)).top1()))
+            runs.append((f"{name} + context", context.rank(list(task.queries), k=1, variants=list(task.variants),
+                                                           cited=list(task.cited)).top1()))
         for label, top in runs:
             ok = np.array([t in gold for t, gold in zip(top, task.gold)])
             print(f"{label:42s} Acc@1 all {ok.mean():.3f}   seen {ok[seen].mean():.3f}   unseen {ok[~seen].mean():.3f}")

@@ -45,10 +45,15 @@ __all__ = [
     "schwartz_hearst",
     "expand_abbreviations",
     "split_composite",
+    "is_short_form",
+    "document_abbreviations",
+    "cited_omim_ids",
     "SyntheticLinking",
     "synthetic_linking",
     "LinkingTask",
     "ncbi_task",
+    "expanded_mentions",
+    "task_from_mentions",
     "biored_disease_rows",
     "linking_task",
 ]
@@ -324,6 +329,57 @@ def expand_abbreviations(mention: str, abbreviations: dict[str, str]) -> str:
     return pattern.sub(lambda m: abbreviations[m.group(1)], mention)
 
 
+_SHORT_FORM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,9}$")
+
+
+def is_short_form(mention: str) -> bool:
+    """True for a one-token mention of 2-10 characters with at least two capitals ("IDDM", "AO-GLD", "JT")."""
+    return bool(_SHORT_FORM.match(mention)) and sum(ch.isupper() for ch in mention) >= 2
+
+
+def document_abbreviations(mentions: Sequence[str], defined: dict[str, str] | None = None) -> dict[str, str]:
+    """Return ``{short form: long form}`` for short forms of one document's mentions that its abstract never
+    defines, read off the document's other mentions (chapter 14).
+
+    An abstract often writes "IDDM" without ever writing "insulin-dependent diabetes mellitus (IDDM)", yet the
+    long form is another mention of the same document. A multi-word mention is a long form of the short form
+    when the Schwartz-Hearst character rule matches a suffix of it and the short form's last character falls
+    in its last word ("GLD" in "adult onset globoid cell leukodystrophy" gives "globoid cell leukodystrophy";
+    "JT" against "hyperparathyroidism and jaw tumor syndrome" gives nothing, since the T is not in
+    "syndrome"). Of several long forms the shortest wins (then the first in text order). Short forms in
+    ``defined`` (the abstract's own definitions) are left alone.
+    """
+    defined = defined or {}
+    longs = list(dict.fromkeys(m.strip() for m in mentions if len(m.split()) > 1 and not is_short_form(m)))
+    found: dict[str, str] = {}
+    for short in dict.fromkeys(m.strip() for m in mentions):
+        if not is_short_form(short) or short in defined:
+            continue
+        last = next((ch.lower() for ch in reversed(short) if ch.isalnum()), "")
+        options = []
+        for candidate in longs:
+            long_form = _best_long_form(short, candidate)
+            if (long_form and len(long_form.split()) > 1 and last in long_form.split()[-1].lower()
+                    and "(" not in long_form and short.lower() not in normalize_name(long_form).split()):
+                options.append(long_form)
+        if options:
+            found[short] = min(options, key=len)
+    return found
+
+
+_CITATION = re.compile(r"\b(?:OMIM|MIM|McKusick|McK)\s*(?:no\.?|number|#|:)?\s*[#*]?\s*(\d{3}),?\s?(\d{3})\b",
+                       re.IGNORECASE)
+
+
+def cited_omim_ids(text: str) -> set[str]:
+    """Return the OMIM ids an abstract cites ("(OMIM 145001)", "McKusick no. 203500"), as ``OMIM:nnnnnn``.
+
+    The corpus's tokenisation puts a space after a comma inside a number ("1, 250"), so "McK 255, 800" is
+    read as 255800 too (chapter 14).
+    """
+    return {f"OMIM:{a}{b}" for a, b in _CITATION.findall(text)}
+
+
 _CONJ = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,\s*|\s+and/or\s+|\s+and\s+|\s+or\s+|\s*/\s*)", re.I)
 
 
@@ -444,6 +500,23 @@ class LinkingTask:
     # written, as written when they are expanded (real data; empty for synthetic concepts, which have no abstract)
     variants: tuple[str, ...] = ()
     known_ids: frozenset[str] = frozenset()  # ids of the training annotations (real data; synthetic: none)
+    cited: tuple[frozenset[str], ...] = ()  # per query, the OMIM ids its abstract cites (real data; synthetic: none)
+
+
+def expanded_mentions(mentions: Sequence[Mention], texts: dict[str, str]) -> list[str]:
+    """Return each mention with its abstract's short forms expanded (chapter 14): by the abstract's own
+    "long form (SF)" definitions (:func:`schwartz_hearst`), else, for a short form never defined, by a long form
+    among the same document's other mentions (:func:`document_abbreviations`)."""
+    found = {doc: schwartz_hearst(texts[doc]) for doc in {m.doc_id for m in mentions}}
+    in_doc: dict[str, list[str]] = {}
+    for m in mentions:
+        in_doc.setdefault(m.doc_id, []).append(m.text)
+    undefined = {doc: document_abbreviations(names, found[doc]) for doc, names in in_doc.items()}
+    out = []
+    for m in mentions:
+        text = expand_abbreviations(m.text, found[m.doc_id])
+        out.append(text if text != m.text else expand_abbreviations(m.text, undefined[m.doc_id]))
+    return out
 
 
 def ncbi_task(train_file: str | Path, test_file: str | Path, vocab_folder: str | Path, *,
@@ -452,24 +525,31 @@ def ncbi_task(train_file: str | Path, test_file: str | Path, vocab_folder: str |
     protocol); queries = the test file's mentions; training rows = the vocabulary names of the training
     mentions' ids plus the single-id mentions themselves.
 
-    ``abbreviations``: expand short forms with Schwartz-Hearst in each mention's own abstract (queries and
-    training mentions alike). Off by default: with the training mentions in the dictionary, a short form as
-    written usually finds its own earlier annotation (develop, TF-IDF Acc@1: 0.793 as written, 0.783 expanded);
-    with the vocabulary alone, expansion wins (0.424 against 0.299). Either way ``variants`` holds the other form
-    of each query, for :class:`~course_utils.ie.linking.ContextLinker` (TF-IDF with both forms and the prior of
-    ``known_ids``: 0.825). ``composites``: a training mention with several ids (a composite such as "breast
+    ``abbreviations``: expand short forms in each mention's own abstract (:func:`expanded_mentions`: its
+    Schwartz-Hearst definitions, else a long form among its other mentions; queries and training mentions
+    alike). Off by default: with the training mentions in the dictionary, a short form as written usually finds
+    its own earlier annotation (develop, TF-IDF Acc@1: 0.793 as written, 0.790 expanded); with the vocabulary
+    alone, expansion wins (0.432 against 0.299). Either way ``variants`` holds the other form of each query and
+    ``cited`` the OMIM ids its abstract cites, for :class:`~course_utils.ie.linking.ContextLinker` (TF-IDF with
+    both forms, the prior of ``known_ids`` and the citation bonus: 0.834). ``composites``: a training mention with several ids (a composite such as "breast
     and ovarian cancer", or alternative ids) also enters the dictionary, once under each of its ids, as BioSyn
     keeps them; it never enters the training rows, whose pairs must name one concept.
     """
     train_texts, train, _ = read_ncbi_disease(train_file)
     test_texts, test, _ = read_ncbi_disease(test_file)
-    vocab = read_disease_vocab(vocab_folder)
+    return task_from_mentions(train_texts, train, test_texts, test, read_disease_vocab(vocab_folder),
+                              name=f"NCBI-disease {Path(test_file).stem}", test_label=Path(test_file).name,
+                              abbreviations=abbreviations, composites=composites)
 
-    def surface(mentions: list[Mention], texts: dict[str, str], expand: bool = abbreviations) -> list[str]:
-        if not expand:
-            return [m.text for m in mentions]
-        found = {doc: schwartz_hearst(text) for doc, text in texts.items()}
-        return [expand_abbreviations(m.text, found[m.doc_id]) for m in mentions]
+
+def task_from_mentions(train_texts: dict[str, str], train: Sequence[Mention], test_texts: dict[str, str],
+                       test: Sequence[Mention], vocab: Vocabulary, *, name: str = "linking", test_label: str = "test",
+                       abbreviations: bool = False, composites: bool = True) -> LinkingTask:
+    """Return the linking task of :func:`ncbi_task` from mentions already read (chapter 14): the same rules, for
+    any split of annotated documents into a dictionary half and a query half (the cross-validation benchmarks)."""
+
+    def surface(mentions: Sequence[Mention], texts: dict[str, str], expand: bool = abbreviations) -> list[str]:
+        return expanded_mentions(mentions, texts) if expand else [m.text for m in mentions]
 
     train_q = surface(train, train_texts)
     single = [(q, m.ids[0]) for q, m in zip(train_q, train) if len(m.ids) == 1]
@@ -481,11 +561,12 @@ def ncbi_task(train_file: str | Path, test_file: str | Path, vocab_folder: str |
     train_ids = {c for _, c in single}
     rows = tuple((n, c) for n, c in zip(vocab.names, vocab.ids) if c in train_ids) + tuple(single)
     how = ", abbreviations expanded" if abbreviations else ", abbreviations as written"
-    return LinkingTask(f"NCBI-disease {Path(test_file).stem}", dictionary, vocab, rows,
+    return LinkingTask(name, dictionary, vocab, rows,
                        tuple(surface(test, test_texts)), tuple(m.ids for m in test), tuple(m.type for m in test),
-                       f"{len(test)} mentions of {Path(test_file).name}{how}; dictionary of {len(vocab):,} "
+                       f"{len(test)} mentions of {test_label}{how}; dictionary of {len(vocab):,} "
                        f"MeSH/OMIM names + {len(dictionary) - len(vocab):,} training-mention rows",
-                       tuple(surface(test, test_texts, not abbreviations)), frozenset(c for m in train for c in m.ids))
+                       tuple(surface(test, test_texts, not abbreviations)), frozenset(c for m in train for c in m.ids),
+                       tuple(frozenset(cited_omim_ids(test_texts[m.doc_id])) for m in test))
 
 
 def biored_disease_rows(files: Sequence[str | Path], *, exclude_documents: Iterable[str] = ()) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ Both are written out here and tested equal to a direct computation and to pytorc
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "synonym_pairs",
     "dictionary_negatives",
     "self_align",
+    "average_weights",
     "save_encoder",
 ]
 
@@ -199,7 +200,8 @@ def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, 
 
 
 def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
-               settings: SelfAlignSettings = SelfAlignSettings(), *, dictionary: Any = None) -> TrainingHistory:
+               settings: SelfAlignSettings = SelfAlignSettings(), *, dictionary: Any = None,
+               on_epoch_end: Callable[[int], None] | None = None) -> TrainingHistory:
     """Train ``encoder`` (tokenizer, model) in place by self-alignment on ``(name, id)`` rows; return the history.
 
     Batches of synonym pairs (:func:`synonym_pairs`), names normalised as the linker does, mean pooling,
@@ -207,7 +209,8 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
     With ``dictionary`` and ``settings.dictionary_negatives`` = k > 0, each pair also brings one of its
     anchor's k nearest wrong dictionary names (:func:`dictionary_negatives`, searched again at the start of
     every epoch with the encoder as it then is), labelled with its own concept, so that mining sees the
-    confusions linking will face.
+    confusions linking will face. ``on_epoch_end(epoch)`` (1-based) is called after each epoch with the model
+    in eval mode, e.g. to score the encoder as it then is; its time is not counted in ``history.seconds``.
     """
     import time
 
@@ -234,7 +237,8 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
     bar = progress_bar(settings.epochs * n_batches, desc="self-alignment", unit="batch")
     start = time.perf_counter()
     model.train()
-    for _ in range(settings.epochs):
+    paused = 0.0
+    for epoch in range(settings.epochs):
         negatives: dict[tuple[str, str], list[tuple[str, str]]] = {}
         if use_negatives:
             negatives = dictionary_negatives(encoder, [(a, c) for a, _, c in pairs], dictionary,
@@ -267,10 +271,40 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
             history.losses.append(float(loss.detach()))
             history.mined.append(int(triplets[0].numel()))
             bar.update(1)
+        if on_epoch_end is not None:
+            model.eval()
+            pause = time.perf_counter()
+            on_epoch_end(epoch + 1)
+            paused += time.perf_counter() - pause
+            model.train()
     bar.close()
     model.eval()
-    history.seconds = time.perf_counter() - start
+    history.seconds = time.perf_counter() - start - paused
     return history
+
+
+def average_weights(finetuned: Any, base: Any, alpha: float) -> Any:
+    """Return ``finetuned`` with its weights set to ``alpha * finetuned + (1 - alpha) * base`` (chapter 14).
+
+    Weight-space interpolation between a fine-tuned model and the model it started from (Wortsman et al.'s
+    WiSE-FT): alpha 1 keeps the fine-tuned weights, 0 restores the pretrained ones; in between often keeps
+    most of the task gain while forgetting less. Both models must have the same architecture; integer buffers
+    (e.g. position ids) are taken from ``finetuned``. The model is changed in place and returned.
+    """
+    import torch
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    base_state = base.state_dict()
+    state = finetuned.state_dict()
+    if state.keys() != base_state.keys():
+        missing = sorted(set(state) ^ set(base_state))[:3]
+        raise ValueError(f"the two models differ in their weights (e.g. {missing}): give the model fine-tuning started from.")
+    with torch.no_grad():
+        for name, value in state.items():
+            if value.is_floating_point():
+                value.mul_(alpha).add_(base_state[name].to(value.device, value.dtype), alpha=1.0 - alpha)
+    return finetuned
 
 
 def save_encoder(encoder: tuple[Any, Any], folder: str | Path) -> Path:

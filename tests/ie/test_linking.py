@@ -9,7 +9,10 @@ from course_utils.ie import linking as L
 from course_utils.ie.linking_data import (
     LinkingDataError,
     Vocabulary,
+    cited_omim_ids,
+    document_abbreviations,
     expand_abbreviations,
+    is_short_form,
     normalize_name,
     parse_ids,
     schwartz_hearst,
@@ -96,12 +99,56 @@ def test_context_linker_takes_the_better_variant_and_the_training_prior():
     assert lift == pytest.approx([0, 0, 0.1, 0], abs=1e-6)
     scores = L.evaluate(context, ["CHD"], [("D003327",)], variants=["coronary heart disease"])
     assert scores.acc1 == 1.0 and L.evaluate(tfidf, ["CHD"], [("D003327",)]).acc1 == 0.0
-    with pytest.raises(L.LinkingError, match="variants need a ContextLinker"):
+    with pytest.raises(L.LinkingError, match="variants and cited ids need a ContextLinker"):
         L.evaluate(tfidf, ["CHD"], [("D003327",)], variants=["coronary heart disease"])
     with pytest.raises(L.LinkingError, match="2 variants for 1 queries"):
         context.scores(["CHD"], variants=["a", "b"])
     with pytest.raises(L.LinkingError, match="has no scores"):
         L.ContextLinker(L.ExactMatchLinker(vocab))
+
+
+def test_short_forms_read_off_the_documents_other_mentions():
+    assert [is_short_form(m) for m in ("IDDM", "AO-GLD", "MEN1", "JT", "Iddm", "jaw tumor", "A")] == \
+        [True, True, True, True, False, False, False]
+    mentions = ["insulin-dependent diabetes mellitus", "IDDM", "adult onset globoid cell leukodystrophy", "GLD",
+                "AO-GLD", "IDDM", "hyperparathyroidism and jaw tumor syndrome", "JT", "HPT", "DMD", "DMD defects"]
+    assert document_abbreviations(mentions) == {
+        "IDDM": "insulin-dependent diabetes mellitus",
+        "GLD": "globoid cell leukodystrophy",  # the shortest suffix that spells it
+        "AO-GLD": "adult onset globoid cell leukodystrophy",
+    }  # JT: its T is not in "syndrome"; HPT likewise; "DMD defects" holds the short form itself
+    # a short form the abstract defines is left to that definition; the shortest of several long forms wins
+    assert document_abbreviations(mentions, {"IDDM": "x"}).keys() == {"GLD", "AO-GLD"}
+    assert document_abbreviations(["jaw tumor", "JT", "benign jaw tumor"]) == {"JT": "jaw tumor"}
+    assert document_abbreviations(["JT"]) == {} and document_abbreviations([]) == {}
+
+
+def test_cited_omim_ids():
+    text = ("HPT-JT is an autosomal dominant disease (OMIM 145001). See McKusick no. 203500, MIM #253000 and "
+            "McK 255, 800 (the corpus writes 255,800 with a space). Not 145001 alone, nor OMIM 12345.")
+    assert cited_omim_ids(text) == {"OMIM:145001", "OMIM:203500", "OMIM:253000", "OMIM:255800"}
+    assert cited_omim_ids("no citation here") == set()
+
+
+def test_context_linker_adds_the_citation_bonus_to_cited_ids_only():
+    vocab = Vocabulary(("Schwartz-Jampel syndrome type 1", "Schwartz-Jampel type 2 syndrome", "myotonia"),
+                       ("OMIM:255800", "C537502", "D009222"))
+    tfidf = L.TfidfLinker(vocab)
+    context = L.ContextLinker(tfidf, prior=0.0, citation=0.1)
+    queries = ["Schwartz-Jampel syndrome", "myotonia"]
+    plain = tfidf.scores(queries)
+    cited = context.scores(queries, cited=[{"OMIM:255800", "OMIM:999999"}, set()])
+    assert cited[0] - plain[0] == pytest.approx([0.1, 0, 0], abs=1e-6)  # an id not in the dictionary is ignored
+    assert (cited[1] == plain[1]).all()
+    gold = [("OMIM:255800",), ("D009222",)]
+    with_cite = L.evaluate(context, queries, gold, cited=[{"OMIM:255800"}, set()])
+    assert with_cite.acc1 == 1.0
+    assert L.evaluate(L.ContextLinker(tfidf, citation=0.0), queries, gold, cited=[{"OMIM:255800"}, set()]).acc1 == \
+        L.evaluate(tfidf, queries, gold).acc1
+    with pytest.raises(L.LinkingError, match="1 cited-id sets for 2 queries"):
+        context.scores(queries, cited=[set()])
+    with pytest.raises(L.LinkingError, match="cited ids need a ContextLinker"):
+        L.evaluate(tfidf, queries, gold, cited=[set(), set()])
 
 
 def test_empty_dictionary_is_refused():

@@ -59,3 +59,9 @@ def test_the_benchmark_task_on_real_data(real_data):
     assert task.variants == raw.queries and raw.variants == task.queries
     assert "SJS" in raw.queries and "Schwartz-Jampel syndrome" in raw.variants  # "(SJS; chondrodystrophic ...)"
     assert raw.known_ids == task.known_ids and "D003924" in raw.known_ids and len(raw.known_ids) == 647
+    # short forms the abstract never defines, read off the document's other mentions ("IDDM" x 7, "GLD", ...)
+    undefined = [v for q, v in zip(raw.queries, raw.variants) if q == "IDDM"]
+    assert undefined == ["insulin-dependent diabetes mellitus"] * 7
+    assert sum(a != b for a, b in zip(raw.queries, raw.variants)) == 186  # 170 by definitions + 16 by mentions
+    # two develop abstracts cite an OMIM id: "(OMIM 145001)" and "McK 255, 800"
+    assert sum(bool(c) for c in raw.cited) == 48 and set().union(*raw.cited) == {"OMIM:145001", "OMIM:255800"}

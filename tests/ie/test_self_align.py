@@ -119,3 +119,40 @@ def test_dictionary_negatives_are_the_nearest_names_of_other_concepts_and_join_t
     assert history.steps == plain.steps == 1 and history.mined[0] > plain.mined[0]
     with pytest.raises(ValueError, match="two different names"):
         self_align(encoder, [("a", "X"), ("b", "Y")], settings, dictionary=dictionary)
+
+
+def test_on_epoch_end_sees_each_epoch_in_eval_mode_and_leaves_training_unchanged():
+    from course_utils.ie.self_align import SelfAlignSettings, self_align
+    from course_utils.text.pretrained import load_encoder
+
+    rows = [("breast cancer", "D001943"), ("breast neoplasms", "D001943"), ("kidney failure", "D051437"),
+            ("renal insufficiency", "D051437")]
+    settings = SelfAlignSettings(epochs=2, batch_size=2, learning_rate=1e-4)
+    encoder = load_encoder(device="cpu")
+    seen: list[tuple[int, bool]] = []
+    history = self_align(encoder, rows, settings, on_epoch_end=lambda e: seen.append((e, encoder[1].training)))
+    assert seen == [(1, False), (2, False)] and not encoder[1].training
+    again = self_align(load_encoder(device="cpu"), rows, settings)  # same seed, no callback: the same losses
+    assert history.losses == pytest.approx(again.losses)
+
+
+def test_average_weights_interpolates_every_float_weight():
+    import torch
+
+    from course_utils.ie.self_align import average_weights
+
+    def net(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
+
+    base, tuned = net(0), net(1)
+    before = {k: v.clone() for k, v in tuned.state_dict().items()}
+    mixed = average_weights(tuned, base, 0.25)
+    for k, v in mixed.state_dict().items():
+        assert torch.allclose(v, 0.25 * before[k] + 0.75 * base.state_dict()[k])
+    assert torch.equal(average_weights(net(1), base, 0.0)[0].weight, base[0].weight)
+    assert torch.equal(average_weights(net(1), base, 1.0)[0].weight, net(1)[0].weight)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        average_weights(net(1), base, 1.5)
+    with pytest.raises(ValueError, match="differ in their weights"):
+        average_weights(torch.nn.Linear(3, 2), base, 0.5)
