@@ -33,7 +33,13 @@ import torch
 def main() -> int:
     """Print the table and write benchmarks/results/linking_ncbi.json."""
     from course_utils.ie import linking as L
-    from course_utils.ie.linking_data import ncbi_task, read_disease_vocab
+    from course_utils.ie.linking_data import (
+        biored_disease_rows,
+        extended_training_rows,
+        ncbi_task,
+        read_disease_vocab,
+        read_ncbi_disease,
+    )
     from course_utils.ie.self_align import SelfAlignSettings, average_weights, self_align
     from course_utils.text.pretrained import load_encoder
 
@@ -111,26 +117,19 @@ def main() -> int:
         run(f"MiniLM zero-shot + {args.tfidf_weight} TF-IDF | vocabulary + train mentions",
             L.CombinedLinker(dense, tfidf, args.tfidf_weight))
         run("MiniLM zero-shot | vocabulary only", L.DenseLinker(vocab, encoder), context=False)
-    rows = list(task.train_rows)
+    other_forms, extra = (), ()
     if args.expanded_rows:
-        other = ncbi_task(root / "ncbi_disease" / "NCBItrainset.txt", root / "ncbi_disease" / "NCBIdevelopset.txt",
-                          root / "disease_vocab", abbreviations=not args.abbreviations)
-        have = set(rows)
-        added = [r for r in other.train_rows if r not in have]
-        rows += added
-        print(f"expanded rows: {len(added):,} training mentions in their other form", flush=True)
+        other_forms = ncbi_task(root / "ncbi_disease" / "NCBItrainset.txt", root / "ncbi_disease" / "NCBIdevelopset.txt",
+                                root / "disease_vocab", abbreviations=not args.abbreviations).train_rows
     if args.biored_extra:
-        from course_utils.ie.linking_data import biored_disease_rows, read_ncbi_disease
-
         develop_docs, _, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
         extra = biored_disease_rows([root / "biored" / "Train.PubTator", root / "biored" / "Dev.PubTator"],
                                     exclude_documents=develop_docs)
-        extra_ids = {c for _, c in extra}
-        known = {c for _, c in rows}
-        names = [(n, c) for n, c in zip(vocab.names, vocab.ids) if c in extra_ids and c not in known]
-        rows += extra + names
-        print(f"BioRED extra: {len(extra):,} disease mentions of {len(extra_ids):,} ids, + {len(names):,} vocabulary "
-              f"names of ids NCBI train lacks", flush=True)
+    rows = extended_training_rows(task.train_rows, other_forms=other_forms, extra=extra, vocabulary=vocab)
+    print(f"self-alignment rows: {len(task.train_rows):,} from NCBI train, {len(rows):,} with "
+          f"{'expanded forms' if args.expanded_rows else 'no expanded forms'} and "
+          f"{f'{len(extra):,} BioRED disease mentions (+ vocabulary names of their new ids)' if extra else 'no BioRED rows'}",
+          flush=True)
     steps = 0
     if args.encoder is not None:
         encoder = load_encoder(str(args.encoder), device="cpu")

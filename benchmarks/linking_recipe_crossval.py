@@ -38,6 +38,7 @@ def main() -> int:
     from course_utils.ie import linking as L
     from course_utils.ie.linking_data import (
         biored_disease_rows,
+        extended_training_rows,
         read_disease_vocab,
         read_ncbi_disease,
         task_from_mentions,
@@ -90,18 +91,12 @@ def main() -> int:
         encoder = load_encoder("minilm", device="cpu")
         record(fold, "MiniLM untrained + 0.25 TF-IDF + context",
                L.CombinedLinker(L.DenseLinker(task.dictionary, encoder, show_progress=False), tfidf, 0.25), task)
-        rows = list(task.train_rows)
-        if args.expanded_rows:
-            other = task_from_mentions(texts, listed, texts, queries, vocab, abbreviations=True)
-            have = set(rows)
-            rows += [r for r in other.train_rows if r not in have]
-        if args.biored_extra:
-            query_docs = {m.doc_id for m in queries}
-            extra = biored_disease_rows([root / "biored" / "Train.PubTator", root / "biored" / "Dev.PubTator"],
-                                        exclude_documents=set(develop_texts) | query_docs)
-            known = {c for _, c in rows}
-            extra_ids = {c for _, c in extra}
-            rows += extra + [(n, c) for n, c in zip(vocab.names, vocab.ids) if c in extra_ids and c not in known]
+        other_forms = task_from_mentions(texts, listed, texts, queries, vocab, abbreviations=True).train_rows \
+            if args.expanded_rows else ()
+        extra = biored_disease_rows([root / "biored" / "Train.PubTator", root / "biored" / "Dev.PubTator"],
+                                    exclude_documents=set(develop_texts) | {m.doc_id for m in queries}) \
+            if args.biored_extra else ()
+        rows = extended_training_rows(task.train_rows, other_forms=other_forms, extra=extra, vocabulary=vocab)
         print(f"fold {fold}: {len(rows):,} self-alignment rows", flush=True)
 
         base_model = load_encoder("minilm", device="cpu")[1] if args.wise else None

@@ -55,6 +55,7 @@ __all__ = [
     "expanded_mentions",
     "task_from_mentions",
     "biored_disease_rows",
+    "extended_training_rows",
     "linking_task",
 ]
 
@@ -596,6 +597,25 @@ def biored_disease_rows(files: Sequence[str | Path], *, exclude_documents: Itera
                 if len(ids) == 1:
                     rows.append((expand_abbreviations(mention.text, abbreviations), ids[0]))
     return rows
+
+
+def extended_training_rows(rows: Sequence[tuple[str, str]], *, other_forms: Sequence[tuple[str, str]] = (),
+                           extra: Sequence[tuple[str, str]] = (), vocabulary: Vocabulary | None = None
+                           ) -> list[tuple[str, str]]:
+    """Return self-alignment rows (chapter 14): ``rows``; then the ``other_forms`` rows not already among them
+    (the same training mentions in their other surface form, e.g. abbreviations expanded); then ``extra`` rows
+    (another corpus's mentions, e.g. :func:`biored_disease_rows`) and, with ``vocabulary``, the vocabulary names
+    of every extra id that the rows before lack, so that each new concept has its dictionary name to align to."""
+    out = list(rows)
+    have = set(out)
+    out += [r for r in dict.fromkeys(other_forms) if r not in have]
+    if extra:
+        known = {c for _, c in out}
+        new_ids = {c for _, c in extra} - known
+        out += list(extra)
+        if vocabulary is not None:
+            out += [(n, c) for n, c in zip(vocabulary.names, vocabulary.ids) if c in new_ids]
+    return out
 
 
 def linking_task(settings: Any) -> LinkingTask:

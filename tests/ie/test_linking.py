@@ -12,6 +12,7 @@ from course_utils.ie.linking_data import (
     cited_omim_ids,
     document_abbreviations,
     expand_abbreviations,
+    extended_training_rows,
     is_short_form,
     normalize_name,
     parse_ids,
@@ -131,24 +132,40 @@ def test_cited_omim_ids():
 
 
 def test_context_linker_adds_the_citation_bonus_to_cited_ids_only():
-    vocab = Vocabulary(("Schwartz-Jampel syndrome type 1", "Schwartz-Jampel type 2 syndrome", "myotonia"),
-                       ("OMIM:255800", "C537502", "D009222"))
+    # the two Schwartz-Jampel names tie for the query, and a tie goes to the earlier name: type 2, the wrong one
+    vocab = Vocabulary(("Schwartz-Jampel type 2 syndrome", "Schwartz-Jampel syndrome type 1", "myotonia"),
+                       ("C537502", "OMIM:255800", "D009222"))
     tfidf = L.TfidfLinker(vocab)
     context = L.ContextLinker(tfidf, prior=0.0, citation=0.1)
     queries = ["Schwartz-Jampel syndrome", "myotonia"]
     plain = tfidf.scores(queries)
     cited = context.scores(queries, cited=[{"OMIM:255800", "OMIM:999999"}, set()])
-    assert cited[0] - plain[0] == pytest.approx([0.1, 0, 0], abs=1e-6)  # an id not in the dictionary is ignored
+    assert cited[0] - plain[0] == pytest.approx([0, 0.1, 0], abs=1e-6)  # an id not in the dictionary is ignored
     assert (cited[1] == plain[1]).all()
     gold = [("OMIM:255800",), ("D009222",)]
-    with_cite = L.evaluate(context, queries, gold, cited=[{"OMIM:255800"}, set()])
-    assert with_cite.acc1 == 1.0
-    assert L.evaluate(L.ContextLinker(tfidf, citation=0.0), queries, gold, cited=[{"OMIM:255800"}, set()]).acc1 == \
-        L.evaluate(tfidf, queries, gold).acc1
+    assert L.evaluate(tfidf, queries, gold).acc1 == 0.5  # the tie goes to type 2
+    # evaluate hands the cited ids to the linker: the bonus moves the first query to the cited id
+    assert L.evaluate(context, queries, gold, cited=[{"OMIM:255800"}, set()]).acc1 == 1.0
+    assert L.evaluate(context, queries, gold, cited=[set(), {"OMIM:255800"}]).acc1 == 0.5  # per query, not global
+    assert L.evaluate(L.ContextLinker(tfidf, citation=0.0), queries, gold, cited=[{"OMIM:255800"}, set()]).acc1 == 0.5
     with pytest.raises(L.LinkingError, match="1 cited-id sets for 2 queries"):
         context.scores(queries, cited=[set()])
     with pytest.raises(L.LinkingError, match="cited ids need a ContextLinker"):
         L.evaluate(tfidf, queries, gold, cited=[set(), set()])
+
+
+def test_extended_training_rows():
+    rows = [("IDDM", "D003922"), ("diabetes", "D003920")]
+    other = [("insulin-dependent diabetes mellitus", "D003922"), ("diabetes", "D003920"),
+             ("insulin-dependent diabetes mellitus", "D003922")]
+    extra = [("renal failure", "D051437"), ("diabetic", "D003920")]
+    # other forms: only the rows not already there, once; extra rows, then the vocabulary names of their new
+    # ids (D051437, not D003920, which the rows already have)
+    assert extended_training_rows(rows, other_forms=other, extra=extra, vocabulary=VOCAB) == rows + [
+        ("insulin-dependent diabetes mellitus", "D003922"), ("renal failure", "D051437"), ("diabetic", "D003920"),
+        ("Kidney Failure", "D051437")]
+    assert extended_training_rows(rows, extra=extra) == rows + extra  # no vocabulary: no names added
+    assert extended_training_rows(rows) == rows
 
 
 def test_empty_dictionary_is_refused():
