@@ -1,7 +1,7 @@
 """Chapter 14 on real data: the whole self-alignment recipe scored on held-out *training* documents.
 
     COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/linking_recipe_crossval.py [--threads 2]
-        [--epochs 7] [--biored-extra] [--expanded-rows] [--folds 0 1]
+        [--epochs 7] [--biored-extra] [--expanded-rows] [--folds 0 1] [--save FOLDER]
 
 The develop figures of ``linking_ncbi.py`` were read many times while the recipe was built, and its epoch
 count was picked after seeing them. This benchmark asks the same questions where develop is never read: the
@@ -43,7 +43,7 @@ def main() -> int:
         read_ncbi_disease,
         task_from_mentions,
     )
-    from course_utils.ie.self_align import SelfAlignSettings, average_weights, self_align
+    from course_utils.ie.self_align import SelfAlignSettings, average_weights, save_encoder, self_align
     from course_utils.text.pretrained import load_encoder
 
     parser = argparse.ArgumentParser()
@@ -60,6 +60,8 @@ def main() -> int:
     parser.add_argument("--wise", type=float, nargs="*", default=[],
                         help="also score the weights averaged with the untrained encoder's, alpha x self-aligned + "
                              "(1 - alpha) x untrained (WiSE-FT), for each alpha given")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="save each fold's encoder after the last epoch to SAVE/fold-N (for linking_rerank.py)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "linking_recipe_crossval.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -120,6 +122,8 @@ def main() -> int:
         history = self_align(encoder, rows, settings, dictionary=task.dictionary, on_epoch_end=score)
         print(f"fold {fold}: {history.steps} steps, {history.seconds:.0f} s of training", flush=True)
         results.setdefault("training seconds", {})[f"fold {fold}"] = history.seconds
+        if args.save is not None:
+            print(f"fold {fold}: encoder saved to {save_encoder(encoder, args.save / f'fold-{fold}')}", flush=True)
     print("\nAcc@1, mean of folds")
     for label, by_fold in results.items():
         if label != "training seconds":
