@@ -35,12 +35,19 @@ def main() -> int:
     from course_utils.ie import linking as L
     from course_utils.ie.linking_data import (
         biored_disease_rows,
+        expanded_mentions,
         extended_training_rows,
         ncbi_task,
         read_disease_vocab,
         read_ncbi_disease,
     )
-    from course_utils.ie.self_align import SelfAlignSettings, average_weights, self_align
+    from course_utils.ie.self_align import (
+        CandidateSettings,
+        SelfAlignSettings,
+        average_weights,
+        candidate_align,
+        self_align,
+    )
     from course_utils.text.pretrained import load_encoder
 
     parser = argparse.ArgumentParser()
@@ -74,8 +81,12 @@ def main() -> int:
                         help="also score the self-aligned weights averaged with the untrained encoder's (alpha x "
                              "self-aligned + (1 - alpha) x untrained, WiSE-FT), for each alpha given")
     parser.add_argument("--encoder", type=Path, default=None,
-                        help="score an encoder saved by --save-encoder instead of training one (its rows keep the "
+                        help="score an encoder saved by --save-encoder instead of self-aligning one (its rows keep the "
                              "self-aligned labels; the settings of its own run are not known here)")
+    parser.add_argument("--candidate-epochs", type=int, default=0,
+                        help="after self-alignment (or on the --encoder given), this many epochs of BioSyn's candidate "
+                             "loss on the training mentions (as written and expanded; + BioRED's with --biored-extra)")
+    parser.add_argument("--candidate-lr", type=float, default=5e-5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
@@ -133,7 +144,7 @@ def main() -> int:
     steps = 0
     if args.encoder is not None:
         encoder = load_encoder(str(args.encoder), device="cpu")
-        print(f"scoring the saved encoder {args.encoder} (no training)", flush=True)
+        print(f"scoring the saved encoder {args.encoder} (no self-alignment)", flush=True)
     else:
         settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                                      max_pairs_per_concept=args.max_pairs, dictionary_negatives=args.dictionary_negatives)
@@ -142,6 +153,17 @@ def main() -> int:
         steps = history.steps
         print(f"self-alignment: {history.steps} steps in {history.seconds:.0f} s, loss {history.losses[0]:.3f} -> "
               f"{history.losses[-1]:.3f}", flush=True)
+    if args.candidate_epochs:
+        texts, mentions, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
+        queries = [(m.text, m.ids[0]) for m in mentions if len(m.ids) == 1]
+        queries += [(e, m.ids[0]) for e, m in zip(expanded_mentions(mentions, texts), mentions)
+                    if len(m.ids) == 1 and e != m.text]
+        queries += list(extra)
+        history = candidate_align(encoder, queries, primary, CandidateSettings(epochs=args.candidate_epochs,
+                                                                               learning_rate=args.candidate_lr))
+        times["candidate-loss training"] = history.seconds
+        print(f"candidate loss: {len(queries):,} query rows, {history.steps} steps in {history.seconds:.0f} s, loss "
+              f"{history.losses[0]:.3f} -> {history.losses[-1]:.3f}", flush=True)
     dense = L.DenseLinker(primary, encoder)
     run("MiniLM self-aligned on NCBI train | vocabulary + train mentions", dense)
     run(f"MiniLM self-aligned + {args.tfidf_weight} TF-IDF | vocabulary + train mentions",
@@ -154,7 +176,7 @@ def main() -> int:
             L.CombinedLinker(mixed_dense, tfidf, args.tfidf_weight))
     if not args.skip_baselines:
         run("MiniLM self-aligned | vocabulary only", L.DenseLinker(vocab, encoder), context=False)
-    if args.save_encoder is not None and args.encoder is None:
+    if args.save_encoder is not None and (args.encoder is None or args.candidate_epochs):
         from course_utils.ie.self_align import save_encoder
 
         save_encoder(encoder, args.save_encoder)

@@ -17,6 +17,10 @@ holds pairs of names of the same concept; all 2B names are embedded, and
    averaged over all 2B anchors (an anchor with no mined pair adds 0). SapBERT: alpha 1, beta 60, base 0.5.
 
 Both are written out here and tested equal to a direct computation and to pytorch-metric-learning.
+
+:func:`candidate_align` is a second, optional step from BioSyn (Sung et al. 2020): each training mention's
+nearest dictionary names are searched with the current encoder and :func:`candidate_loss` (the marginal
+likelihood of the gold ones among them) trains the ranking itself.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ __all__ = [
     "synonym_pairs",
     "dictionary_negatives",
     "self_align",
+    "CandidateSettings",
+    "candidate_loss",
+    "candidate_align",
     "average_weights",
     "save_encoder",
 ]
@@ -277,6 +284,149 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
             on_epoch_end(epoch + 1)
             paused += time.perf_counter() - pause
             model.train()
+    bar.close()
+    model.eval()
+    history.seconds = time.perf_counter() - start - paused
+    return history
+
+
+@dataclass(frozen=True)
+class CandidateSettings:
+    """Hyper-parameters of :func:`candidate_align` (BioSyn's loss; batch and candidates sized for a CPU)."""
+
+    epochs: int = 1
+    batch_size: int = 16  # queries per batch, each with ``candidates`` dictionary names
+    candidates: int = 16
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    temperature: float = 0.05
+    max_length: int = 25
+    seed: int = 1234
+
+
+def candidate_loss(query: Any, candidates: Any, gold: Any, temperature: float = 0.05) -> Any:
+    """Return BioSyn's marginal negative log-likelihood of the gold candidates (chapter 14).
+
+    ``query`` (B x d) and ``candidates`` (B x k x d) are embeddings, ``gold`` (B x k) marks the candidates whose
+    id is gold; with cosine scores s_j / ``temperature``, the loss of a query is
+    ``-log(sum_{gold j} exp(s_j) / sum_j exp(s_j))``, averaged over queries with at least one gold candidate.
+    """
+    import torch
+
+    q = torch.nn.functional.normalize(query, dim=-1)
+    c = torch.nn.functional.normalize(candidates, dim=-1)
+    scores = torch.einsum("bd,bkd->bk", q, c) / temperature
+    has_gold = gold.any(dim=1)
+    if not bool(has_gold.any()):
+        return scores.sum() * 0.0
+    gold_scores = torch.where(gold, scores, torch.full_like(scores, float("-inf")))
+    loss = torch.logsumexp(scores, dim=1) - torch.logsumexp(gold_scores, dim=1)
+    return loss[has_gold].mean()
+
+
+def _retrieve_candidates(encoder: tuple[Any, Any], queries: Sequence[tuple[str, str]], dictionary: Any, k: int,
+                         max_length: int) -> list[tuple[list[str], list[bool]]]:
+    """Per (query, id): its k nearest dictionary names, names equal to the query skipped, the best gold name put
+    in the last place when none of the k is gold ([] when the id has no other name)."""
+    import torch
+
+    from ..text.pretrained import embed_texts
+    from .linking_data import normalize_name
+
+    names = [normalize_name(n) for n in dictionary.names]
+    columns: dict[str, list[int]] = {}
+    for j, cid in enumerate(dictionary.ids):
+        columns.setdefault(cid, []).append(j)
+    model = encoder[1]
+    dev = next(model.parameters()).device
+    model.eval()
+    out: list[tuple[list[str], list[bool]]] = []
+    with torch.no_grad():
+        table = torch.from_numpy(embed_texts(names, encoder=encoder, batch_size=256, max_length=max_length,
+                                             show_progress=False)).to(dev)
+        query = torch.from_numpy(embed_texts([q for q, _ in queries], encoder=encoder, batch_size=256,
+                                             max_length=max_length, show_progress=False)).to(dev)
+        width = min(len(names), 2 * k + 8)
+        for start in range(0, len(queries), 256):
+            sims = query[start:start + 256] @ table.T
+            top = torch.topk(sims, width, dim=1).indices.cpu().numpy()
+            for row, (q, cid), sim in zip(top, queries[start:start + 256], sims):
+                picked = [j for j in row if names[j] != q][:k]
+                gold_cols = [j for j in columns.get(cid, ()) if names[j] != q]
+                if not gold_cols:
+                    out.append(([], []))
+                    continue
+                if not any(dictionary.ids[j] == cid for j in picked):
+                    best = gold_cols[int(torch.argmax(sim[gold_cols]))]
+                    picked = picked[:k - 1] + [best]
+                out.append(([names[j] for j in picked], [dictionary.ids[j] == cid for j in picked]))
+    return out
+
+
+def candidate_align(encoder: tuple[Any, Any], queries: Sequence[tuple[str, str]], dictionary: Any,
+                    settings: CandidateSettings = CandidateSettings(), *,
+                    on_epoch_end: Callable[[int], None] | None = None) -> TrainingHistory:
+    """Train ``encoder`` in place with BioSyn's candidate loss on ``(mention, id)`` queries; return the history.
+
+    The step after self-alignment that teaches the ranking itself (Sung et al. 2020): at the start of each
+    epoch every query's ``settings.candidates`` nearest dictionary names are searched with the encoder as it
+    then is (names equal to the query skipped, so a mention the dictionary holds cannot find itself; the best
+    gold name joins when none of them is gold), then :func:`candidate_loss` pushes the gold names above the
+    others. Seeded; mixed precision on a GPU; ``on_epoch_end`` as in :func:`self_align` (chapter 14).
+    """
+    import time
+
+    import torch
+
+    from ..device import autocast
+    from ..seeding import seed_everything
+    from .linking_data import normalize_name
+
+    tokenizer, model = encoder
+    seed_everything(settings.seed)
+    unique = list(dict.fromkeys((normalize_name(q), c) for q, c in queries))
+    unique = [(q, c) for q, c in unique if q]
+    if not unique:
+        raise ValueError("No query to train on: give (mention, id) rows with non-empty mentions.")
+    if len(dictionary) == 0:
+        raise ValueError("The dictionary is empty: give at least one (name, id) row.")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    device = next(model.parameters()).device
+    rng = np.random.default_rng(settings.seed)
+    history = TrainingHistory()
+    n_batches = (len(unique) + settings.batch_size - 1) // settings.batch_size
+    bar = progress_bar(settings.epochs * n_batches, desc="candidate loss", unit="batch")
+    start = time.perf_counter()
+    paused = 0.0
+    for epoch in range(settings.epochs):
+        found = _retrieve_candidates(encoder, unique, dictionary, settings.candidates, settings.max_length)
+        usable = [i for i, (names, _) in enumerate(found) if len(names) == settings.candidates]
+        if not usable:
+            raise ValueError(f"No query has {settings.candidates} candidates with a gold name other than itself: the "
+                             "dictionary needs other names of the queries' ids (and at least that many names).")
+        model.train()
+        order = rng.permutation(usable)
+        steps = (len(usable) + settings.batch_size - 1) // settings.batch_size
+        bar.update(n_batches - steps)  # queries with no other gold name give no batch
+        for b in range(steps):
+            chunk = [int(i) for i in order[b * settings.batch_size:(b + 1) * settings.batch_size]]
+            texts = [unique[i][0] for i in chunk] + [n for i in chunk for n in found[i][0]]
+            gold = torch.tensor([found[i][1] for i in chunk], dtype=torch.bool, device=device)
+            with autocast(device):
+                emb = _embed_train(tokenizer, model, texts, settings.max_length).float()
+            q, c = emb[:len(chunk)], emb[len(chunk):].view(len(chunk), settings.candidates, -1)
+            loss = candidate_loss(q, c, gold, settings.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            history.losses.append(float(loss.detach()))
+            history.mined.append(len(chunk))
+            bar.update(1)
+        if on_epoch_end is not None:
+            model.eval()
+            pause = time.perf_counter()
+            on_epoch_end(epoch + 1)
+            paused += time.perf_counter() - pause
     bar.close()
     model.eval()
     history.seconds = time.perf_counter() - start - paused

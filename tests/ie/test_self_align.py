@@ -156,3 +156,50 @@ def test_average_weights_interpolates_every_float_weight():
         average_weights(net(1), base, 1.5)
     with pytest.raises(ValueError, match="differ in their weights"):
         average_weights(torch.nn.Linear(3, 2), base, 0.5)
+
+
+def test_candidate_loss_equals_a_direct_computation():
+    from course_utils.ie.self_align import candidate_loss
+
+    g = torch.Generator().manual_seed(3)
+    query, cands = torch.randn(3, 8, generator=g), torch.randn(3, 4, 8, generator=g)
+    gold = torch.tensor([[True, False, True, False], [False, False, False, True], [False] * 4])
+    loss = candidate_loss(query, cands, gold, temperature=0.1)
+    expected = []
+    for b in range(2):  # the third query has no gold candidate and adds nothing
+        q = query[b] / query[b].norm()
+        s = [float(q @ (c / c.norm())) / 0.1 for c in cands[b]]
+        total = sum(math.exp(x) for x in s)
+        expected.append(-math.log(sum(math.exp(x) for x, y in zip(s, gold[b]) if y) / total))
+    assert float(loss) == pytest.approx(sum(expected) / 2, rel=1e-5)
+    none = candidate_loss(query, cands, torch.zeros(3, 4, dtype=torch.bool))
+    assert float(none) == 0.0 and none.requires_grad is False
+
+
+def test_candidate_align_retrieves_hard_candidates_and_raises_the_gold_name():
+    from course_utils.ie.linking_data import Vocabulary
+    from course_utils.ie.self_align import CandidateSettings, _retrieve_candidates, candidate_align
+    from course_utils.text.pretrained import embed_texts, load_encoder
+
+    encoder = load_encoder(device="cpu")
+    dictionary = Vocabulary(("breast cancer", "mammary carcinoma", "ovarian cancer", "kidney failure",
+                             "renal insufficiency", "breast cancer", "lung cancer"),
+                            ("D001943", "D001943", "D010051", "D051437", "D051437", "D999999", "D008175"))
+    queries = [("breast cancer", "D001943"), ("kidney failure", "D051437"), ("lung cancer", "D008175")]
+    found = _retrieve_candidates(encoder, queries, dictionary, k=3, max_length=25)
+    # names equal to the query are skipped (even under another id); a gold name is always among the candidates
+    assert "breast cancer" not in found[0][0] and any(found[0][1]) and len(found[0][0]) == 3
+    assert found[0][0][found[0][1].index(True)] == "mammary carcinoma"
+    assert found[2] == ([], [])  # lung cancer has no other name: nothing to learn from
+    vectors = embed_texts(["breast cancer", "mammary carcinoma"], encoder=encoder, show_progress=False)
+    before = float(vectors[0] @ vectors[1])
+    seen: list[int] = []
+    settings = CandidateSettings(epochs=2, batch_size=2, candidates=3, learning_rate=1e-4)
+    history = candidate_align(encoder, queries, dictionary, settings, on_epoch_end=seen.append)
+    vectors = embed_texts(["breast cancer", "mammary carcinoma"], encoder=encoder, show_progress=False)
+    assert seen == [1, 2] and history.steps == 2 and history.losses[-1] < history.losses[0]
+    assert float(vectors[0] @ vectors[1]) > before
+    with pytest.raises(ValueError, match="No query to train on"):
+        candidate_align(encoder, [("", "D1")], dictionary, settings)
+    with pytest.raises(ValueError, match="gold name other than itself"):
+        candidate_align(encoder, [("lung cancer", "D008175")], dictionary, settings)
