@@ -29,6 +29,7 @@ def main() -> int:
     from course_utils.ie import linking as L
     from course_utils.ie.linking_data import (
         biored_disease_rows,
+        document_folds,
         expanded_mentions,
         read_disease_vocab,
         read_ncbi_disease,
@@ -61,13 +62,10 @@ def main() -> int:
     vocab = read_disease_vocab(root / "disease_vocab")
     texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
     develop_texts, _, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
-    docs = sorted(texts)
-    np.random.default_rng(args.seed).shuffle(docs)
-    first_half = set(docs[:len(docs) // 2])
+    folds = document_folds(texts, train, args.seed)
     results: dict[str, dict[str, float]] = {}
     for fold in (0, 1):
-        listed = [m for m in train if (m.doc_id in first_half) == (fold == 0)]
-        queries = [m for m in train if (m.doc_id in first_half) != (fold == 0)]
+        listed, queries = folds[fold]
         task = task_from_mentions(texts, listed, texts, queries, vocab, name=f"fold {fold}")
         rows = [(m.text, m.ids[0]) for m in listed if len(m.ids) == 1]
         rows += [(e, m.ids[0]) for e, m in zip(expanded_mentions(listed, texts), listed)

@@ -58,6 +58,7 @@ def main() -> int:
     from course_utils.ie import linking as L
     from course_utils.ie.linking_data import (
         cited_omim_ids,
+        document_folds,
         expand_abbreviations,
         expanded_mentions,
         normalize_name,
@@ -86,13 +87,10 @@ def main() -> int:
                           show_progress=False)
     print(f"embedded {len(names):,} names with the untrained MiniLM in {time.perf_counter() - start:.0f} s")
     row_of = {n: i for i, n in enumerate(names)}
-    docs = sorted(texts)
-    np.random.default_rng(args.seed).shuffle(docs)
-    first_half = set(docs[:len(docs) // 2])
+    folds = document_folds(texts, train, args.seed)
     results: dict[str, list[float]] = defaultdict(list)
     for fold in (0, 1):
-        listed = [m for m in train if (m.doc_id in first_half) == (fold == 0)]
-        queries = [m for m in train if (m.doc_id in first_half) != (fold == 0)]
+        listed, queries = folds[fold]
         rows = [(m.text, c) for m in listed for c in m.ids]
         dictionary = vocab.extended([n for n, _ in rows], [c for _, c in rows], "train mentions", first=True)
         known = {c for m in listed for c in m.ids}
@@ -121,7 +119,8 @@ def main() -> int:
             for c in (0.05, 0.1, 0.2, 0.3, 0.5):
                 results[f"{label}, prior 0.1, + document short forms, citation {c}"].append(
                     _acc1(linker, fold_data, prior=0.1, documents=True, citation=c))
-    print(f"two folds of {len(first_half)} / {len(docs) - len(first_half)} training documents; Acc@1 (mean of folds)")
+    halves = [len({m.doc_id for m in listed}) for listed, _ in folds]
+    print(f"two folds of {halves[0]} / {halves[1]} annotated training documents; Acc@1 (mean of folds)")
     for label, values in results.items():
         print(f"{label:45s} {np.mean(values):.3f}   folds {' '.join(f'{v:.3f}' for v in values)}")
     return 0

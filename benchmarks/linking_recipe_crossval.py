@@ -38,6 +38,7 @@ def main() -> int:
     from course_utils.ie import linking as L
     from course_utils.ie.linking_data import (
         biored_disease_rows,
+        document_folds,
         extended_training_rows,
         read_disease_vocab,
         read_ncbi_disease,
@@ -70,9 +71,7 @@ def main() -> int:
     vocab = read_disease_vocab(root / "disease_vocab")
     texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
     develop_texts, _, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
-    docs = sorted(texts)
-    np.random.default_rng(args.seed).shuffle(docs)
-    first_half = set(docs[:len(docs) // 2])
+    folds = document_folds(texts, train, args.seed)
     results: dict[str, dict[str, float]] = {}
 
     def record(fold: int, label: str, linker, task) -> None:
@@ -83,8 +82,7 @@ def main() -> int:
         print(f"fold {fold}  {label:50s} Acc@1 {scores.acc1:.3f}  Acc@5 {scores.acc5:.3f}", flush=True)
 
     for fold in args.folds:
-        listed = [m for m in train if (m.doc_id in first_half) == (fold == 0)]
-        queries = [m for m in train if (m.doc_id in first_half) != (fold == 0)]
+        listed, queries = folds[fold]
         task = task_from_mentions(texts, listed, texts, queries, vocab, name=f"fold {fold}",
                                   test_label=f"fold {fold}'s query half")
         print(task.description, flush=True)

@@ -35,7 +35,13 @@ import torch
 def main() -> int:
     """Print the table and write benchmarks/results/linking_rerank.json."""
     from course_utils.ie import linking as L
-    from course_utils.ie.linking_data import ncbi_task, read_disease_vocab, read_ncbi_disease, task_from_mentions
+    from course_utils.ie.linking_data import (
+        document_folds,
+        ncbi_task,
+        read_disease_vocab,
+        read_ncbi_disease,
+        task_from_mentions,
+    )
     from course_utils.ie.rerank import CandidateReranker, candidate_features
     from course_utils.text.pretrained import load_encoder
 
@@ -56,9 +62,7 @@ def main() -> int:
     t0 = time.perf_counter()
     vocab = read_disease_vocab(root / "disease_vocab")
     texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
-    docs = sorted(texts)
-    np.random.default_rng(args.seed).shuffle(docs)
-    first_half = set(docs[:len(docs) // 2])
+    halves = document_folds(texts, train, args.seed)
     untrained = load_encoder("minilm", device="cpu")
     systems = ("baseline", "self-aligned", "self-aligned + reference")
 
@@ -78,8 +82,7 @@ def main() -> int:
 
     folds = []
     for fold in (0, 1):
-        listed = [m for m in train if (m.doc_id in first_half) == (fold == 0)]
-        queries = [m for m in train if (m.doc_id in first_half) != (fold == 0)]
+        listed, queries = halves[fold]
         task = task_from_mentions(texts, listed, texts, queries, vocab, name=f"fold {fold}")
         folds.append(candidates(task, load_encoder(str(args.fold_encoders / f"fold-{fold}"), device="cpu")))
     develop = ncbi_task(root / "ncbi_disease" / "NCBItrainset.txt", root / "ncbi_disease" / "NCBIdevelopset.txt",

@@ -54,6 +54,7 @@ __all__ = [
     "ncbi_task",
     "expanded_mentions",
     "task_from_mentions",
+    "document_folds",
     "biored_disease_rows",
     "extended_training_rows",
     "linking_task",
@@ -568,6 +569,22 @@ def task_from_mentions(train_texts: dict[str, str], train: Sequence[Mention], te
                        f"MeSH/OMIM names + {len(dictionary) - len(vocab):,} training-mention rows",
                        tuple(surface(test, test_texts, not abbreviations)), frozenset(c for m in train for c in m.ids),
                        tuple(frozenset(cited_omim_ids(test_texts[m.doc_id])) for m in test))
+
+
+def document_folds(documents: Iterable[str], mentions: Sequence[Mention], seed: int = 0
+                   ) -> list[tuple[list[Mention], list[Mention]]]:
+    """Return two folds of ``(dictionary half, query half)`` mentions, split by document (chapter 14).
+
+    The sorted ``documents`` are shuffled with ``seed``; the first half's mentions are fold 0's dictionary side
+    and fold 1's queries, and the other way round. The cross-validation benchmarks all use this split, so
+    their folds are the same documents.
+    """
+    docs = sorted(documents)
+    np.random.default_rng(seed).shuffle(docs)
+    first = set(docs[:len(docs) // 2])
+    first_half = [m for m in mentions if m.doc_id in first]
+    second_half = [m for m in mentions if m.doc_id not in first]
+    return [(first_half, second_half), (second_half, first_half)]
 
 
 def biored_disease_rows(files: Sequence[str | Path], *, exclude_documents: Iterable[str] = ()) -> list[tuple[str, str]]:

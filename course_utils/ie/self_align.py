@@ -206,6 +206,20 @@ def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, 
     return out
 
 
+def _end_of_epoch(model: Any, on_epoch_end: Callable[[int], None] | None, epoch: int) -> float:
+    """Call ``on_epoch_end(epoch)`` with the model in eval mode, then back in training mode; return its seconds."""
+    import time
+
+    if on_epoch_end is None:
+        return 0.0
+    model.eval()
+    start = time.perf_counter()
+    on_epoch_end(epoch)
+    seconds = time.perf_counter() - start
+    model.train()
+    return seconds
+
+
 def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
                settings: SelfAlignSettings = SelfAlignSettings(), *, dictionary: Any = None,
                on_epoch_end: Callable[[int], None] | None = None) -> TrainingHistory:
@@ -278,12 +292,7 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
             history.losses.append(float(loss.detach()))
             history.mined.append(int(triplets[0].numel()))
             bar.update(1)
-        if on_epoch_end is not None:
-            model.eval()
-            pause = time.perf_counter()
-            on_epoch_end(epoch + 1)
-            paused += time.perf_counter() - pause
-            model.train()
+        paused += _end_of_epoch(model, on_epoch_end, epoch + 1)
     bar.close()
     model.eval()
     history.seconds = time.perf_counter() - start - paused
@@ -422,11 +431,7 @@ def candidate_align(encoder: tuple[Any, Any], queries: Sequence[tuple[str, str]]
             history.losses.append(float(loss.detach()))
             history.mined.append(len(chunk))
             bar.update(1)
-        if on_epoch_end is not None:
-            model.eval()
-            pause = time.perf_counter()
-            on_epoch_end(epoch + 1)
-            paused += time.perf_counter() - pause
+        paused += _end_of_epoch(model, on_epoch_end, epoch + 1)
     bar.close()
     model.eval()
     history.seconds = time.perf_counter() - start - paused

@@ -11,6 +11,7 @@ from course_utils.ie.linking_data import (
     Vocabulary,
     cited_omim_ids,
     document_abbreviations,
+    document_folds,
     expand_abbreviations,
     extended_training_rows,
     is_short_form,
@@ -265,3 +266,19 @@ def test_synonym_auc_has_known_answers():
     assert L.synonym_auc({"synonyms": np.array([0.9, 0.8]), "non-synonyms": np.array([0.1, 0.2])}) == 1.0
     assert L.synonym_auc({"synonyms": np.array([0.1]), "non-synonyms": np.array([0.9])}) == 0.0
     assert L.synonym_auc({"synonyms": np.array([0.5, 0.9]), "non-synonyms": np.array([0.5, 0.1])}) == 0.875
+
+
+def test_document_folds_split_by_document_and_swap():
+    from course_utils.ie.linking_data import Mention
+
+    docs = [f"doc{i}" for i in range(7)]  # doc6 has no mention: it still counts when the documents are halved
+    mentions = [Mention(d, 0, 1, f"m{i}", "Disease", ("D1",), "D1", False) for i, d in enumerate(docs[:6] * 2)]
+    folds = document_folds(docs, mentions, seed=3)
+    (listed0, queries0), (listed1, queries1) = folds
+    assert listed0 == queries1 and queries0 == listed1  # the halves swap
+    assert sorted(map(id, listed0 + queries0)) == sorted(map(id, mentions))  # every mention once
+    assert not {m.doc_id for m in listed0} & {m.doc_id for m in queries0}  # no document on both sides
+    shuffled = sorted(docs)
+    np.random.default_rng(3).shuffle(shuffled)
+    assert {m.doc_id for m in listed0} == set(shuffled[:3]) - {"doc6"}  # the first half of the seeded shuffle
+    assert document_folds(list(reversed(docs)), mentions, seed=3) == folds  # the order given does not matter

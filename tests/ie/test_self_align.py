@@ -172,8 +172,10 @@ def test_candidate_loss_equals_a_direct_computation():
         total = sum(math.exp(x) for x in s)
         expected.append(-math.log(sum(math.exp(x) for x, y in zip(s, gold[b]) if y) / total))
     assert float(loss) == pytest.approx(sum(expected) / 2, rel=1e-5)
+    query.requires_grad_()
     none = candidate_loss(query, cands, torch.zeros(3, 4, dtype=torch.bool))
-    assert float(none) == 0.0 and none.requires_grad is False
+    none.backward()  # no query has a gold candidate: a zero loss that still back-propagates, as zeros
+    assert float(none.detach()) == 0.0 and query.grad is not None and float(query.grad.abs().sum()) == 0.0
 
 
 def test_candidate_align_retrieves_hard_candidates_and_raises_the_gold_name():
