@@ -17,7 +17,9 @@ fitted on both halves. Three systems, each with and without the reranker:
 * self-aligned: the self-aligned encoder;
 * self-aligned + reference: the self-aligned encoder, with the untrained encoder's cosines as two more features.
 
-Acc@1 and Acc@5 (lenient) per fold and on develop, and the candidates' recall (the reranker's ceiling).
+Acc@1 and Acc@5 (lenient) per fold and on develop, and the candidates' recall (the reranker's ceiling); then the
+margins of the self-aligned systems over the baselines, with 95 % intervals from resampling whole abstracts
+(:func:`course_utils.ie.linking.document_bootstrap_margin`; the folds' two query halves pooled).
 """
 
 from __future__ import annotations
@@ -89,28 +91,49 @@ def main() -> int:
                         root / "disease_vocab")
     develop_sets = candidates(develop, load_encoder(str(args.encoder), device="cpu"))
 
+    def gold_of(sets) -> list[tuple[str, ...]]:
+        return [tuple(c for c, g in zip(cids, lab) if g) or ("-",) for cids, lab in zip(sets.ids, sets.labels)]
+
     def scores(ids, sets) -> dict[str, float]:
-        gold = [tuple(c for c, g in zip(cids, lab) if g) or ("-",) for cids, lab in zip(sets.ids, sets.labels)]
+        gold = gold_of(sets)
         return {"acc1": L.accuracy_at_k(ids, gold, 1), "acc5": L.accuracy_at_k(ids, gold, 5)}
 
     results: dict[str, dict[str, dict[str, float]]] = {}
+    hits: dict[str, dict[str, np.ndarray]] = {}  # per system: each mention right at rank 1, folds pooled and develop
     for system in systems:
         for reranked in (False, True):
             label = f"{system}{' + reranker' if reranked else ''}"
             row: dict[str, dict[str, float]] = {}
+            fold_hits = []
             for fold in (0, 1):
                 sets = folds[fold][system]
                 ids = CandidateReranker().fit(folds[1 - fold][system]).rank(sets).ids if reranked else sets.ids
                 row[f"fold {fold}"] = scores(ids, sets) | {"recall": sets.recall()}
+                fold_hits.append(L.hits_at_k(ids, gold_of(sets), 1))
             sets = develop_sets[system]
             ids = CandidateReranker().fit(folds[0][system], folds[1][system]).rank(sets).ids if reranked else sets.ids
             row["develop"] = scores(ids, sets) | {"recall": sets.recall()}
+            hits[label] = {"folds": np.concatenate(fold_hits), "develop": L.hits_at_k(ids, gold_of(sets), 1)}
             results[label] = row
             mean = np.mean([row[f"fold {f}"]["acc1"] for f in (0, 1)])
             print(f"{label:42s} folds Acc@1 {mean:.3f} ({row['fold 0']['acc1']:.3f} / {row['fold 1']['acc1']:.3f})  "
                   f"develop Acc@1 {row['develop']['acc1']:.3f} Acc@5 {row['develop']['acc5']:.3f}  "
                   f"recall@{args.candidates} {row['develop']['recall']:.3f}", flush=True)
-    out = {"results": results, "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    # How sure are the margins? Paired intervals from resampling whole abstracts (document_bootstrap_margin).
+    _, develop_mentions, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
+    documents = {"folds": [m.doc_id for fold in (0, 1) for m in halves[fold][1]],
+                 "develop": [m.doc_id for m in develop_mentions]}
+    margins: dict[str, dict[str, float]] = {}
+    for better, worse in (("self-aligned", "baseline"), ("self-aligned + reranker", "baseline + reranker"),
+                          ("self-aligned + reference + reranker", "baseline + reranker"),
+                          ("self-aligned + reference + reranker", "baseline")):
+        for where in ("folds", "develop"):
+            m = L.document_bootstrap_margin(hits[worse][where], hits[better][where], documents[where])
+            margins[f"{better} over {worse}, {where}"] = {"margin": m.margin, "low": m.low, "high": m.high,
+                                                          "documents": m.n_documents, "mentions": m.n_mentions}
+            print(f"{better} over {worse}, {where}{' (pooled)' if where == 'folds' else ''}: {m.margin:+.3f}, "
+                  f"95 % interval [{m.low:+.3f}, {m.high:+.3f}] over {m.n_documents} abstracts", flush=True)
+    out = {"results": results, "margins": margins, "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
            "total_s": time.perf_counter() - t0}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))

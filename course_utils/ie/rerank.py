@@ -77,7 +77,7 @@ def candidate_features(queries: Sequence[str], dense: Any, sparse: Any, *, varia
 
     ``dense`` and ``sparse`` are linkers with ``scores`` over one dictionary (a
     :class:`~.linking.DenseLinker` and a :class:`~.linking.TfidfLinker`); the first stage is
-    ``dense + weight x sparse`` over the better of the two forms (``variants``), plus ``prior`` for
+    ``dense + weight x sparse``, each name scored by the better of the two forms (``variants``), plus ``prior`` for
     ``known_ids`` and ``citation`` for the query's ``cited`` ids, as :class:`~.linking.ContextLinker` scores.
     ``reference``: another dense linker over the same dictionary whose cosines join the features. ``gold``:
     per query its gold ids, to label the candidates for :meth:`CandidateReranker.fit` and for scoring.
@@ -114,7 +114,9 @@ def candidate_features(queries: Sequence[str], dense: Any, sparse: Any, *, varia
         s_written, s_other = sparse.scores(qs), sparse.scores(vs)
         d_best, s_best = np.maximum(d_written, d_other), np.maximum(s_written, s_other)
         ref = np.maximum(reference.scores(qs), reference.scores(vs)) if reference is not None else None
-        first = d_best + np.float32(weight) * s_best + bonus
+        # the context linker's rule: each name keeps the better form's combined score (not best dense + best sparse,
+        # which may come from different forms)
+        first = np.maximum(d_written + np.float32(weight) * s_written, d_other + np.float32(weight) * s_other) + bonus
         for i, cids in enumerate(cited_sets[start:start + batch_size]):
             cols = [j for c in cids for j in columns.get(c, ())]
             if cols:

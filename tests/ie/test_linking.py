@@ -64,6 +64,59 @@ def test_acc_at_k_on_a_toy_case_with_a_known_answer():
     assert L.strict_accuracy([["A"], ["A"], ["H", "C"]], [["A"], ["A", "Z"], ["C", "H"]]) == pytest.approx(2 / 3)
 
 
+def test_hits_at_k_are_the_outcomes_accuracy_averages():
+    ranked = [["A", "B", "C"], ["B", "A"], ["C", "D", "E", "F", "G", "H"], []]
+    gold = [["A"], ["A", "Z"], ["H"], ["A"]]
+    assert L.hits_at_k(ranked, gold, 1).tolist() == [True, False, False, False]
+    assert L.hits_at_k(ranked, gold, 2).tolist() == [True, True, False, False]
+    for k in (1, 2, 5, 6):
+        assert L.hits_at_k(ranked, gold, k).mean() == L.accuracy_at_k(ranked, gold, k)
+    with pytest.raises(L.LinkingError, match="3 rankings for 4"):
+        L.hits_at_k(ranked[:3], gold, 1)
+
+
+def test_document_bootstrap_margin_known_answers_and_a_direct_computation():
+    # the same outcomes: no margin and no spread
+    same = L.document_bootstrap_margin([1, 0, 1], [1, 0, 1], ["d1", "d1", "d2"])
+    assert (same.margin, same.low, same.high, same.n_documents) == (0.0, 0.0, 0.0, 2)
+    # every document gains one mention of its two: every resample has margin 0.5
+    docs = [d for d in "abcde" for _ in range(2)]
+    flat = L.document_bootstrap_margin([0] * 10, [1, 0] * 5, docs)
+    assert flat.margin == flat.low == flat.high == 0.5
+    # against a loop over the same draws: pool the drawn documents' mentions, margin of the pool
+    rng = np.random.default_rng(3)
+    docs = [f"d{i}" for i in rng.integers(0, 12, size=80)]
+    a, b = rng.random(80) < 0.7, rng.random(80) < 0.8
+    got = L.document_bootstrap_margin(a, b, docs, n_boot=300, level=0.9, seed=7)
+    names = sorted(set(docs))
+    draws = np.random.default_rng(7).integers(0, len(names), size=(300, len(names)))
+    margins = []
+    for draw in draws:
+        rows = [j for i in draw for j, d in enumerate(docs) if d == names[i]]
+        margins.append(b[rows].mean() - a[rows].mean())
+    assert got.margin == pytest.approx(b.mean() - a.mean())
+    assert (got.low, got.high) == pytest.approx(tuple(np.percentile(margins, [5, 95])))
+    assert (got.n_mentions, got.n_documents, got.level) == (80, len(names), 0.9)
+
+
+def test_document_bootstrap_is_wider_when_gains_cluster_in_few_documents():
+    # 20 documents of 10 mentions; linker b gains 20 mentions, all in two documents or spread one to a document
+    docs = [f"d{i}" for i in range(20) for _ in range(10)]
+    a = np.zeros(200, dtype=bool)
+    clustered, spread = a.copy(), a.copy()
+    clustered[:20] = True
+    spread[::10] = True
+    one = L.document_bootstrap_margin(a, clustered, docs)
+    two = L.document_bootstrap_margin(a, spread, docs)
+    assert one.margin == two.margin == pytest.approx(0.1)
+    assert two.low == two.high == pytest.approx(0.1)
+    assert one.high - one.low > 0.1 and one.low < 0.05
+    with pytest.raises(L.LinkingError, match="document ids"):
+        L.document_bootstrap_margin(a, spread, docs[:-1])
+    with pytest.raises(L.LinkingError, match="level"):
+        L.document_bootstrap_margin(a, spread, docs, level=95)
+
+
 def test_lenient_and_strict_rules_on_a_composite_mention():
     tfidf = L.TfidfLinker(VOCAB)
     scores = L.evaluate(tfidf, ["breast and ovarian neoplasms", "kidney failure"],

@@ -52,6 +52,30 @@ def test_features_describe_each_candidate():
     assert with_ref.features[0][0, -2] == pytest.approx(1.0, abs=1e-5) and with_ref.features[0][0, -1] == 0
 
 
+class _Table:
+    """A linker stub whose scores are given per query string."""
+
+    def __init__(self, vocabulary: Vocabulary, rows: dict[str, list[float]]) -> None:
+        self.vocabulary, self.rows = vocabulary, rows
+
+    def scores(self, queries):
+        return np.array([self.rows[q] for q in queries], dtype=np.float32)
+
+
+def test_first_stage_keeps_the_better_forms_combined_score_as_the_context_linker_does():
+    # id A: dense likes the written form, sparse the other; id B: both like the other form. Each form's combined
+    # score makes B first (1.1 against 1.0); adding the best dense and the best sparse of different forms would
+    # make A first (1.0 + 0.25 x 0.8 = 1.2)
+    vocab = Vocabulary(("a name", "b name"), ("DA", "DB"))
+    dense = _Table(vocab, {"w": [1.0, 0.0], "o": [0.0, 1.05]})
+    sparse = _Table(vocab, {"w": [0.0, 0.0], "o": [0.8, 0.2]})
+    sets = candidate_features(["w"], dense, sparse, variants=["o"], n_candidates=2)
+    context = L.ContextLinker(L.CombinedLinker(dense, sparse, 0.25)).rank(["w"], k=2, variants=["o"])
+    assert sets.ids == context.ids == (("DB", "DA"),)
+    col = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    assert sets.features[0][:, col["first-stage score"]] == pytest.approx([1.1, 1.0], abs=1e-6)
+
+
 def _planted(seed: int, n: int) -> tuple[list[str], list[tuple[str]], list[str]]:
     """Queries whose gold is the one of two equally spelt ids that training annotators used."""
     rng = np.random.default_rng(seed)
