@@ -87,6 +87,9 @@ def main() -> int:
                         help="after self-alignment (or on the --encoder given), this many epochs of BioSyn's candidate "
                              "loss on the training mentions (as written and expanded; + BioRED's with --biored-extra)")
     parser.add_argument("--candidate-lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=1234,
+                        help="self-alignment seed (pair sampling, batch order, dictionary negatives; 1234: every run "
+                             "on the results page unless it says otherwise)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
@@ -147,7 +150,8 @@ def main() -> int:
         print(f"scoring the saved encoder {args.encoder} (no self-alignment)", flush=True)
     else:
         settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                                     max_pairs_per_concept=args.max_pairs, dictionary_negatives=args.dictionary_negatives)
+                                     max_pairs_per_concept=args.max_pairs, dictionary_negatives=args.dictionary_negatives,
+                                     seed=args.seed)
         history = self_align(encoder, rows, settings, dictionary=primary)
         times["self-alignment training"] = history.seconds
         steps = history.steps
