@@ -70,8 +70,7 @@ def main() -> int:
     t0 = time.perf_counter()
     untrained = load_encoder("minilm", device="cpu")
 
-    def hits(task, encoder) -> np.ndarray:
-        tfidf = L.TfidfLinker(task.dictionary)
+    def hits(task, tfidf, encoder) -> np.ndarray:
         linker = L.ContextLinker(L.CombinedLinker(L.DenseLinker(task.dictionary, encoder, show_progress=False),
                                                   tfidf, 0.25), known_ids=task.known_ids, prior=0.1, citation=0.1)
         ranking = linker.rank(list(task.queries), k=1, variants=list(task.variants), cited=list(task.cited))
@@ -96,17 +95,19 @@ def main() -> int:
         _, mentions, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
         documents = [m.doc_id for m in mentions]
         assert len(documents) == len(develop.queries)
-        base = hits(develop, untrained)
+        tfidf = L.TfidfLinker(develop.dictionary)
+        base = hits(develop, tfidf, untrained)
         for label, folder in encoders.items():
-            report("develop", label, base, hits(develop, load_encoder(str(folder), device="cpu")), documents)
+            report("develop", label, base, hits(develop, tfidf, load_encoder(str(folder), device="cpu")), documents)
     if args.fold_encoders is not None:
         vocab = read_disease_vocab(root / "disease_vocab")
         texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
         base_parts, tuned_parts, documents = [], [], []
         for fold, (listed, queries) in enumerate(document_folds(texts, train, args.seed)):
             task = task_from_mentions(texts, listed, texts, queries, vocab, name=f"fold {fold}")
-            base_parts.append(hits(task, untrained))
-            tuned_parts.append(hits(task, load_encoder(str(args.fold_encoders / f"fold-{fold}"), device="cpu")))
+            tfidf = L.TfidfLinker(task.dictionary)
+            base_parts.append(hits(task, tfidf, untrained))
+            tuned_parts.append(hits(task, tfidf, load_encoder(str(args.fold_encoders / f"fold-{fold}"), device="cpu")))
             documents += [m.doc_id for m in queries]
         report("folds", "fold encoders", np.concatenate(base_parts), np.concatenate(tuned_parts), documents)
     print(f"total {time.perf_counter() - t0:.0f} s")

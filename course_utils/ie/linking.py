@@ -356,7 +356,7 @@ def document_bootstrap_margin(hits_a: Sequence[bool] | np.ndarray, hits_b: Seque
         raise LinkingError("No mentions to compare.")
     if not 0 < level < 1:
         raise LinkingError(f"level must be between 0 and 1 (e.g. 0.95); got {level}.")
-    names, group = np.unique(np.asarray(documents, dtype=object).astype(str), return_inverse=True)
+    names, group = np.unique(np.asarray(documents, dtype=str), return_inverse=True)
     n_docs = len(names)
     diff = np.bincount(group, weights=b - a, minlength=n_docs)  # per document: sum of (b - a)
     count = np.bincount(group, minlength=n_docs).astype(np.float64)
