@@ -2,7 +2,8 @@
 
 ``fetch(name)`` reads ``data_manifests/NAME.yaml``, downloads into ``$COURSE_DATA_DIR/NAME`` with a
 progress bar, verifies sizes and checksums, extracts archives safely and writes ``.course-complete`` last.
-``python -m course_utils.data list | fetch NAME | verify NAME`` does the same from a terminal.
+``stage(name, folder)`` copies a folder a lab administrator already has into place, verified the same way.
+``python -m course_utils.data list | fetch NAME | stage NAME FOLDER | verify NAME`` does the same from a terminal.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from .store import (
     fetch,
     recorded_checksums,
     require_dataset,
+    stage,
     verify,
 )
 
 __all__ = [
     "COMPLETE_MARKER", "LOCK_FILE", "Check", "FileSpec", "Manifest", "VerifyReport", "data_dir_writable",
     "dataset_available", "dataset_path", "dataset_present", "fetch", "list_manifests", "load_manifest", "manifest_dir",
-    "recorded_checksums", "require_dataset", "verify",
+    "recorded_checksums", "require_dataset", "stage", "verify",
 ]

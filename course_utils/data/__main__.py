@@ -1,4 +1,5 @@
-"""Command line of the data layer: ``python -m course_utils.data list | fetch NAME | verify NAME | convert NAME``."""
+"""Command line of the data layer: ``python -m course_utils.data list | fetch NAME | stage NAME FOLDER | verify NAME |
+convert NAME``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from ..errors import CourseError
 from .manifest import list_manifests, load_manifest
-from .store import dataset_path, dataset_present, fetch, verify
+from .store import dataset_path, dataset_present, fetch, stage, verify
 
 __all__ = ["main"]
 
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list every dataset and model with its size, licence and state")
     p_fetch = sub.add_parser("fetch", help="download, verify and extract datasets into COURSE_DATA_DIR")
     p_fetch.add_argument("names", nargs="+")
+    p_stage = sub.add_parser("stage", help="copy a folder you already have (a model snapshot, an unpacked dataset) "
+                             "into COURSE_DATA_DIR/NAME, verified against the manifest")
+    p_stage.add_argument("name")
+    p_stage.add_argument("folder", type=Path)
     p_verify = sub.add_parser("verify", help="check a fetched or hand-placed dataset (never writes)")
     p_verify.add_argument("names", nargs="+")
     p_verify.add_argument("--root", type=Path, help="check this folder instead of COURSE_DATA_DIR/NAME")
@@ -49,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fetch":
             for name in args.names:
                 print(f"{name}: ready in {fetch(name)}")
+            return 0
+        if args.command == "stage":
+            print(f"{args.name}: staged in {stage(args.name, args.folder)}")
             return 0
         if args.command == "verify":
             status = 0

@@ -7,6 +7,7 @@ renamed into place (an atomic rename), and a file that fails the check is remove
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -16,7 +17,7 @@ import requests
 from ..errors import DownloadError, IntegrityError
 from ..progress import progress
 
-__all__ = ["file_digest", "download"]
+__all__ = ["file_digest", "cached_digest", "download"]
 
 _CHUNK = 1 << 16  # small enough that an interrupted download keeps nearly all it received
 
@@ -28,6 +29,22 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
         for block in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, algorithm: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    # Keyed on the file's identity: writing, replacing or renaming a file changes its ctime, so it is hashed again.
+    return file_digest(path, algorithm)
+
+
+def cached_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Return the hex digest of a file, hashing it only once while it stays unchanged (size, times, inode).
+
+    Loading a 440 MB model verifies it every time; this keeps the second and later checks instant.
+    """
+    stat = os.stat(path)
+    return _digest_of(str(Path(path).resolve()), algorithm, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+                      stat.st_ino)
 
 
 def download(

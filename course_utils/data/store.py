@@ -18,16 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cache import file_lock
-from ..errors import DataMissingError, DownloadError, IntegrityError
+from ..errors import DataMissingError, DownloadError, IntegrityError, OutputNotWritableError
 from ..paths import data_dir
+from ..progress import progress_bar
 from .archive import safe_extract
 from .checks import run_check
-from .download import download, file_digest
+from .download import cached_digest, download, file_digest
 from .manifest import Manifest, load_manifest
 
 __all__ = [
     "COMPLETE_MARKER", "LOCK_FILE", "VerifyReport", "dataset_path", "dataset_present", "require_dataset",
-    "fetch", "verify", "data_dir_writable", "recorded_checksums", "dataset_available",
+    "fetch", "stage", "verify", "data_dir_writable", "recorded_checksums", "dataset_available",
 ]
 
 COMPLETE_MARKER = ".course-complete"
@@ -156,13 +157,13 @@ def verify(name: str, root: Path | None = None, *, manifest: Manifest | None = N
                 report.problems.append(f"missing downloaded file {spec.filename}")
             continue
         if spec.checksum:
-            actual = file_digest(path, spec.algorithm or "sha256")
+            actual = cached_digest(path, spec.algorithm or "sha256")
             good = actual == spec.checksum
             (report.checked if good else report.problems).append(
                 f"{spec.filename} {spec.algorithm} {'matches' if good else f'is {actual}, manifest says'} {spec.checksum}")
         elif f"{name}/{spec.filename}" in lock:
             expected = lock[f"{name}/{spec.filename}"]["sha256"]
-            good = file_digest(path) == expected
+            good = cached_digest(path) == expected
             (report.checked if good else report.problems).append(
                 f"{spec.filename} sha256 {'matches' if good else 'differs from'} the value recorded in {LOCK_FILE}")
     return report
@@ -235,10 +236,120 @@ def fetch(name: str, *, root: Path | None = None, manifest: Manifest | None = No
     return folder
 
 
-def _write_marker(folder: Path, m: Manifest) -> None:
+def _write_marker(folder: Path, m: Manifest, **extra: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     info = {"name": m.name, "title": m.title, "status": m.status, "fetched": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "files": [f.filename for f in m.files]}
+            "files": [f.filename for f in m.files], **extra}
     tmp = folder / (COMPLETE_MARKER + ".tmp")
     tmp.write_text(json.dumps(info, indent=2))
     os.replace(tmp, folder / COMPLETE_MARKER)
+
+
+def _skipped_when_staging(relative: Path) -> bool:
+    # The course's own bookkeeping and anything half-written is never copied.
+    name = relative.name
+    return (name == COMPLETE_MARKER or name.endswith((".part", ".tmp", ".lock")) or name == LOCK_FILE
+            or any(part in {".locks", ".downloads", ".git"} or part.startswith(".stage-") for part in relative.parts))
+
+
+def _files_to_stage(m: Manifest, source: Path) -> list[Path]:
+    """Return the files (relative to ``source``) that staging copies.
+
+    A model takes only its manifest's files (a hub snapshot may also hold TensorFlow or Flax weights the course
+    never loads); a dataset takes the whole folder, since its layout and counts describe what is inside.
+    """
+    if m.kind == "model":
+        wanted = {Path(spec.filename) for spec in m.files if not spec.extract}
+        for pattern in m.layout_files:
+            wanted.update(p.relative_to(source) for p in source.glob(pattern) if p.is_file())
+        return sorted(w for w in wanted if (source / w).is_file())
+    return sorted(p.relative_to(source) for p in source.rglob("*")
+                  if p.is_file() and not _skipped_when_staging(p.relative_to(source)))
+
+
+def stage(name: str, source_folder: str | os.PathLike[str], *, root: Path | None = None,
+          manifest: Manifest | None = None, show_progress: bool = True) -> Path:
+    """Return the folder of ``name`` in ``COURSE_DATA_DIR`` after copying a folder a lab administrator already has
+    into it and verifying it against the manifest (data layer; ``python -m course_utils.data stage NAME FOLDER``).
+
+    Files with a checksum in the manifest must match it; files without one must match the value recorded in
+    ``checksums.lock`` if there is one, else their sha256 and size are recorded there (trust on first use, as
+    :func:`fetch` does). Everything is copied into a temporary folder beside the target, checked, marked
+    complete and only then renamed into place, so a failure leaves the data folder as it was.
+    """
+    m = manifest or load_manifest(name)
+    source = Path(source_folder).expanduser()
+    expected = ", ".join(spec.filename for spec in m.files if not spec.extract) or ", ".join(m.layout_files)
+    if not source.is_dir():
+        raise DataMissingError(f"Cannot stage {name}: {source} is not a folder. Pass the folder that holds its "
+                               f"files ({expected or 'see ' + str(m.source)}).")
+    base = (root or data_dir()).expanduser()
+    if not data_dir_writable(base):
+        raise OutputNotWritableError(
+            f"Cannot stage {name} into {base}: the folder is read-only (or COURSE_DATA_READONLY is set). Stage it "
+            "as a user who can write there, or point COURSE_DATA_DIR at a writable folder.")
+    base.mkdir(parents=True, exist_ok=True)
+    folder = dataset_path(name, base)
+    with _locked(base, name):
+        scratch = Path(tempfile.mkdtemp(prefix=f".stage-{name}-", dir=base))
+        try:
+            staged = scratch / name
+            staged.mkdir()
+            files = _files_to_stage(m, source)
+            bar = progress_bar(len(files), desc=f"staging {name}", unit="file", disable=not show_progress)
+            for relative in files:
+                target = staged / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source / relative, target)  # follows links, e.g. a hub cache's snapshot
+                bar.update(1)
+            bar.close()
+            new_entries = _check_staged_files(m, source, staged, base)
+            report = verify(name, staged, manifest=m)
+            if not report.ok:
+                raise DataMissingError(
+                    f"{source} does not hold a complete {name} (manifest {m.source}):\n{report}\n"
+                    f"Nothing was changed in {base}. Complete the folder and run "
+                    f"`python -m course_utils.data stage {name} {source}` again.")
+            for key, (digest, size) in new_entries.items():
+                _record_checksum(base, key, digest, size)
+            _write_marker(staged, m, staged_from=str(source.resolve()))
+            if folder.exists():
+                os.replace(folder, scratch / ".previous")  # out of the way first: never a mixed folder
+            os.replace(staged, folder)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return folder
+
+
+def _check_staged_files(m: Manifest, source: Path, staged: Path, base: Path) -> dict[str, tuple[str, int]]:
+    """Check each staged file of the manifest; return the sha256 and size of those to record in checksums.lock."""
+    lock = recorded_checksums(base)
+    fix = f"Replace it in {source} with the file of {m.hub_id + ' at revision ' + str(m.revision) if m.hub_id else m.homepage}"
+    new: dict[str, tuple[str, int]] = {}
+    for spec in m.files:
+        if spec.extract:
+            continue
+        path = staged / spec.filename
+        if not path.is_file():
+            raise DataMissingError(f"{source} has no {spec.filename}, which the manifest {m.source} lists. "
+                                   f"Add it and run `python -m course_utils.data stage {m.name} {source}` again.")
+        size = path.stat().st_size
+        key = f"{m.name}/{spec.filename}"
+        if spec.size is not None and size != spec.size:
+            raise IntegrityError(f"{source / spec.filename} has {size:,} bytes; the manifest {m.source} says "
+                                 f"{spec.size:,}. {fix}; nothing was staged.")
+        if spec.checksum:
+            found = cached_digest(path, spec.algorithm or "sha256")
+            if found != spec.checksum:
+                raise IntegrityError(f"{source / spec.filename}: {spec.algorithm} is {found}, the manifest {m.source} "
+                                     f"pins {spec.checksum}. {fix}; nothing was staged.")
+        elif key in lock:
+            found, wanted = cached_digest(path), str(lock[key]["sha256"])
+            if found != wanted:
+                raise IntegrityError(
+                    f"{source / spec.filename}: sha256 is {found}, but {base / LOCK_FILE} recorded {wanted} for "
+                    f"{key} on its first download. {fix}; or, if the upstream file really changed, delete the entry "
+                    f"{key!r} from {base / LOCK_FILE} and stage again. Nothing was staged.")
+        else:
+            new[key] = (cached_digest(path), size)
+    return new
