@@ -295,6 +295,8 @@ class RelationSettings:
     settings (smoke: ``ner_biored.SMOKE_TRAINING``). ``epochs`` and ``batch_size`` train the LSTM, RNN and
     Transformer relation models from scratch; ``pretrained_relations`` adds the fine-tuned encoder
     (``pretrained_epochs``, ``encoder_lr``, ``pretrained_batch_size``), off in smoke (too slow for a CPU minute).
+    ``train_documents`` / ``test_documents`` cap a real corpus to its first N training / test abstracts (None: all;
+    a size knob for the lab rehearsal, never set by a profile).
     """
 
     dataset: str
@@ -315,6 +317,8 @@ class RelationSettings:
     pretrained_epochs: int = 4
     pretrained_batch_size: int = 4
     encoder_lr: float = 3e-5
+    train_documents: int | None = None
+    test_documents: int | None = None
 
 
 @dataclass(frozen=True)
