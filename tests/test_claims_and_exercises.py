@@ -148,3 +148,21 @@ def test_chapter6_exercises():
     assert fb.status == INCORRECT and "full connectivity" in fb.message
     fb = ch06.check_keep_largest_component(lambda m: m)
     assert fb.status == INCORRECT and "Nothing was removed" in fb.message
+
+
+def test_claims_waived_only_at_rehearsal_scale_and_always_logged(monkeypatch, tmp_path):
+    import json
+
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("COURSE_CLAIMS_LOG", str(log))
+    monkeypatch.delenv("COURSE_SCHEDULE_OVERRIDE", raising=False)
+    with pytest.raises(ClaimError):  # outside a rehearsal at_scale changes nothing
+        claim(False, "the model learned", at_scale="two steps teach nothing")
+    monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE", '{"10": {"epochs": 0.1}}')
+    claim(False, "the model learned", at_scale="two steps teach nothing")
+    claim_between(0.9, 0, 1, "a fraction")
+    with pytest.raises(ClaimError):  # without a reason a failing claim still stops a rehearsal
+        claim_close(1.0, 2.0, "one is two")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["outcome"] for r in rows] == ["failed", "waived", "held", "failed"]
+    assert rows[1]["at_scale"] == "two steps teach nothing"

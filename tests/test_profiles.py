@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from course_utils.errors import ProfileError
-from course_utils.profiles import CHAPTERS, Profile, chapter_settings, resolve_profile
+from course_utils.profiles import CHAPTERS, Profile, chapter_settings, resolve_profile, schedule_override_active
 
 
 def test_explicit_profile_wins_and_is_case_insensitive():
@@ -59,3 +59,40 @@ def test_smoke_is_smaller_than_full_for_nnunet():
 def test_unknown_chapter():
     with pytest.raises(ProfileError, match="no chapter 99"):
         chapter_settings(99, "smoke")
+
+
+def test_schedule_override_by_chapter_and_part_one_flat_form(monkeypatch):
+    monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE",
+                       '{"num_epochs": 2, "folds": [0], "10": {"max_documents": 40, "epochs": 0.2}}')
+    assert schedule_override_active()
+    nn = chapter_settings(6, "lab")
+    assert (nn.num_epochs, nn.folds) == (2, (0,))  # the flat form is Part I's
+    mlm = chapter_settings(10, "lab")
+    assert (mlm.max_documents, mlm.epochs, mlm.model) == (40, 0.2, "biomedbert")
+    assert chapter_settings(12, "lab") == CHAPTERS[12].settings[Profile.LAB]  # other chapters unchanged
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"epochs": 1}', "give the others by chapter"),
+    ('{"10": {"model": "bert-base-uncased"}}', "never the data, model or seed"),
+    ('{"99": {}}', "must name a chapter"),
+    ('[1]', "must be a JSON object"),
+    ("{nope", "is not JSON"),
+])
+def test_schedule_override_refuses_what_is_not_a_schedule(monkeypatch, text, message):
+    monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE", text)
+    with pytest.raises(ProfileError, match=message):
+        chapter_settings(10, "lab")
+
+
+def test_lab_models_are_named_by_their_manifests():
+    from course_utils.data import list_manifests, load_manifest
+
+    names = {chapter_settings(7, "lab").pretrained_tokenizer, chapter_settings(10, "lab").model,
+             chapter_settings(12, "lab").model, chapter_settings(13, "lab").model,
+             chapter_settings(14, "lab").model, chapter_settings(14, "full").comparator}
+    assert names == {"bert_base_uncased", "biomedbert", "bert_base_chinese", "sapbert"}
+    for name in names:
+        assert name in list_manifests() and load_manifest(name).kind == "model"
+        chapters = [c for c in CHAPTERS.values() if name in c.datasets]
+        assert chapters, f"{name} is in no chapter's datasets, so the profile never checks it is present"
