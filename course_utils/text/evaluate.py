@@ -45,6 +45,7 @@ __all__ = [
     "planted_pairs",
     "EvaluationData",
     "evaluation_data",
+    "EVALUATION_MANIFESTS",
     "SIMILARITY_SETS",
 ]
 
@@ -70,8 +71,8 @@ def read_word_classes(folder: str | Path) -> dict[str, tuple[str, ...]]:
     root = Path(folder)
     files = sorted(root.glob("*.txt")) if root.is_dir() else []
     if not files:
-        raise EvaluationError(f"{root} holds no <class>.txt files; point to the word_classes folder of the data "
-                              "(COURSE_REAL_DATA/word_classes).")
+        raise EvaluationError(f"{root} holds no <class>.txt files; point to a word_classes folder (fetch it with "
+                              "`python -m course_utils.data fetch word_classes`, or COURSE_REAL_DATA/word_classes).")
     classes: dict[str, tuple[str, ...]] = {}
     for path in files:
         terms = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
@@ -518,17 +519,22 @@ class EvaluationData:
     description: str
 
 
+#: The manifests chapter 11's lab/full path reads, in ``COURSE_DATA_DIR`` (``python -m course_utils.data fetch NAME``).
+EVALUATION_MANIFESTS = ("umnsrs", "mayosrs", "bio_simlex", "word_classes")
+
+
 def evaluation_data(profile: str, *, corpus: Any = None, root: str | Path | None = None,
                     n_unrelated: int = 60, seed: int = 0) -> EvaluationData:
     """Return the similarity sets and categories of a profile (chapter 11).
 
     ``smoke``: the synthetic corpus's planted pairs (:func:`planted_pairs`) stand in for the similarity sets and
     its planted categories for the word classes; pass the ``SyntheticCorpus`` as ``corpus``. ``lab``/``full``:
-    UMNSRS-sim, UMNSRS-rel, MayoSRS and Bio-SimLex and Ohta's word classes from ``root`` (default
-    ``$COURSE_REAL_DATA``, else the course's data folder).
+    UMNSRS-sim, UMNSRS-rel, MayoSRS and Bio-SimLex and Ohta's word classes. Without ``root`` they come from the
+    folders the manifests fetch into ``COURSE_DATA_DIR`` (``umnsrs/``, ``mayosrs/``, ``bio_simlex/``,
+    ``word_classes/``: :data:`EVALUATION_MANIFESTS`); a missing one raises the data layer's error naming the
+    fetch command. ``root`` reads another folder holding the same files or wvlib's copies, e.g.
+    ``$COURSE_REAL_DATA`` (``word_similarity/*.txt`` and ``word_classes/``).
     """
-    import os
-
     if str(profile) == "smoke":
         if corpus is None:
             raise EvaluationError("The smoke profile scores on the synthetic corpus's planted pairs: pass corpus=.")
@@ -536,15 +542,27 @@ def evaluation_data(profile: str, *, corpus: Any = None, root: str | Path | None
                               {c: tuple(m) for c, m in corpus.categories.items()},
                               "planted pairs of the synthetic corpus (synonyms 2, same category 1, different "
                               "categories 0) and its planted categories, standing in for the similarity sets")
-    from ..paths import data_dir
     from .readers import read_similarity_set, similarity_sets
 
-    base = Path(root) if root is not None else Path(os.environ.get("COURSE_REAL_DATA") or data_dir())
-    found = similarity_sets(base)
+    if root is None:
+        from ..data import require_dataset
+
+        folders = {name: require_dataset(name) for name in EVALUATION_MANIFESTS}
+        found: dict[str, Path] = {}
+        for name in ("umnsrs", "mayosrs", "bio_simlex"):
+            for set_name, path in similarity_sets(folders[name]).items():
+                found.setdefault(set_name, path)
+        where = ", ".join(str(folders[n]) for n in ("umnsrs", "mayosrs", "bio_simlex"))
+        classes_folder = folders["word_classes"]
+    else:
+        found = similarity_sets(root)
+        where = str(root)
+        classes_folder = Path(root) / "word_classes"
     missing = [n for n in SIMILARITY_SETS if n not in found]
     if missing:
-        raise EvaluationError(f"{base} lacks the similarity set(s) {', '.join(missing)}; set COURSE_REAL_DATA to the "
-                              "folder holding word_similarity/ (or fetch the sets), or run in the smoke profile.")
+        raise EvaluationError(f"{where} lacks the similarity set(s) {', '.join(missing)}: fetch them with `python -m "
+                              "course_utils.data fetch umnsrs mayosrs bio_simlex`, pass root= a folder holding "
+                              "word_similarity/ (like $COURSE_REAL_DATA), or run in the smoke profile.")
     sets = {n: read_similarity_set(found[n]) for n in SIMILARITY_SETS}
-    categories = read_word_classes(base / "word_classes")
+    categories = read_word_classes(classes_folder)
     return EvaluationData(sets, categories, f"{', '.join(SIMILARITY_SETS)} and Ohta's {len(categories)} word classes")

@@ -31,6 +31,8 @@ __all__ = [
     "real_abstracts",
     "real_text_files",
     "read_similarity_set",
+    "read_umnsrs_csv",
+    "read_mayosrs",
     "similarity_set_name",
     "similarity_sets",
 ]
@@ -113,7 +115,8 @@ def _open_csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             ) from exc
 
 
-def read_cord19_metadata(path: str | os.PathLike[str], *, max_rows: int | None = None) -> CordMetadata:
+def read_cord19_metadata(path: str | os.PathLike[str], *, max_rows: int | None = None,
+                         max_documents: int | None = None) -> CordMetadata:
     """Return the cleaned, de-duplicated documents of a CORD-19 ``metadata.csv`` and its counts (chapter 7).
 
     Required columns: ``cord_uid``, ``title``, ``abstract`` (others optional; ``doi`` is used for
@@ -121,6 +124,9 @@ def read_cord19_metadata(path: str | os.PathLike[str], *, max_rows: int | None =
     ``cord_uid`` or DOI was seen before are dropped and counted; rows with neither title nor abstract are
     dropped; a row with the wrong number of fields, an empty ``cord_uid`` or broken quoting raises
     :class:`CorpusReadError` naming the file and line.
+
+    ``max_rows`` stops after that many data rows; ``max_documents`` stops as soon as that many documents are kept
+    (the first ``max_documents`` of the whole file's documents, without parsing the rest of a 1.6 GB file).
     """
     file = Path(path)
     if not file.is_file():
@@ -144,6 +150,8 @@ def read_cord19_metadata(path: str | os.PathLike[str], *, max_rows: int | None =
     n_rows = dup_ids = dup_dois = empty_t = empty_a = empty_rows = with_ent = with_cr = n_chars = 0
     for line, row in rows:
         if max_rows is not None and n_rows >= max_rows:
+            break
+        if max_documents is not None and len(docs) >= max_documents:
             break
         if not row:
             continue
@@ -293,27 +301,115 @@ _SET_NAMES = {
     "mayosrs": "MayoSRS",
     "bio-simlex": "Bio-SimLex",
 }
+#: File names the manifests fetch (data_manifests/umnsrs.yaml, mayosrs.yaml, bio_simlex.yaml), by set name.
+_MANIFEST_FILES = {
+    "umnsrs_similarity.csv": "UMNSRS-sim",
+    "umnsrs_relatedness.csv": "UMNSRS-rel",
+    "mayosrs.gold": "MayoSRS",
+    "bio-simlex.txt": "Bio-SimLex",
+}
 
 
 def similarity_set_name(path: str | os.PathLike[str]) -> str:
-    """Return the dataset name of a similarity file from its file name, e.g. ``UMNSRS-sim`` for
-    ``UMNSRS_UMNSRS-sim.txt`` and ``Bio-SimLex`` for ``bio-simlex_Bio-SimLex.txt`` (chapters 8, 11)."""
-    stem = Path(path).stem.lower()
+    """Return the dataset name of a similarity file from its file name (chapters 8, 11): the wvlib copies'
+    ``UMNSRS_UMNSRS-sim.txt`` -> ``UMNSRS-sim`` and ``bio-simlex_Bio-SimLex.txt`` -> ``Bio-SimLex``, and the
+    manifests' ``UMNSRS_similarity.csv`` -> ``UMNSRS-sim``, ``UMNSRS_relatedness.csv`` -> ``UMNSRS-rel``,
+    ``MayoSRS.gold`` -> ``MayoSRS``, ``Bio-SimLex.txt`` -> ``Bio-SimLex``."""
+    file = Path(path)
+    if file.name.lower() in _MANIFEST_FILES:
+        return _MANIFEST_FILES[file.name.lower()]
+    stem = file.stem.lower()
     last = stem.split("_")[-1]
     for key in sorted(_SET_NAMES, key=len, reverse=True):
         if last == key or last.endswith(key):
             return _SET_NAMES[key]
-    return Path(path).stem.split("_")[-1]
+    return file.stem.split("_")[-1]
+
+
+def _score(value: str, file: Path, number: int) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise CorpusReadError(f"{file}, line {number}: the score {value!r} is not a number.") from None
+
+
+def read_umnsrs_csv(path: str | os.PathLike[str]) -> list[tuple[str, str, float]]:
+    """Return the ``(term1, term2, mean rating)`` pairs of a UMNSRS CSV as the ``umnsrs`` manifest fetches it
+    (cui2vec's copy: quoted header ``Mean, Stdev, Term1, Term2, CUI1, CUI2``), terms lower-cased (chapter 11).
+
+    A missing column or a rating that is not a number raises :class:`CorpusReadError` naming the file and line.
+    """
+    file = Path(path)
+    rows = _open_csv_rows(file)
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise CorpusReadError(f"{file} is empty: expected the header Mean, Stdev, Term1, Term2, CUI1, CUI2.") from None
+    header = [h.strip() for h in header]
+    missing = [c for c in ("Mean", "Term1", "Term2") if c not in header]
+    if missing:
+        raise CorpusReadError(f"{file}, line 1: missing column(s) {', '.join(missing)}; the header has "
+                              f"{', '.join(header)}. Is this a UMNSRS file from `python -m course_utils.data fetch umnsrs`?")
+    mean, first, second = header.index("Mean"), header.index("Term1"), header.index("Term2")
+    pairs: list[tuple[str, str, float]] = []
+    for number, row in rows:
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise CorpusReadError(f"{file}, line {number}: {len(row)} fields where the header has {len(header)}.")
+        pairs.append((row[first].strip().lower(), row[second].strip().lower(), _score(row[mean], file, number)))
+    return pairs
+
+
+def _angle_fields(line: str, expected: int, file: Path, number: int, what: str) -> list[str]:
+    fields = [f.strip().strip('"').strip() for f in line.strip().split("<>")]
+    if len(fields) != expected:
+        raise CorpusReadError(f"{file}, line {number}: expected {what} separated by '<>', found {len(fields)} field(s).")
+    return fields
+
+
+def read_mayosrs(gold: str | os.PathLike[str], terms: str | os.PathLike[str] | None = None) -> list[tuple[str, str, float]]:
+    """Return the ``(term1, term2, score)`` pairs of MayoSRS as the ``mayosrs`` manifest fetches it (chapter 11):
+    ``MayoSRS.gold`` holds ``score<>CUI1<>CUI2`` and ``MayoSRS.terms`` (default: beside it) ``term1<>term2``, one
+    pair per line in the same order. Terms lower-cased.
+
+    Files of different lengths, a line without its ``<>`` fields or a score that is not a number raise
+    :class:`CorpusReadError` naming the file and line.
+    """
+    gold_file = Path(gold)
+    terms_file = Path(terms) if terms is not None else gold_file.with_suffix(".terms")
+    if not terms_file.is_file():
+        raise CorpusReadError(f"{gold_file} needs its terms file {terms_file} (term1<>term2 per line); fetch both with "
+                              "`python -m course_utils.data fetch mayosrs`.")
+    with open(gold_file, encoding="utf-8-sig") as handle:
+        gold_lines = [(n, line) for n, line in enumerate(handle, 1) if line.strip()]
+    with open(terms_file, encoding="utf-8-sig") as handle:
+        term_lines = [(n, line) for n, line in enumerate(handle, 1) if line.strip()]
+    if len(gold_lines) != len(term_lines):
+        raise CorpusReadError(f"{gold_file} has {len(gold_lines)} pairs but {terms_file} has {len(term_lines)}: the two "
+                              "files must list the same pairs line by line; fetch mayosrs again.")
+    pairs: list[tuple[str, str, float]] = []
+    for (g_number, g_line), (t_number, t_line) in zip(gold_lines, term_lines):
+        score = _angle_fields(g_line, 3, gold_file, g_number, "score, CUI1, CUI2")[0]
+        first, second = _angle_fields(t_line, 2, terms_file, t_number, "term1, term2")
+        pairs.append((first.lower(), second.lower(), _score(score, gold_file, g_number)))
+    return pairs
 
 
 def read_similarity_set(path: str | os.PathLike[str]) -> list[tuple[str, str, float]]:
-    """Return the ``(term1, term2, score)`` pairs of a tab-separated similarity file, terms lower-cased and
-    stripped (they may be phrases: ``"renal failure"``) (chapter 8; chapter 11 evaluates on them).
+    """Return the ``(term1, term2, score)`` pairs of a similarity file, terms lower-cased and stripped (they may be
+    phrases: ``"renal failure"``) (chapter 8; chapter 11 evaluates on them).
 
-    Blank lines and ``#`` comments are skipped; a line without three fields or with a score that is not a
-    number raises :class:`CorpusReadError` naming the file and line.
+    Three formats, by file name: ``*.csv`` is a UMNSRS CSV (:func:`read_umnsrs_csv`), ``*.gold`` is MayoSRS
+    (:func:`read_mayosrs`), anything else the tab-separated ``term1 term2 score`` of wvlib (and of Bio-SimLex).
+    In the tab-separated files blank lines and ``#`` comments are skipped; a line without three fields or with a
+    score that is not a number raises :class:`CorpusReadError` naming the file and line.
     """
     file = Path(path)
+    if file.suffix.lower() == ".csv":
+        return read_umnsrs_csv(file)
+    if file.suffix.lower() == ".gold":
+        return read_mayosrs(file)
     pairs: list[tuple[str, str, float]] = []
     with open(file, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -323,19 +419,22 @@ def read_similarity_set(path: str | os.PathLike[str]) -> list[tuple[str, str, fl
             fields = text.split("\t")
             if len(fields) != 3:
                 raise CorpusReadError(f"{file}, line {number}: expected term1<TAB>term2<TAB>score, found {len(fields)} field(s).")
-            try:
-                score = float(fields[2])
-            except ValueError:
-                raise CorpusReadError(f"{file}, line {number}: the score {fields[2]!r} is not a number.") from None
-            pairs.append((fields[0].strip().lower(), fields[1].strip().lower(), score))
+            pairs.append((fields[0].strip().lower(), fields[1].strip().lower(), _score(fields[2], file, number)))
     return pairs
 
 
 def similarity_sets(root: str | os.PathLike[str]) -> dict[str, Path]:
-    """Return the similarity files under ``root`` (searched recursively, ``*.txt``) by dataset name
-    (chapters 8, 11): ``UMNSRS-sim``, ``UMNSRS-rel``, ``MayoSRS``, ``MiniMayoSRS``, ``Bio-SimLex``."""
+    """Return the similarity files under ``root`` (searched recursively) by dataset name (chapters 8, 11):
+    ``UMNSRS-sim``, ``UMNSRS-rel``, ``MayoSRS``, ``MiniMayoSRS``, ``Bio-SimLex``.
+
+    Both layouts are recognised: wvlib's ``*.txt`` files (``../shared/data/word_similarity``) and the files the
+    manifests fetch into ``COURSE_DATA_DIR`` (``umnsrs/UMNSRS_similarity.csv``, ``mayosrs/MayoSRS.gold`` with its
+    ``.terms``, ``bio_simlex/Bio-SimLex.txt``). Pass any of them to :func:`read_similarity_set`.
+    """
     found: dict[str, Path] = {}
-    for path in sorted(Path(root).rglob("*.txt")):
+    base = Path(root)
+    candidates = [*base.rglob("*.txt"), *base.rglob("*.csv"), *base.rglob("*.gold")]
+    for path in sorted(candidates):
         name = similarity_set_name(path)
         if name in _SET_NAMES.values():
             found.setdefault(name, path)

@@ -202,3 +202,71 @@ def test_evaluation_data_on_the_real_sets(real_data):
     assert {n: len(p) for n, p in data.sets.items()} == {"UMNSRS-sim": 566, "UMNSRS-rel": 587, "MayoSRS": 101,
                                                           "Bio-SimLex": 988}
     assert len(data.categories) == 12
+
+
+def _manifest_layout(root):
+    """A COURSE_DATA_DIR as `python -m course_utils.data fetch umnsrs mayosrs bio_simlex word_classes` lays it out,
+    three-line fixtures in each manifest's own format, each folder marked complete as fetch marks it."""
+    from course_utils.data import load_manifest
+    from course_utils.data.store import _write_marker
+
+    files = {
+        "umnsrs/UMNSRS_similarity.csv": '"Mean","Stdev","Term1","Term2","CUI1","CUI2"\n'
+                                        '279,178.9,"Glaucoma","Fibrillation","C1","C2"\n'
+                                        '1239.25,90.5,"Parasitemia","Malaria","C3","C4"\n',
+        "umnsrs/UMNSRS_relatedness.csv": '"Mean","Stdev","Term1","Term2","CUI1","CUI2"\n'
+                                         '1000,1,"Insulin","Diabetes","C5","C6"\n',
+        "mayosrs/MayoSRS.gold": "4.0<>C7<>C8\n1.3<>C9<>C10\n",
+        "mayosrs/MayoSRS.terms": "Diabetes<>Hyperglycemia\nRenal failure<>Kidney failure\n",
+        "mayosrs/MiniMayoSRS.terms": "a<>b\n", "mayosrs/MiniMayoSRS.physicians": "1<>C1<>C2\n",
+        "mayosrs/MiniMayoSRS.coders": "1<>C1<>C2\n",
+        "bio_simlex/Bio-SimLex.txt": "therapy\ttreatment\t9.32\nvirus\tbacterium\t4.5\n",
+        "word_classes/antibiotic.txt": "penicillin\nampicillin\n",
+        "word_classes/tissue.txt": "muscle\nbone\n",
+        "word_classes/README": "Biomedical domain word classes created by Tomoko Ohta.\n",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    for name in E.EVALUATION_MANIFESTS:
+        _write_marker(root / name, load_manifest(name))
+
+
+def test_evaluation_data_in_lab_reads_the_manifests_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_REAL_DATA", "/nonexistent")  # never consulted without root=
+    _manifest_layout(tmp_path)
+    data = E.evaluation_data("lab")
+    assert data.sets == {
+        "UMNSRS-sim": [("glaucoma", "fibrillation", 279.0), ("parasitemia", "malaria", 1239.25)],
+        "UMNSRS-rel": [("insulin", "diabetes", 1000.0)],
+        "MayoSRS": [("diabetes", "hyperglycemia", 4.0), ("renal failure", "kidney failure", 1.3)],
+        "Bio-SimLex": [("therapy", "treatment", 9.32), ("virus", "bacterium", 4.5)],
+    }
+    assert data.categories == {"antibiotic": ("penicillin", "ampicillin"), "tissue": ("muscle", "bone")}
+    assert E.evaluation_data("full").sets == data.sets
+
+
+def test_evaluation_data_in_lab_names_the_fetch_command(tmp_path, monkeypatch):
+    from course_utils.errors import DataMissingError
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    _manifest_layout(tmp_path)
+    import shutil
+
+    shutil.rmtree(tmp_path / "mayosrs")
+    with pytest.raises(DataMissingError, match="python -m course_utils.data fetch mayosrs"):
+        E.evaluation_data("lab")
+
+
+def test_word_classes_manifest_is_pinned_like_bio_simlex():
+    from course_utils.data import load_manifest
+
+    classes, simlex = load_manifest("word_classes"), load_manifest("bio_simlex")
+    commit = simlex.files[0].url.split("/")[5]
+    assert len(commit) == 40
+    assert all(f.url.startswith(f"https://raw.githubusercontent.com/cambridgeltl/bio-simverb/{commit}/wvlib/word-classes/")
+               for f in classes.files)
+    assert {f.filename for f in classes.files} >= {"antibiotic.txt", "cell-type.txt", "tissue.txt", "README"}
+    assert classes.status == "unverified" and all(f.checksum is None for f in classes.files)
+    assert 11 in classes.chapters

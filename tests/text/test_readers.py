@@ -170,3 +170,50 @@ def test_clean_documents_repairs_and_counts() -> None:
     cleaned, counts = clean_documents(docs)
     assert [(d.doc_id, d.title, d.abstract) for d in cleaned] == [("1", "T & U", "a b"), ("3", "T3", "")]
     assert counts == {"duplicates": 1, "empty": 1, "with_entities": 1, "with_crlf": 1}
+
+
+def test_manifest_formats_umnsrs_csv_and_mayosrs(tmp_path: Path) -> None:
+    """The files as data_manifests/umnsrs.yaml and mayosrs.yaml fetch them (cui2vec CSV; .gold + .terms)."""
+    from course_utils.text.readers import read_mayosrs, read_umnsrs_csv
+
+    umnsrs = tmp_path / "UMNSRS_similarity.csv"
+    umnsrs.write_text('"Mean","Stdev","Term1","Term2","CUI1","CUI2"\n'
+                      '279,178.9,"Glaucoma","Fibrillation","C0017601","C0232197"\n'
+                      '1239.25,90.5,"Parasitemia","Malaria","C0242723","C0024530"\n'
+                      '294.25,191.3,"Zofran","Ipecac Syrup","C0061851","C0022046"\n')
+    expected = [("glaucoma", "fibrillation", 279.0), ("parasitemia", "malaria", 1239.25),
+                ("zofran", "ipecac syrup", 294.25)]
+    assert read_umnsrs_csv(umnsrs) == expected
+    assert read_similarity_set(umnsrs) == expected  # dispatched by the suffix
+    gold, terms = tmp_path / "MayoSRS.gold", tmp_path / "MayoSRS.terms"
+    gold.write_text("4.0<>C0011849<>C0020456\n1.3<>C0027051<>C0042029\n\n2.2<>C0018802<>C0020538\n")
+    terms.write_text("Diabetes<>Hyperglycemia\nMyocardial infarction<>Urinary tract infection\n"
+                     "Congestive heart failure<>Hypertension\n")
+    pairs = [("diabetes", "hyperglycemia", 4.0), ("myocardial infarction", "urinary tract infection", 1.3),
+             ("congestive heart failure", "hypertension", 2.2)]
+    assert read_mayosrs(gold) == pairs and read_similarity_set(gold) == pairs
+    assert similarity_set_name(umnsrs) == "UMNSRS-sim"
+    assert similarity_set_name("UMNSRS_relatedness.csv") == "UMNSRS-rel"
+    assert similarity_set_name(gold) == "MayoSRS" and similarity_set_name("Bio-SimLex.txt") == "Bio-SimLex"
+    terms.write_text("Diabetes<>Hyperglycemia\n")
+    with pytest.raises(CorpusReadError, match="has 3 pairs but .*MayoSRS.terms has 1"):
+        read_mayosrs(gold)
+    terms.write_text("a<>b\nc d\ne<>f\n")
+    with pytest.raises(CorpusReadError, match=r"MayoSRS.terms, line 2: expected term1, term2 separated by '<>'"):
+        read_mayosrs(gold)
+    (tmp_path / "bad.csv").write_text('"Mean","Term1"\n1,a\n')
+    with pytest.raises(CorpusReadError, match=r"bad\.csv, line 1: missing column\(s\) Term2"):
+        read_umnsrs_csv(tmp_path / "bad.csv")
+    (tmp_path / "bad.csv").write_text('"Mean","Stdev","Term1","Term2","CUI1","CUI2"\nhigh,1,"a","b","C1","C2"\n')
+    with pytest.raises(CorpusReadError, match=r"bad\.csv, line 2: the score 'high' is not a number"):
+        read_umnsrs_csv(tmp_path / "bad.csv")
+
+
+def test_read_cord19_metadata_stops_at_max_documents(tmp_path: Path) -> None:
+    rows = [[str(i), "", "s", f"Title {i}", "", "" if i == 1 else f"Abstract {i}.", "2020"] for i in range(6)]
+    rows[2][3] = rows[2][5] = ""  # an empty row is dropped and does not count
+    path = _write_csv(tmp_path / "metadata.csv", rows)
+    meta = read_cord19_metadata(path, max_documents=3)
+    assert [d.doc_id for d in meta.documents] == ["0", "1", "3"]
+    assert meta.n_rows == 4  # parsing stopped there
+    assert [d.doc_id for d in read_cord19_metadata(path).documents] == ["0", "1", "3", "4", "5"]

@@ -88,3 +88,20 @@ def test_pinned_manifests_match_the_shared_copies(real_data: Path, tmp_path: Pat
     report = verify("bio_simlex", root=folder)
     assert report.ok and any("sha256 matches" in line for line in report.checked), str(report)
     assert load_manifest("bio_simlex").status == "verified" and load_manifest("litcoin").status == "verified"
+
+
+def test_word_classes_manifest_checks_hold_on_the_shared_copy(real_data: Path) -> None:
+    """data_manifests/word_classes.yaml names every file of the shared wvlib word-classes copy, and its class
+    count check (12) holds there; sizes and sha256 stay unpinned (the copy is not stated byte-identical)."""
+    folder = real_data / "word_classes"
+    report = verify("word_classes", root=folder)
+    assert report.ok, str(report)
+    assert any("12 by count_files" in line for line in report.checked)
+    assert {f.filename for f in load_manifest("word_classes").files} == {p.name for p in folder.iterdir()}
+
+
+def test_cord19_sample_first_documents_without_reading_the_rest(real_data: Path) -> None:
+    path = real_data / "cord19_sample" / "metadata_subset_small.csv"
+    first = read_cord19_metadata(path, max_documents=50)
+    assert len(first.documents) == 50 and first.n_rows == 50
+    assert first.documents == read_cord19_metadata(path).documents[:50]
