@@ -8,7 +8,7 @@ progress bar, verifies sizes and checksums, extracts archives safely and writes 
 
 from __future__ import annotations
 
-from .manifest import Check, FileSpec, Manifest, list_manifests, load_manifest, manifest_dir
+from .manifest import Check, FileSpec, Manifest, hub_file_url, list_manifests, load_manifest, manifest_dir
 from .store import (
     COMPLETE_MARKER,
     LOCK_FILE,
@@ -18,6 +18,8 @@ from .store import (
     dataset_path,
     dataset_present,
     fetch,
+    hf_hub_cache,
+    offline_flag,
     recorded_checksums,
     require_dataset,
     stage,
@@ -26,6 +28,6 @@ from .store import (
 
 __all__ = [
     "COMPLETE_MARKER", "LOCK_FILE", "Check", "FileSpec", "Manifest", "VerifyReport", "data_dir_writable",
-    "dataset_available", "dataset_path", "dataset_present", "fetch", "list_manifests", "load_manifest", "manifest_dir",
-    "recorded_checksums", "require_dataset", "stage", "verify",
+    "dataset_available", "dataset_path", "dataset_present", "fetch", "hf_hub_cache", "hub_file_url", "list_manifests",
+    "load_manifest", "manifest_dir", "offline_flag", "recorded_checksums", "require_dataset", "stage", "verify",
 ]

