@@ -17,6 +17,7 @@ import io
 import json
 import os
 import pickle
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ __all__ = [
     "plot_sliding_window",
     "plot_test_case",
     "ddp_command",
+    "ddp_results_folder",
 ]
 
 
@@ -392,17 +394,33 @@ def best_configuration(dataset_id: int, folders: NnunetFolders, configurations: 
 
 
 # ---------------------------------------------------------------------------------------------- multi-GPU
+def ddp_results_folder(folders: NnunetFolders) -> Path:
+    """Return the ``nnUNet_results`` folder that :func:`ddp_command` trains into: beside the course's, never it
+    (``<results>-ddp``), so nnU-Net's command cannot overwrite a fold the course trained (chapter 6)."""
+    return folders.results.with_name(f"{folders.results.name}-ddp")
+
+
 def ddp_command(dataset_id: int, fold: int, num_gpus: int, folders: NnunetFolders | None = None,
-                configuration: str = "3d_fullres") -> str:
+                configuration: str = "3d_fullres", *, compile_network: bool = False) -> str:
     """Return the shell command that trains one fold on ``num_gpus`` GPUs with nnU-Net's DDP (chapter 6).
 
-    nnU-Net spawns one process per GPU and splits each batch between them. Its command line builds the stock
-    trainer with nnU-Net's own schedule (1000 epochs of 250 iterations), which is the ``full`` profile's.
+    nnU-Net spawns one process per GPU (``-num_gpus``) and splits each planned batch between them; the batch
+    is not enlarged. Its command line builds the stock trainer with nnU-Net's own schedule (1000 epochs of 250
+    iterations), which is the ``full`` profile's. The command sets ``nnUNet_compile`` to the profile's
+    ``compile_network`` (nnU-Net would compile by default on CUDA), keeps the validation softmax (``--npz``, which
+    choosing an ensemble of configurations needs) and, with ``folders``, reads the course's raw and preprocessed
+    data but writes into :func:`ddp_results_folder`, never into the course's own fold folders; the chapter then
+    adopts the result (``python -m course_utils.imaging.nnunet_cli adopt``) after checking it. Every path is
+    quoted for the shell.
     """
     if num_gpus < 1:
         raise ValueError(f"num_gpus must be at least 1, got {num_gpus}.")
-    env = ""
+    env = []
     if folders is not None:
-        env = (f"nnUNet_raw={folders.raw} nnUNet_preprocessed={folders.preprocessed} "
-               f"nnUNet_results={folders.results} ")
-    return f"{env}nnUNetv2_train {dataset_id} {configuration} {fold} -tr nnUNetTrainer -num_gpus {num_gpus}"
+        env = [f"nnUNet_raw={shlex.quote(str(folders.raw))}",
+               f"nnUNet_preprocessed={shlex.quote(str(folders.preprocessed))}",
+               f"nnUNet_results={shlex.quote(str(ddp_results_folder(folders)))}"]
+    env.append(f"nnUNet_compile={'true' if compile_network else 'false'}")
+    command = ["nnUNetv2_train", str(int(dataset_id)), shlex.quote(configuration), str(int(fold)), "-tr", "nnUNetTrainer",
+               "-p", "nnUNetPlans", "-num_gpus", str(int(num_gpus)), "--npz"]
+    return " ".join(env + command)

@@ -29,7 +29,7 @@ from .nnunet_data import (
 from .sources import MSD_TASK01_SUBDIR, mri_folder_for
 from .synthetic import load_truth, synthetic_dataset
 
-__all__ = ["PreparedDataset", "part1_source", "heldout_ids", "nnunet_folders_for", "prepare_nnunet"]
+__all__ = ["PreparedDataset", "part1_source", "heldout_ids", "nnunet_folders_for", "results_key", "prepare_nnunet"]
 
 
 @dataclass(frozen=True)
@@ -70,22 +70,54 @@ def heldout_ids(source: Path) -> tuple[str, ...]:
     return holdout_ids_for(open_mri_folder(source).case_ids)
 
 
-def nnunet_folders_for(source: Path) -> NnunetFolders:
-    """Return the nnU-Net folders used for a source folder: ``COURSE_WORK_DIR/nnunet/<name>-<hash>``."""
+def results_key(settings: Any) -> str:
+    """Return the name of the results folder of a schedule (chapter 6): the profile's name (``smoke``, ``lab``,
+    ``full``) when ``settings`` train with that profile's own schedule, else ``schedule-<epochs>x<iterations>
+    -val<validation iterations>`` (a rehearsal, a benchmark with another schedule).
+
+    Lab and full read the same data, so they share the raw and preprocessed folders; their trained models differ
+    (100 against 1000 epochs), so each schedule has its own ``nnUNet_results``: a lab fold never blocks the full
+    profile's training, and never passes for one of its folds.
+    """
+    from ..profiles import CHAPTERS
+
+    wanted = (settings.num_epochs, settings.iterations_per_epoch, settings.val_iterations_per_epoch)
+    for profile, own in CHAPTERS[6].settings.items():
+        if (own.num_epochs, own.iterations_per_epoch, own.val_iterations_per_epoch) == wanted:
+            return str(profile.value)
+    return f"schedule-{wanted[0]}x{wanted[1]}-val{wanted[2]}"
+
+
+def nnunet_folders_for(source: Path, settings: Any = None) -> NnunetFolders:
+    """Return the nnU-Net folders used for a source folder: ``COURSE_WORK_DIR/nnunet/<name>-<hash>``, with the
+    results of ``settings``' schedule in ``nnUNet_results/<results_key(settings)>`` (chapters 2 and 6).
+
+    Without ``settings`` the results folder is ``nnUNet_results`` itself (chapter 2 needs no results folder).
+    """
     resolved = Path(source).resolve()
     key = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
-    return nnunet_folders(work_dir() / "nnunet" / f"{resolved.name[:40]}-{key}")
+    return _keyed(nnunet_folders(work_dir() / "nnunet" / f"{resolved.name[:40]}-{key}"), settings)
+
+
+def _keyed(folders: NnunetFolders, settings: Any) -> NnunetFolders:
+    """Return ``folders`` with the results folder of ``settings``' schedule (created), or unchanged without them."""
+    if settings is None:
+        return folders
+    results = folders.results / results_key(settings)
+    results.mkdir(parents=True, exist_ok=True)
+    return NnunetFolders(folders.raw, folders.preprocessed, results)
 
 
 def prepare_nnunet(settings: Any, *, regions: bool = False, root: Path | None = None) -> PreparedDataset:
     """Return the dataset of the active profile, converted, planned and preprocessed (reused when there).
 
     The nnU-Net folders live in ``COURSE_WORK_DIR/nnunet/<source>`` (one set per source folder), so runs on
-    different data never mix. The held-out test cases (:func:`heldout_ids`) go to the raw dataset's
+    different data never mix; the trained models in ``nnUNet_results/<schedule>`` (:func:`results_key`), so runs
+    with different schedules (lab and full) never mix either. The held-out test cases (:func:`heldout_ids`) go to the raw dataset's
     ``imagesTs``/``labelsTs`` and never into training.
     """
     source = part1_source(settings, regions=regions).resolve()
-    folders = nnunet_folders(root) if root is not None else nnunet_folders_for(source)
+    folders = _keyed(nnunet_folders(root), settings) if root is not None else nnunet_folders_for(source, settings)
     data = open_mri_folder(source)
     test_ids = heldout_ids(source)
     if data.layout == "seed":

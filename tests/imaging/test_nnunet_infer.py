@@ -132,13 +132,6 @@ def test_sliding_window_tiles_and_gaussian():
     assert len(fig.axes) == 4  # three panels and a colour bar
 
 
-def test_ddp_command():
-    cmd = ne.ddp_command(502, 3, 2)
-    assert cmd == "nnUNetv2_train 502 3d_fullres 3 -tr nnUNetTrainer -num_gpus 2"
-    with pytest.raises(ValueError, match="at least 1"):
-        ne.ddp_command(502, 0, 0)
-
-
 def test_postprocessing_reports_the_filtered_dice_even_when_rejected(smoke_model, tmp_path):
     settings, prepared, _ = smoke_model
     cv = ne.cross_validation(prepared.dataset_id, prepared.folders, settings.folds)

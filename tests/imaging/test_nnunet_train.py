@@ -63,6 +63,21 @@ def test_interrupted_training_resumes_with_the_course_schedule(tmp_path, monkeyp
     logs = "".join(p.read_text() for p in sorted(resumed.glob("training_log_*.txt")))
     assert [int(m) for m in re.findall(r": Epoch (\d+)\s*$", logs, flags=re.M)] == [0, 1]
     assert compile_flags == ["false"]  # torch.compile off unless asked (nnU-Net's default is on, on CUDA)
+    record = nt.fold_record(resumed)  # the course's record names the checkpoint it vouches for
+    assert record.provenance == "course" and record.checkpoint == nt.checkpoint_binding(resumed / "checkpoint_final.pth")
+
+    # The same fold as nnUNetv2_train leaves it in another results folder, not validated yet (as after an
+    # interrupted run): adopted into a second course results folder and validated there from its final checkpoint.
+    import shutil
+
+    ddp = tmp_path / "nnUNet_results-ddp" / resumed.parent.relative_to(folders.results)
+    shutil.copytree(resumed.parent, ddp, ignore=shutil.ignore_patterns(".course-schedule", "validation", "crossval*"))
+    before = sorted(str(p.relative_to(ddp)) for p in ddp.rglob("*"))
+    second = nd.NnunetFolders(folders.raw, folders.preprocessed, tmp_path / "second_results")
+    adopted = nt.adopt_folds(501, second, tmp_path / "nnUNet_results-ddp", (0,), save_probabilities=True)
+    assert 0.0 <= nt.fold_summary(adopted[0])["foreground_mean"]["Dice"] <= 1.0  # validated, as nnU-Net's --val
+    assert any((adopted[0] / "validation").glob("*.npz"))  # with the softmax ensembling needs (--npz)
+    assert nt.fold_record(adopted[0]).epochs == 2 and sorted(str(p.relative_to(ddp)) for p in ddp.rglob("*")) == before
 
 
 def _plant_foreign_model(folders, marker=None):
@@ -86,7 +101,10 @@ def test_a_foreign_trained_model_is_never_deleted(tmp_path, marker):
     assert str(out) in message and 'existing="reuse"' in message and "mv " in message and 'existing="overwrite"' in message
     assert (out / "checkpoint_final.pth").read_bytes() == b"days of GPU time"  # it survived
     assert (out / "checkpoint_best.pth").is_file()
-    assert nt.train_fold(501, folders, 0, schedule, existing="reuse") == out  # reused as it is, nothing trained
+    # Reuse adopts the model after checking it (tests/imaging/test_nnunet_adopt.py); these bytes are no nnU-Net
+    # model folder (no plans.json beside the fold), so that is refused too, and still nothing is deleted.
+    with pytest.raises(nt.ModelAdoptionError, match="has no plans.json"):
+        nt.train_fold(501, folders, 0, schedule, existing="reuse")
     assert (out / "checkpoint_final.pth").read_bytes() == b"days of GPU time"
     with pytest.raises(ValueError, match="existing="):
         nt.train_fold(501, folders, 0, schedule, existing="delete")
