@@ -221,6 +221,20 @@ def _tokenizer_options(name: str) -> dict[str, Any]:
     return {"do_lower_case": True} if "uncased" in hub_id else {}
 
 
+def _limit_to_positions(tokenizer: Any, folder: Path) -> None:
+    """Set ``model_max_length`` from the model's ``max_position_embeddings`` when the folder's tokenizer files do not
+    say it (BiomedBERT has none, bert-base-uncased's tokenizer_config.json only ``do_lower_case``): otherwise
+    ``truncation=True`` would let 600-piece texts through to a 512-position model."""
+    import json
+
+    config = folder / "config.json"
+    if tokenizer.model_max_length <= 1_000_000 or not config.is_file():
+        return
+    positions = json.loads(config.read_text()).get("max_position_embeddings")
+    if isinstance(positions, int) and positions > 0:
+        tokenizer.model_max_length = positions
+
+
 def load_tokenizer(name: str = "minilm") -> Any:
     """Return the fast tokenizer of model ``name`` with truncation and padding switched off (chapter 7).
 
@@ -235,6 +249,7 @@ def load_tokenizer(name: str = "minilm") -> Any:
         tokenizer = AutoTokenizer.from_pretrained(str(where), local_files_only=True, **_tokenizer_options(name))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_load_hint(name, where, exc)) from exc
+    _limit_to_positions(tokenizer, where)
     backend = tokenizer.backend_tokenizer
     backend.no_truncation()
     backend.no_padding()

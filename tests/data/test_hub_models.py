@@ -138,6 +138,7 @@ def test_good_files_download_verify_and_load(hub, manifests, tiny_model, tmp_pat
     # the tokenizer built from vocab.txt + config.json alone is BERT's fast, lower-casing WordPiece
     assert tokenizer.is_fast and tokenizer.tokenize(SENTENCE) == [
         "the", "patient", "has", "fever", "[UNK]", "acute", "kidney", "injury", "##s"]
+    assert tokenizer.model_max_length == 4096  # from config.json: the folder has no tokenizer_config.json
     ids = tokenizer(SENTENCE)["input_ids"]
     assert ids == [2, 5, 6, 7, 8, 1, 9, 10, 11, 14, 3]  # [CLS] ... [SEP], "and" unknown
     with torch.inference_mode():
