@@ -95,6 +95,7 @@ class Manifest:
     description: str = ""
     package: PackageSpec | None = None
     source: Path | None = field(default=None, compare=False)
+    hub_aliases: tuple[str, ...] = ()
 
     @property
     def total_size(self) -> int | None:
@@ -173,6 +174,7 @@ def load_manifest(name: str, folder: str | os.PathLike[str] | None = None) -> Ma
         derived_from=raw.get("derived_from"), conversion=raw.get("conversion"),
         description=raw.get("description", ""),
         package=PackageSpec(**raw["package"]) if raw.get("package") else None, source=path,
+        hub_aliases=tuple(raw.get("hub_aliases", [])),
     )
 
 

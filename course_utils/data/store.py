@@ -155,10 +155,14 @@ def _from_hf_cache(m: Manifest, spec: FileSpec, target: Path, size: int | None, 
     from huggingface_hub import try_to_load_from_cache
 
     assert m.hub_id is not None and m.revision is not None
-    try:
-        found = try_to_load_from_cache(m.hub_id, spec.filename, cache_dir=str(hf_hub_cache()), revision=m.revision)
-    except (ValueError, OSError):
-        return False
+    found: object = None
+    for repo in (m.hub_id, *m.hub_aliases):  # a renamed repository may be cached under its former id
+        try:
+            found = try_to_load_from_cache(repo, spec.filename, cache_dir=str(hf_hub_cache()), revision=m.revision)
+        except (ValueError, OSError):
+            found = None
+        if isinstance(found, str) and os.path.isfile(found):
+            break
     if not isinstance(found, str) or not os.path.isfile(found):
         return False
     part = target.with_name(target.name + ".part")

@@ -65,12 +65,12 @@ def hub(server, manifests, tiny_model, tmp_path, monkeypatch):
     return server
 
 
-def _manifest(manifests, tiny_model, *, pinned: bool = False, name: str = "tinybert") -> None:
+def _manifest(manifests, tiny_model, *, pinned: bool = False, name: str = "tinybert", **extra) -> None:
     entries = [{"filename": f, "size": len(body) if pinned else None,
                 "checksum": {"algorithm": "sha256", "value": sha256(body)} if pinned else None}
                for f, body in tiny_model.items()]
     manifests(name, entries, kind="model", status="verified" if pinned else "unverified", hub_id=ORG_NAME,
-              revision=REV, layout={"files": list(FILES)})
+              revision=REV, layout={"files": list(FILES)}, **extra)
 
 
 def _path(name: str) -> str:
@@ -234,9 +234,9 @@ def test_hub_unreachable_names_the_manifest_and_the_command(manifests, tiny_mode
         P.model_folder("tinybert")
 
 
-def _hf_cache_snapshot(cache: Path, files: dict[str, bytes]) -> Path:
+def _hf_cache_snapshot(cache: Path, files: dict[str, bytes], repo_id: str = ORG_NAME) -> Path:
     """Lay out files as huggingface_hub caches them: blobs named by sha256, snapshot links, refs/main."""
-    repo = cache / f"models--{ORG_NAME.replace('/', '--')}"
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
     snapshot = repo / "snapshots" / REV
     snapshot.mkdir(parents=True)
     (repo / "blobs").mkdir()
@@ -267,6 +267,14 @@ def test_the_hf_cache_is_used_with_the_hub_down(manifests, tiny_model, tmp_path,
     assert set(recorded_checksums(tmp_path / "data")) == {f"tinybert/{f}" for f in FILES}
     tokenizer, model = P.load_encoder("tinybert", device="cpu")
     assert model.config.hidden_size == 16 and tokenizer.tokenize("Fever") == ["fever"]
+
+
+def test_the_hf_cache_is_searched_under_a_former_hub_id(hub, manifests, tiny_model, tmp_path):
+    # a renamed repository (bert-base-uncased -> google-bert/bert-base-uncased) keeps its commits
+    _manifest(manifests, tiny_model, pinned=True, hub_aliases=["old-name/tiny-bert"])
+    _hf_cache_snapshot(Path(os.environ["HF_HUB_CACHE"]), tiny_model, "old-name/tiny-bert")
+    folder = fetch("tinybert", show_progress=False)
+    assert {f: (folder / f).read_bytes() for f in FILES} == tiny_model and hub.log == []
 
 
 def test_a_damaged_file_in_the_hf_cache_is_downloaded_again(hub, manifests, tiny_model, tmp_path):
