@@ -237,3 +237,23 @@ def test_lab_and_full_train_into_their_own_results_folders(tmp_path, monkeypatch
     monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE", '{"num_epochs": 2, "iterations_per_epoch": 1, "val_iterations_per_epoch": 1}')
     rehearsal = chapter_settings(6, "full")
     assert pipeline.results_key(rehearsal) == "schedule-2x1-val1"  # a rehearsal never mixes with a real run
+
+
+def test_the_command_line_adopts_a_folder(course, monkeypatch, capsys):
+    from course_utils.imaging import nnunet_cli as cli
+    from course_utils.imaging.pipeline import PreparedDataset
+
+    monkeypatch.setattr(cli, "prepare_nnunet", lambda settings, regions=False: PreparedDataset(501, course, course.raw / NAME, PLANS))
+    source_root = _ddp_results(course)
+    _nnunet_model(source_root / NAME / "nnUNetTrainer__nnUNetPlans__3d_fullres", folds=(0, 1))
+    assert cli.main(["adopt", str(source_root)]) == 0  # the smoke profile's folds 0 and 1
+    out = capsys.readouterr().out
+    assert "fold 0:" in out and "fold 1:" in out and "1000 epochs" in out and "validation Dice 0.9000" in out
+    assert nt.fold_record(nt.fold_folder(501, course, 1)).provenance == "adopted"
+    with pytest.raises(SystemExit):
+        cli.main(["adopt"])  # the folder is required
+    with pytest.raises(SystemExit):
+        cli.main(["train", str(source_root)])  # and only adopt takes one
+    command = cli.adopt_command(source_root, "full", work=Path("/a work/dir"))
+    assert shlex.split(command) == ["COURSE_PROFILE=full", "COURSE_WORK_DIR=/a work/dir", "python", "-m",
+                                    "course_utils.imaging.nnunet_cli", "adopt", str(source_root)]
