@@ -18,6 +18,10 @@ composite mention such as "breast and ovarian cancer", ids D001943|D010051, is r
 **strict** -- a composite mention is split into its parts (:func:`~course_utils.ie.linking_data.split_composite`),
 each part linked to its top id, and it is right only when every gold id is among them.
 
+**Pooling**: an encoder's names are embedded with the pooling it was trained with (:func:`model_pooling`):
+the mean of the token vectors for MiniLM, the [CLS] vector for SapBERT and for an encoder the course
+self-aligns with SapBERT's recipe.
+
 The exact search is a matrix product: fine up to a few million names on one GPU; beyond that (all of UMLS, 10 M+
 names, 768 floats each: 30 GB) an approximate index (FAISS IVF/HNSW) trades a little recall for memory and speed.
 """
@@ -63,12 +67,53 @@ __all__ = [
     "hardest_errors",
     "read_dictionary_tsv",
     "read_mention_lines",
+    "TRAINED_POOLING",
+    "model_pooling",
     "main",
 ]
 
 
 class LinkingError(CourseError, ValueError):
     """A linker was given something it cannot use (an empty dictionary, a file that is not text)."""
+
+
+#: The pooling each encoder of the chapter was trained with, by model name (manifest name, alias or hub id).
+#: MiniLM was trained as a sentence encoder on the mean of its token vectors; SapBERT with [CLS]
+#: (``agg_mode="cls"`` in its training and evaluation code; the mean-pooled variant is another model,
+#: ``...-fulltext-mean-token``); BiomedBERT was never trained to embed names: the course self-aligns it with
+#: SapBERT's recipe, [CLS], and scores it the same way before and after.
+TRAINED_POOLING: dict[str, str] = {
+    "minilm": "mean",
+    "minilm_l6_v2": "mean",
+    "sentence-transformers/all-MiniLM-L6-v2": "mean",
+    "sapbert": "cls",
+    "cambridgeltl/SapBERT-from-PubMedBERT-fulltext": "cls",
+    "biomedbert": "cls",
+    "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext": "cls",
+}
+
+
+def model_pooling(model: str | Path) -> str:
+    """Return the pooling encoder ``model`` was trained with: ``"cls"`` or ``"mean"`` (chapter 14).
+
+    A folder written by ``train`` (:func:`course_utils.ie.self_align.save_encoder`) says so in its record; a
+    model the chapter uses is looked up in :data:`TRAINED_POOLING`. Any other model raises
+    :class:`LinkingError`: scored with the wrong pooling an encoder looks worse than it is, so the caller must
+    say which (``--pooling`` on the command line).
+    """
+    from .self_align import saved_pooling
+
+    folder = Path(model)
+    if folder.is_dir():
+        recorded = saved_pooling(folder)
+        if recorded is not None:
+            return recorded
+    known = TRAINED_POOLING.get(str(model))
+    if known is not None:
+        return known
+    raise LinkingError(f"No recorded pooling for the model {str(model)!r}: it is neither a folder saved by `train` "
+                       f"nor one of {', '.join(sorted(TRAINED_POOLING))}. Say how it was trained: --pooling cls "
+                       "([CLS] vector, SapBERT's recipe) or --pooling mean (mean of the token vectors).")
 
 
 @dataclass(frozen=True)
@@ -163,23 +208,28 @@ class DenseLinker:
     """Rank ids by cosine between encoder vectors of normalised names; exact search on the device (chapter 14).
 
     ``encoder`` is ``(tokenizer, model)``, e.g. :func:`course_utils.text.pretrained.load_encoder`; the names are
-    embedded once (mean pooling, unit length) and kept on the model's device.
+    embedded once (unit length) and kept on the model's device. ``pooling`` must be the one the encoder was
+    trained with (:func:`model_pooling`): ``"mean"`` for MiniLM, ``"cls"`` for SapBERT.
     """
 
-    def __init__(self, vocabulary: Vocabulary, encoder: tuple[Any, Any], *, batch_size: int = 128,
-                 max_length: int = 25, show_progress: bool = True) -> None:
+    def __init__(self, vocabulary: Vocabulary, encoder: tuple[Any, Any], *, pooling: str = "mean",
+                 batch_size: int = 128, max_length: int = 25, show_progress: bool = True) -> None:
         import torch
 
         from ..text.pretrained import embed_texts
+        from .self_align import POOLINGS
 
         _check_vocabulary(vocabulary)
+        if pooling not in POOLINGS:
+            raise LinkingError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")
         self.vocabulary = vocabulary
         self.encoder = encoder
+        self.pooling = pooling
         self.batch_size = batch_size
         self.max_length = max_length
         self.device = next(encoder[1].parameters()).device
         names = [normalize_name(n) for n in vocabulary.names]
-        vecs = embed_texts(names, encoder=encoder, batch_size=batch_size, max_length=max_length,
+        vecs = embed_texts(names, encoder=encoder, batch_size=batch_size, max_length=max_length, pooling=pooling,
                            show_progress=show_progress)
         self.name_vectors = torch.from_numpy(vecs).to(self.device)
 
@@ -188,7 +238,7 @@ class DenseLinker:
         from ..text.pretrained import embed_texts
 
         return embed_texts([normalize_name(q) for q in queries], encoder=self.encoder, batch_size=self.batch_size,
-                           max_length=self.max_length, show_progress=False)
+                           max_length=self.max_length, pooling=self.pooling, show_progress=False)
 
     def scores(self, queries: Sequence[str]) -> np.ndarray:
         """Return the (queries x names) cosine matrix."""
@@ -422,9 +472,11 @@ def evaluate(linker: Any, queries: Sequence[str], gold: Sequence[Sequence[str]],
 
 
 def pair_cosines(encoder: tuple[Any, Any], vocabulary: Vocabulary, *, n_pairs: int = 400, seed: int = 1234,
-                 queries: Sequence[str] = (), gold: Sequence[Sequence[str]] = ()) -> dict[str, np.ndarray]:
+                 queries: Sequence[str] = (), gold: Sequence[Sequence[str]] = (), pooling: str = "mean"
+                 ) -> dict[str, np.ndarray]:
     """Return cosines of synonym pairs (a query and a dictionary name of its gold id) and of random
-    non-synonym pairs (a query and a name of another id), as the SapBERT poster plots them (chapter 14)."""
+    non-synonym pairs (a query and a name of another id), as the SapBERT poster plots them (chapter 14).
+    ``pooling``: the encoder's (:func:`model_pooling`)."""
     from ..text.pretrained import embed_texts
 
     rng = np.random.default_rng(seed)
@@ -445,8 +497,8 @@ def pair_cosines(encoder: tuple[Any, Any], vocabulary: Vocabulary, *, n_pairs: i
     def cos(pairs: list[tuple[str, str]]) -> np.ndarray:
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        a = embed_texts([normalize_name(x) for x, _ in pairs], encoder=encoder, show_progress=False)
-        b = embed_texts([normalize_name(y) for _, y in pairs], encoder=encoder, show_progress=False)
+        a = embed_texts([normalize_name(x) for x, _ in pairs], encoder=encoder, pooling=pooling, show_progress=False)
+        b = embed_texts([normalize_name(y) for _, y in pairs], encoder=encoder, pooling=pooling, show_progress=False)
         return (a * b).sum(1)
 
     return {"synonyms": cos(pos), "non-synonyms": cos(neg)}
@@ -522,7 +574,11 @@ def read_mention_lines(path: str | Path) -> list[str]:
     return mentions
 
 
-def _linker_for(kind: str, vocab: Vocabulary, model: str, device: str | None) -> Any:
+def _resolve_pooling(choice: str, model: str) -> str:
+    return model_pooling(model) if choice == "auto" else choice
+
+
+def _linker_for(kind: str, vocab: Vocabulary, model: str, device: str | None, pooling: str = "auto") -> Any:
     if kind == "exact":
         return ExactMatchLinker(vocab)
     if kind == "tfidf":
@@ -530,31 +586,73 @@ def _linker_for(kind: str, vocab: Vocabulary, model: str, device: str | None) ->
     from ..device import pick_device
     from ..text.pretrained import load_encoder
 
+    how = _resolve_pooling(pooling, model)  # before loading: an unknown model fails fast, with what to pass
     encoder = load_encoder(model, device=pick_device(device))
-    dense = DenseLinker(vocab, encoder)
+    dense = DenseLinker(vocab, encoder, pooling=how)
     return dense if kind == "dense" else CombinedLinker(dense, TfidfLinker(vocab))
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+_TRAIN_EPILOG = """\
+Several GPUs (data parallel, one process per GPU; --batch-size stays the global batch, so the steps are those of
+one process):
+  torchrun --standalone --nproc_per_node 4 -m course_utils.ie.linking train --pairs pairs.tsv \\
+      --model biomedbert --out aligned/
+Every process embeds its share of each batch; the shares are gathered with their gradients, so hard-pair mining
+and the multi-similarity loss see the whole global batch, as on one GPU."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the linking commands: ``link`` mentions to top-k ids, ``train`` an encoder, ``score`` predictions."""
+    """Run the linking commands: ``link`` mentions to top-k ids, ``train`` an encoder, ``score`` predictions.
+
+    ``train`` runs data-parallel under ``torchrun --standalone --nproc_per_node N -m course_utils.ie.linking
+    train ...`` (chapter 14).
+    """
     parser = argparse.ArgumentParser(prog="python -m course_utils.ie.linking",
                                      description="Entity linking by nearest names (chapter 14).")
     sub = parser.add_subparsers(dest="command", required=True)
+    pooling_help = ("how a name becomes one vector: 'cls' (the [CLS] vector, SapBERT's recipe) or 'mean' (the mean "
+                    "of the token vectors, MiniLM's); 'auto' (default): what the model was trained with (recorded "
+                    "by `train`, or known for minilm, sapbert, biomedbert)")
     link = sub.add_parser("link", help="link each line of a mention file to its top-k concept ids and names")
     link.add_argument("--dictionary", required=True, type=Path, help="TSV: id<TAB>name per line")
     link.add_argument("--mentions", required=True, type=Path, help="text file: one mention per line")
     link.add_argument("--linker", choices=("exact", "tfidf", "dense", "combined"), default="dense")
-    link.add_argument("--model", default="minilm", help="encoder: 'minilm', a folder saved by `train`, or a hub id")
-    link.add_argument("--top-k", type=int, default=5)
-    link.add_argument("--device", default=None)
+    link.add_argument("--model", default="minilm",
+                      help="encoder: 'minilm', a model manifest fetched with `python -m course_utils.data fetch NAME` "
+                           "(sapbert, biomedbert), or a folder saved by `train`")
+    link.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto", help=pooling_help)
+    link.add_argument("--top-k", type=_positive_int, default=5)
+    link.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: COURSE_DEVICE, else the GPU)")
     link.add_argument("--out", type=Path, default=None, help="TSV output (default: standard output)")
-    train = sub.add_parser("train", help="self-align an encoder on synonym pairs (TSV: id<TAB>name per line)")
-    train.add_argument("--pairs", required=True, type=Path)
-    train.add_argument("--model", default="minilm")
+    train = sub.add_parser("train", help="self-align an encoder on synonym pairs (TSV: id<TAB>name per line)",
+                           epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--pairs", required=True, type=Path,
+                       help="TSV: id<TAB>name per line; names sharing an id are synonyms")
+    train.add_argument("--model", default="minilm", help="encoder to start from (as for `link`)")
     train.add_argument("--out", required=True, type=Path, help="folder for the trained encoder (must not exist)")
-    train.add_argument("--epochs", type=int, default=1)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--device", default=None)
+    train.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto",
+                       help=pooling_help + "; a model with none recorded trains with 'cls'. Recorded in --out.")
+    train.add_argument("--epochs", type=_positive_int, default=1)
+    train.add_argument("--batch-size", type=_positive_int, default=64,
+                       help="synonym pairs per step, over all processes (default 64)")
+    train.add_argument("--learning-rate", type=float, default=2e-5)
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--max-steps", type=_positive_int, default=None, help="stop after this many steps")
+    train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
+                       help="AdamW (default) or plain SGD")
+    train.add_argument("--seed", type=int, default=1234)
+    train.add_argument("--device", default=None, help="cpu, cuda, mps (default: COURSE_DEVICE, else the GPU); under "
+                                                      "torchrun each process takes the GPU of its local rank")
     score = sub.add_parser("score", help="score a `link` output against gold ids (TSV: mention<TAB>ids)")
     score.add_argument("--predictions", required=True, type=Path)
     score.add_argument("--gold", required=True, type=Path)
@@ -573,7 +671,9 @@ def main(argv: list[str] | None = None) -> int:
 def _cmd_link(args: argparse.Namespace) -> int:
     vocab = read_dictionary_tsv(args.dictionary)
     mentions = read_mention_lines(args.mentions)
-    linker = _linker_for(args.linker, vocab, args.model, args.device)
+    if args.out is not None and not args.out.parent.is_dir():
+        raise LinkingError(f"The folder of --out, {args.out.parent}, does not exist; create it or choose another.")
+    linker = _linker_for(args.linker, vocab, args.model, args.device, args.pooling)
     ranking = linker.rank(mentions, k=args.top_k)
     rows = [(m, rank + 1, cid, name, f"{score:.4f}") for m, ids, names, scores in
             zip(mentions, ranking.ids, ranking.names, ranking.scores)
@@ -594,18 +694,43 @@ def _cmd_link(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..device import pick_device
+    from ..distributed import barrier, init_distributed, main_process_first
     from ..text.pretrained import load_encoder
     from .self_align import SelfAlignSettings, save_encoder, self_align
 
     vocab = read_dictionary_tsv(args.pairs)
     if args.out.exists():
         raise LinkingError(f"{args.out} exists; choose a new folder (a trained model is never overwritten).")
-    encoder = load_encoder(args.model, device=pick_device(args.device))
-    history = self_align(encoder, list(zip(vocab.names, vocab.ids)),
-                         SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size))
-    save_encoder(encoder, args.out)
-    print(f"trained {history.steps} steps, final loss {history.losses[-1]:.4f}; saved to {args.out}")
+    if args.pooling == "auto":
+        try:
+            pooling = model_pooling(args.model)
+        except LinkingError:
+            pooling = "cls"  # SapBERT's recipe, for a model that was never trained to embed names
+    else:
+        pooling = args.pooling
+    ctx = init_distributed(args.device)  # one process without torchrun; under torchrun, this process's GPU
+    try:
+        with main_process_first(ctx):
+            encoder = load_encoder(args.model, device=ctx.device)
+        settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                     weight_decay=args.weight_decay, seed=args.seed, pooling=pooling, max_steps=args.max_steps,
+                                     optimizer=args.optimizer)
+        history = self_align(encoder, list(zip(vocab.names, vocab.ids)), settings, context=ctx)
+        if ctx.is_main:
+            save_encoder(encoder, args.out, pooling=pooling,
+                         details={"base_model": str(args.model), "steps": history.steps, "processes": ctx.world_size,
+                                  "batch_size": args.batch_size, "epochs": args.epochs,
+                                  "learning_rate": args.learning_rate, "weight_decay": args.weight_decay,
+                                  "optimizer": args.optimizer, "seed": args.seed,
+                                  "trained_by": "python -m course_utils.ie.linking train"})
+            print(f"trained {history.steps} steps on {ctx.world_size} process(es), final loss "
+                  f"{history.losses[-1]:.4f}; saved to {args.out} ({pooling} pooling)")
+        barrier(ctx)
+    finally:
+        if ctx.distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
     return 0
 
 
@@ -626,6 +751,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
             raise LinkingError(f"{args.gold}:{lineno}: expected 'mention<TAB>ids'.")
         ids, _ = parse_ids(cols[1], where=f"{args.gold}:{lineno}")
         gold_rows.append((cols[0].strip(), ids))
+    if not gold_rows:
+        raise LinkingError(f"{args.gold} has no gold rows; write one 'mention<TAB>ids' line per mention.")
     missing = [m for m, _ in gold_rows if m not in ranked]
     if missing:
         raise LinkingError(f"{len(missing)} gold mentions have no prediction, e.g. {missing[0]!r}.")

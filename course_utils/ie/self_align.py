@@ -18,6 +18,21 @@ holds pairs of names of the same concept; all 2B names are embedded, and
 
 Both are written out here and tested equal to a direct computation and to pytorch-metric-learning.
 
+**Pooling.** A name's vector is the [CLS] vector or the mean of its token vectors, and an encoder must be scored
+with the pooling it was trained with: SapBERT's recipe is [CLS] (``agg_mode="cls"`` in its code), MiniLM was
+trained with the mean. ``SelfAlignSettings.pooling`` chooses it for training; :func:`save_encoder` records it next
+to the weights so that the linker (:func:`course_utils.ie.linking.model_pooling`) scores with the same one.
+
+**Several GPUs.** Under ``torchrun --standalone --nproc_per_node N -m course_utils.ie.linking train ...`` each
+process embeds its share of every global batch (:func:`course_utils.distributed.shard_batch` over the batch's
+names). Mining and the multi-similarity loss are *not* a mean of per-process terms: a hard negative of one
+process's anchor may sit in another process's share. So the shares are gathered *with their gradients*
+(``torch.distributed.nn.functional.all_gather``) and every process mines and computes the loss of the whole
+global batch, exactly as one process would. All P processes hold the same loss; the gather's backward sums the
+P gradients sent back to each share (P times the share's gradient), and ``DistributedDataParallel`` divides the
+sum over processes by P: each weight receives the single-process gradient, with no other scaling. The batch
+size is the global one, so a run on N GPUs takes the same steps as a run on one (tested on two CPU processes).
+
 :func:`candidate_align` is a second, optional step from BioSyn (Sung et al. 2020): each training mention's
 nearest dictionary names are searched with the current encoder and :func:`candidate_loss` (the marginal
 likelihood of the gold ones among them) trains the ranking itself.
@@ -34,8 +49,16 @@ from typing import Any
 import numpy as np
 
 from ..progress import progress_bar
+from .linking_data import LinkingDataError
+
+#: The two ways a name becomes one vector: the [CLS] token's vector, or the mean of the token vectors.
+POOLINGS = ("cls", "mean")
+#: The file :func:`save_encoder` writes next to the weights: how the encoder was trained (its pooling above all).
+ENCODER_RECORD = "course_encoder.json"
 
 __all__ = [
+    "POOLINGS",
+    "ENCODER_RECORD",
     "SelfAlignSettings",
     "TrainingHistory",
     "mine_hard_triplets",
@@ -48,6 +71,7 @@ __all__ = [
     "candidate_align",
     "average_weights",
     "save_encoder",
+    "saved_pooling",
 ]
 
 
@@ -67,6 +91,19 @@ class SelfAlignSettings:
     max_pairs_per_concept: int = 50
     dictionary_negatives: int = 0  # per pair, one of this many nearest wrong dictionary names joins the batch
     seed: int = 1234
+    pooling: str = "mean"  # "cls" (SapBERT's recipe) or "mean" (MiniLM's); score with the same one
+    max_steps: int | None = None  # stop after this many optimisation steps (None: every batch of every epoch)
+    optimizer: str = "adamw"  # or "sgd" (plain SGD: a step is -lr x gradient, as the data-parallel test needs)
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise LinkingDataError(f"SelfAlignSettings.pooling must be one of {POOLINGS}, not {self.pooling!r}.")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise LinkingDataError(f"SelfAlignSettings.optimizer must be 'adamw' or 'sgd', not {self.optimizer!r}.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise LinkingDataError(f"SelfAlignSettings.max_steps must be at least 1 (or None), not {self.max_steps}.")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise LinkingDataError("SelfAlignSettings: batch_size and epochs must be at least 1.")
 
 
 @dataclass
@@ -159,16 +196,20 @@ def synonym_pairs(rows: Sequence[tuple[str, str]], *, max_pairs_per_concept: int
     return pairs
 
 
-def _embed_train(tokenizer: Any, model: Any, texts: list[str], max_length: int) -> Any:
+def _embed_train(tokenizer: Any, model: Any, texts: list[str], max_length: int, pooling: str = "mean") -> Any:
+    """Return one vector per text with gradients: the [CLS] vector or the masked mean, as ``embed_texts`` pools."""
     batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     batch = batch.to(next(model.parameters()).device)
     hidden = model(**batch).last_hidden_state
+    if pooling == "cls":
+        return hidden[:, 0]
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
 def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, str]], dictionary: Any, k: int, *,
-                         batch_size: int = 256, max_length: int = 25) -> dict[tuple[str, str], list[tuple[str, str]]]:
+                         batch_size: int = 256, max_length: int = 25, pooling: str = "mean"
+                         ) -> dict[tuple[str, str], list[tuple[str, str]]]:
     """Return, per anchor (name, concept id), its ``k`` nearest dictionary names of other concepts (chapter 14).
 
     ``anchors`` are (normalised name, concept id); ``dictionary`` is a :class:`~.linking_data.Vocabulary`. The
@@ -176,6 +217,7 @@ def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, 
     are skipped, so a corpus whose annotators gave one name two ids does not teach the model to separate a name
     from itself. These are the negatives a nearest-neighbour linker would wrongly return: in-batch mining
     alone rarely sees them, because a random batch of 128 names seldom holds a concept's near neighbours.
+    ``pooling`` is the encoder's (see :data:`POOLINGS`).
     """
     import torch
 
@@ -189,10 +231,10 @@ def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, 
     dev = next(model.parameters()).device
     with torch.no_grad():
         table = torch.from_numpy(embed_texts(names, encoder=encoder, batch_size=batch_size, max_length=max_length,
-                                             show_progress=False)).to(dev)
+                                             pooling=pooling, show_progress=False)).to(dev)
         unique = sorted(set(anchors))
         query = torch.from_numpy(embed_texts([a for a, _ in unique], encoder=encoder, batch_size=batch_size,
-                                             max_length=max_length, show_progress=False)).to(dev)
+                                             max_length=max_length, pooling=pooling, show_progress=False)).to(dev)
         width = min(len(names), 4 * k + 16)
         out: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for start in range(0, len(unique), batch_size):
@@ -222,51 +264,74 @@ def _end_of_epoch(model: Any, on_epoch_end: Callable[[int], None] | None, epoch:
 
 def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
                settings: SelfAlignSettings = SelfAlignSettings(), *, dictionary: Any = None,
-               on_epoch_end: Callable[[int], None] | None = None) -> TrainingHistory:
+               on_epoch_end: Callable[[int], None] | None = None, context: Any = None) -> TrainingHistory:
     """Train ``encoder`` (tokenizer, model) in place by self-alignment on ``(name, id)`` rows; return the history.
 
-    Batches of synonym pairs (:func:`synonym_pairs`), names normalised as the linker does, mean pooling,
-    :func:`mine_hard_triplets` then :func:`multi_similarity_loss`, AdamW; mixed precision on a GPU; seeded.
-    With ``dictionary`` and ``settings.dictionary_negatives`` = k > 0, each pair also brings one of its
+    Batches of synonym pairs (:func:`synonym_pairs`), names normalised as the linker does, ``settings.pooling``
+    ([CLS] or mean), :func:`mine_hard_triplets` then :func:`multi_similarity_loss`, AdamW (or SGD); mixed
+    precision on a GPU (bfloat16, or float16 with a gradient scaler); seeded; at most ``settings.max_steps``
+    steps. With ``dictionary`` and ``settings.dictionary_negatives`` = k > 0, each pair also brings one of its
     anchor's k nearest wrong dictionary names (:func:`dictionary_negatives`, searched again at the start of
     every epoch with the encoder as it then is), labelled with its own concept, so that mining sees the
     confusions linking will face. ``on_epoch_end(epoch)`` (1-based) is called after each epoch with the model
     in eval mode, e.g. to score the encoder as it then is; its time is not counted in ``history.seconds``.
+
+    ``context`` (a :class:`course_utils.distributed.DistributedContext`, from ``init_distributed`` under
+    torchrun) trains data-parallel: ``settings.batch_size`` is the global batch, each process embeds its share
+    of it, and mining and the loss see the gathered global batch (module docstring), so P processes take the
+    same steps as one process (chapter 14).
     """
     import time
 
     import torch
 
-    from ..device import autocast
+    from ..device import amp_dtype, autocast
+    from ..distributed import DistributedContext, wrap_model
     from ..seeding import seed_everything
     from .linking_data import normalize_name
 
     tokenizer, model = encoder
+    device = next(model.parameters()).device
+    ctx = context if context is not None else DistributedContext(0, 1, 0, device)
     seed_everything(settings.seed)
     pairs = synonym_pairs([(normalize_name(n), c) for n, c in rows],
                           max_pairs_per_concept=settings.max_pairs_per_concept, seed=settings.seed)
     if not pairs:
-        raise ValueError("No concept has two different names: self-alignment needs synonym pairs.")
+        raise LinkingDataError("No concept has two different names: self-alignment needs synonym pairs (two rows "
+                               "with the same id and different names).")
     use_negatives = dictionary is not None and settings.dictionary_negatives > 0
     concept_ids = {c for _, _, c in pairs} | (set(dictionary.ids) if use_negatives else set())
     labels_of = {cid: i for i, cid in enumerate(sorted(concept_ids))}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    device = next(model.parameters()).device
+    net = wrap_model(model, ctx)  # DistributedDataParallel under torchrun, the model itself otherwise
+    if settings.optimizer == "sgd":
+        optimizer: Any = torch.optim.SGD(model.parameters(), lr=settings.learning_rate,
+                                         weight_decay=settings.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    # float16 autocast (GPUs without bfloat16, e.g. T4, V100) needs a gradient scaler, or small gradients vanish
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype(device) == torch.float16 else None
     rng = np.random.default_rng(settings.seed)
     history = TrainingHistory()
     n_batches = (len(pairs) + settings.batch_size - 1) // settings.batch_size
-    bar = progress_bar(settings.epochs * n_batches, desc="self-alignment", unit="batch")
+    total = settings.epochs * n_batches if settings.max_steps is None else min(settings.epochs * n_batches,
+                                                                               settings.max_steps)
+    bar = progress_bar(total, desc="self-alignment", unit="batch", disable=not ctx.is_main)
     start = time.perf_counter()
     model.train()
     paused = 0.0
     for epoch in range(settings.epochs):
+        if history.steps >= total:
+            break
         negatives: dict[tuple[str, str], list[tuple[str, str]]] = {}
         if use_negatives:
             negatives = dictionary_negatives(encoder, [(a, c) for a, _, c in pairs], dictionary,
-                                             settings.dictionary_negatives, max_length=settings.max_length)
+                                             settings.dictionary_negatives, max_length=settings.max_length,
+                                             pooling=settings.pooling)
             model.train()
         order = rng.permutation(len(pairs))
         for b in range(n_batches):
+            if history.steps >= total:
+                break
             chunk = [pairs[i] for i in order[b * settings.batch_size:(b + 1) * settings.batch_size]]
             texts = [a for a, _, _ in chunk] + [s for _, s, _ in chunk]
             concepts = [c for _, _, c in chunk] * 2
@@ -282,13 +347,18 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
                             concepts.append(cid)
             labels = torch.tensor([labels_of[c] for c in concepts], device=device)
             with autocast(device):
-                emb = _embed_train(tokenizer, model, texts, settings.max_length).float()
+                emb = _embed_global(tokenizer, net, texts, settings, ctx)
             triplets = mine_hard_triplets(emb.detach(), labels, settings.margin)
             loss = multi_similarity_loss(emb, labels, triplets, alpha=settings.alpha, beta=settings.beta,
                                          base=settings.base)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             history.losses.append(float(loss.detach()))
             history.mined.append(int(triplets[0].numel()))
             bar.update(1)
@@ -297,6 +367,39 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
     model.eval()
     history.seconds = time.perf_counter() - start - paused
     return history
+
+
+def _embed_global(tokenizer: Any, net: Any, texts: list[str], settings: SelfAlignSettings, ctx: Any) -> Any:
+    """Return the float32 vectors of the whole batch ``texts``, in its order, with gradients.
+
+    One process: embed them all. P processes: each embeds its share (names ``rank, rank + P, ...``, the rule of
+    :func:`course_utils.distributed.shard_batch`), the shares
+    are gathered with ``torch.distributed.nn.functional.all_gather`` (whose backward returns to each share the
+    sum of the gradients every process computed for it), and put back in the batch's order.
+    """
+    import warnings
+
+    import torch
+
+    if not ctx.distributed:
+        return _embed_train(tokenizer, net, texts, settings.max_length, settings.pooling).float()
+    import torch.distributed.nn.functional as dist_fn
+
+    everything = list(range(len(texts)))
+    shares = [everything[r::ctx.world_size] for r in range(ctx.world_size)]
+    mine = shares[ctx.rank]
+    # A process whose share is empty (a batch of fewer names than processes) still runs the model once, on an
+    # empty name, and contributes no row: every process must take part in each forward and backward.
+    local = _embed_train(tokenizer, net, [texts[i] for i in mine] or [""], settings.max_length,
+                         settings.pooling).float()[:len(mine)]
+    width = max(len(s) for s in shares)
+    padded = torch.cat([local, local.new_zeros(width - len(mine), local.shape[1])]) if len(mine) < width else local
+    with warnings.catch_warnings():  # torch 2.13 marks it deprecated in favour of a private module; it works
+        warnings.simplefilter("ignore", FutureWarning)
+        parts = dist_fn.all_gather(padded)
+    gathered = torch.cat([part[:len(share)] for part, share in zip(parts, shares)])
+    position = torch.as_tensor([i for share in shares for i in share], device=gathered.device)
+    return gathered[torch.argsort(position)]
 
 
 @dataclass(frozen=True)
@@ -311,6 +414,7 @@ class CandidateSettings:
     temperature: float = 0.05
     max_length: int = 25
     seed: int = 1234
+    pooling: str = "mean"  # the encoder's: "cls" or "mean" (see POOLINGS)
 
 
 def candidate_loss(query: Any, candidates: Any, gold: Any, temperature: float = 0.05) -> Any:
@@ -334,7 +438,7 @@ def candidate_loss(query: Any, candidates: Any, gold: Any, temperature: float = 
 
 
 def _retrieve_candidates(encoder: tuple[Any, Any], queries: Sequence[tuple[str, str]], dictionary: Any, k: int,
-                         max_length: int) -> list[tuple[list[str], list[bool]]]:
+                         max_length: int, pooling: str = "mean") -> list[tuple[list[str], list[bool]]]:
     """Per (query, id): its k nearest dictionary names, names equal to the query skipped, the best gold name put
     in the last place when none of the k is gold ([] when the id has no other name)."""
     import torch
@@ -352,9 +456,9 @@ def _retrieve_candidates(encoder: tuple[Any, Any], queries: Sequence[tuple[str, 
     out: list[tuple[list[str], list[bool]]] = []
     with torch.no_grad():
         table = torch.from_numpy(embed_texts(names, encoder=encoder, batch_size=256, max_length=max_length,
-                                             show_progress=False)).to(dev)
+                                             pooling=pooling, show_progress=False)).to(dev)
         query = torch.from_numpy(embed_texts([q for q, _ in queries], encoder=encoder, batch_size=256,
-                                             max_length=max_length, show_progress=False)).to(dev)
+                                             max_length=max_length, pooling=pooling, show_progress=False)).to(dev)
         width = min(len(names), 2 * k + 8)
         for start in range(0, len(queries), 256):
             sims = query[start:start + 256] @ table.T
@@ -396,9 +500,9 @@ def candidate_align(encoder: tuple[Any, Any], queries: Sequence[tuple[str, str]]
     unique = list(dict.fromkeys((normalize_name(q), c) for q, c in queries))
     unique = [(q, c) for q, c in unique if q]
     if not unique:
-        raise ValueError("No query to train on: give (mention, id) rows with non-empty mentions.")
+        raise LinkingDataError("No query to train on: give (mention, id) rows with non-empty mentions.")
     if len(dictionary) == 0:
-        raise ValueError("The dictionary is empty: give at least one (name, id) row.")
+        raise LinkingDataError("The dictionary is empty: give at least one (name, id) row.")
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     device = next(model.parameters()).device
     rng = np.random.default_rng(settings.seed)
@@ -408,10 +512,11 @@ def candidate_align(encoder: tuple[Any, Any], queries: Sequence[tuple[str, str]]
     start = time.perf_counter()
     paused = 0.0
     for epoch in range(settings.epochs):
-        found = _retrieve_candidates(encoder, unique, dictionary, settings.candidates, settings.max_length)
+        found = _retrieve_candidates(encoder, unique, dictionary, settings.candidates, settings.max_length,
+                                     settings.pooling)
         usable = [i for i, (names, _) in enumerate(found) if len(names) == settings.candidates]
         if not usable:
-            raise ValueError(f"No query has {settings.candidates} candidates with a gold name other than itself: the "
+            raise LinkingDataError(f"No query has {settings.candidates} candidates with a gold name other than itself: the "
                              "dictionary needs other names of the queries' ids (and at least that many names).")
         model.train()
         order = rng.permutation(usable)
@@ -422,7 +527,7 @@ def candidate_align(encoder: tuple[Any, Any], queries: Sequence[tuple[str, str]]
             texts = [unique[i][0] for i in chunk] + [n for i in chunk for n in found[i][0]]
             gold = torch.tensor([found[i][1] for i in chunk], dtype=torch.bool, device=device)
             with autocast(device):
-                emb = _embed_train(tokenizer, model, texts, settings.max_length).float()
+                emb = _embed_train(tokenizer, model, texts, settings.max_length, settings.pooling).float()
             q, c = emb[:len(chunk)], emb[len(chunk):].view(len(chunk), settings.candidates, -1)
             loss = candidate_loss(q, c, gold, settings.temperature)
             optimizer.zero_grad(set_to_none=True)
@@ -462,12 +567,42 @@ def average_weights(finetuned: Any, base: Any, alpha: float) -> Any:
     return finetuned
 
 
-def save_encoder(encoder: tuple[Any, Any], folder: str | Path) -> Path:
-    """Return ``folder`` after saving tokenizer and model there atomically (nothing half-written on failure)."""
+def save_encoder(encoder: tuple[Any, Any], folder: str | Path, *, pooling: str | None = None,
+                 details: dict[str, Any] | None = None) -> Path:
+    """Return ``folder`` after saving tokenizer and model there atomically (nothing half-written on failure).
+
+    With ``pooling`` the folder also gets :data:`ENCODER_RECORD` (``{"pooling": ..., **details}``), so that
+    ``python -m course_utils.ie.linking link --model FOLDER`` scores with the pooling the encoder was trained
+    with (chapter 14).
+    """
+    import json
+
     from ..paths import staged_directory
 
+    if pooling is not None and pooling not in POOLINGS:
+        raise LinkingDataError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")
     folder = Path(folder)
     with staged_directory(folder) as tmp:
         encoder[0].save_pretrained(tmp)
         encoder[1].save_pretrained(tmp)
+        if pooling is not None:
+            record = {"pooling": pooling, **(details or {})}
+            (Path(tmp) / ENCODER_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return folder
+
+
+def saved_pooling(folder: str | Path) -> str | None:
+    """Return the pooling recorded by :func:`save_encoder` in ``folder`` (None when it holds no record)."""
+    import json
+
+    path = Path(folder) / ENCODER_RECORD
+    if not path.is_file():
+        return None
+    try:
+        pooling = json.loads(path.read_text(encoding="utf-8")).get("pooling")
+    except (json.JSONDecodeError, AttributeError):
+        raise LinkingDataError(f"{path} is not the JSON object save_encoder writes; delete it or save the encoder "
+                               "again.") from None
+    if pooling not in POOLINGS:
+        raise LinkingDataError(f"{path} records pooling {pooling!r}; expected one of {POOLINGS}.")
+    return str(pooling)

@@ -335,3 +335,70 @@ def test_document_folds_split_by_document_and_swap():
     np.random.default_rng(3).shuffle(shuffled)
     assert {m.doc_id for m in listed0} == set(shuffled[:3]) - {"doc6"}  # the first half of the seeded shuffle
     assert document_folds(list(reversed(docs)), mentions, seed=3) == folds  # the order given does not matter
+
+
+def test_each_model_of_the_chapter_carries_the_pooling_it_was_trained_with():
+    from course_utils.data import list_manifests, load_manifest
+    from course_utils.profiles import CHAPTERS, chapter_settings
+
+    assert L.model_pooling("minilm") == "mean"  # a sentence encoder trained on mean-pooled vectors
+    assert L.model_pooling("sapbert") == "cls"  # SapBERT: agg_mode="cls"
+    assert L.model_pooling("biomedbert") == "cls"  # self-aligned by the course with SapBERT's recipe
+    assert L.model_pooling(chapter_settings(14, "smoke").model) == "mean"
+    for profile in ("lab", "full"):
+        s = chapter_settings(14, profile)
+        assert L.model_pooling(s.model) == L.model_pooling(s.comparator) == "cls"
+        # named by their manifests (pinned revision, checksums), never by hub id, and fetched with the chapter
+        for name in (s.model, s.comparator):
+            assert name in list_manifests() and load_manifest(name).kind == "model"
+            assert name in CHAPTERS[14].datasets
+    with pytest.raises(L.LinkingError, match="--pooling cls"):
+        L.model_pooling("some-org/some-model")
+
+
+def test_dense_linker_scores_with_the_pooling_it_is_given():
+    from course_utils.text.pretrained import embed_texts, load_encoder
+
+    encoder = load_encoder(device="cpu")
+    cls = L.DenseLinker(VOCAB, encoder, pooling="cls", show_progress=False)
+    expected = embed_texts([normalize_name("kidney failure")], encoder=encoder, max_length=25, pooling="cls",
+                           show_progress=False)
+    np.testing.assert_allclose(cls.embed(["Kidney Failure"]), expected, atol=1e-6)
+    mean = L.DenseLinker(VOCAB, encoder, show_progress=False)
+    assert mean.pooling == "mean" and not np.allclose(mean.embed(["kidney failure"]), expected)
+    with pytest.raises(L.LinkingError, match="pooling must be one of"):
+        L.DenseLinker(VOCAB, encoder, pooling="max")
+
+
+def test_link_command_with_pooling_and_its_errors(tmp_path, capsys):
+    from course_utils.ie.self_align import save_encoder
+    from course_utils.text.pretrained import load_encoder
+
+    dictionary = tmp_path / "dict.tsv"
+    dictionary.write_text("D001943\tBreast Neoplasms\nD051437\tKidney Failure\n")
+    mentions = tmp_path / "mentions.txt"
+    mentions.write_text("renal failure\n")
+    args = ["link", "--dictionary", str(dictionary), "--mentions", str(mentions), "--device", "cpu"]
+    assert L.main([*args, "--top-k", "1"]) == 0  # minilm, mean pooling by default
+    assert "renal failure\t1\tD051437" in capsys.readouterr().out
+    folder = tmp_path / "saved"
+    save_encoder(load_encoder(device="cpu"), folder)  # no record: the pooling must be given
+    assert L.main([*args, "--model", str(folder)]) == 2
+    assert "No recorded pooling" in capsys.readouterr().err
+    assert L.main([*args, "--model", str(folder), "--pooling", "mean", "--top-k", "1"]) == 0
+    assert "D051437" in capsys.readouterr().out
+    save_encoder(load_encoder(device="cpu"), folder, pooling="mean")
+    assert L.model_pooling(str(folder)) == "mean"
+    assert L.main([*args, "--linker", "tfidf", "--out", str(tmp_path / "no" / "links.tsv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        L.main([*args, "--top-k", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_train_command_without_synonyms_is_a_clear_error(tmp_path, capsys):
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("D001943\tBreast Neoplasms\nD051437\tKidney Failure\n")
+    assert L.main(["train", "--pairs", str(pairs), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
+    assert "needs synonym pairs" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -4,8 +4,10 @@ pytorch-metric-learning (chapter 14)."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -205,3 +207,114 @@ def test_candidate_align_retrieves_hard_candidates_and_raises_the_gold_name():
         candidate_align(encoder, [("", "D1")], dictionary, settings)
     with pytest.raises(ValueError, match="gold name other than itself"):
         candidate_align(encoder, [("lung cancer", "D008175")], dictionary, settings)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Pooling and data-parallel self-alignment (torchrun), on a tiny BERT with bert-base-uncased's vocabulary.
+
+PAIRS = ("D000001\tkidney failure\nD000001\trenal failure\nD000001\trenal insufficiency\n"
+         "D000002\tbreast cancer\nD000002\tbreast neoplasm\nD000003\theart disease\nD000003\tcardiac disease\n"
+         "D000004\tcolon cancer\nD000004\tcolorectal neoplasm\nD000005\tlung cancer\nD000005\tpulmonary neoplasm\n")
+N_PAIRS = 6 + 4 * 2  # ordered pairs: 3 names give 6, 2 names give 2
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A 2-layer, 32-wide random BERT with MiniLM's (bert-base-uncased's) tokenizer, dropout off."""
+    from transformers import BertConfig, BertModel
+
+    from course_utils.text.pretrained import load_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    BertModel(config).save_pretrained(folder)
+    load_tokenizer("minilm").save_pretrained(folder)
+    return folder
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_training_pools_as_scoring_does(tiny_bert):
+    from course_utils.ie.self_align import _embed_train
+    from course_utils.text.pretrained import embed_texts, load_encoder
+
+    encoder = load_encoder(str(tiny_bert), device="cpu")
+    texts = ["kidney failure", "renal insufficiency of the left kidney"]
+    for pooling in ("cls", "mean"):
+        with torch.no_grad():
+            trained = torch.nn.functional.normalize(_embed_train(*encoder, texts, 25, pooling), dim=1).numpy()
+        scored = embed_texts(texts, encoder=encoder, max_length=25, pooling=pooling, show_progress=False)
+        np.testing.assert_allclose(trained, scored, atol=1e-5)
+    with torch.no_grad():
+        cls = _embed_train(*encoder, texts, 25, "cls")
+        mean = _embed_train(*encoder, texts, 25, "mean")
+    assert not torch.allclose(cls, mean)  # the two poolings are different vectors
+
+
+def test_settings_refuse_an_unknown_pooling_or_optimizer():
+    from course_utils.ie.linking_data import LinkingDataError
+    from course_utils.ie.self_align import SelfAlignSettings
+
+    with pytest.raises(LinkingDataError, match="pooling must be one of"):
+        SelfAlignSettings(pooling="max")
+    with pytest.raises(LinkingDataError, match="'adamw' or 'sgd'"):
+        SelfAlignSettings(optimizer="lamb")
+    with pytest.raises(LinkingDataError, match="max_steps"):
+        SelfAlignSettings(max_steps=0)
+
+
+def test_max_steps_stops_training_and_the_record_keeps_the_pooling(tiny_bert, tmp_path):
+    from course_utils.ie.linking import model_pooling
+    from course_utils.ie.self_align import SelfAlignSettings, save_encoder, saved_pooling, self_align
+    from course_utils.text.pretrained import load_encoder
+
+    encoder = load_encoder(str(tiny_bert), device="cpu")
+    rows = [tuple(line.split("\t")[::-1]) for line in PAIRS.splitlines()]
+    history = self_align(encoder, rows, SelfAlignSettings(epochs=3, batch_size=2, pooling="cls", max_steps=4))
+    assert history.steps == 4  # 3 epochs of 7 batches, stopped after 4
+    out = save_encoder(encoder, tmp_path / "aligned", pooling="cls", details={"steps": history.steps})
+    assert saved_pooling(out) == "cls" == model_pooling(str(out))
+    assert saved_pooling(tiny_bert) is None
+
+
+def test_two_processes_with_b_pairs_each_take_the_step_of_one_process_with_2b(tiny_bert, tmp_path):
+    """torchrun --standalone --nproc_per_node 2 (gloo, CPU): the run completes, and its one SGD step equals one
+    step of one process on the whole batch. Mining and the loss see the gathered global batch; all_gather's
+    backward and DDP's averaging together give the single-process gradient (a factor of 2 off would show:
+    SGD's step is proportional to the gradient, unlike Adam's first step)."""
+    import os
+    import subprocess
+    import sys
+
+    from course_utils.ie.linking import main
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(PAIRS)
+    # SGD without weight decay: the step is -lr x gradient, so comparing weights compares gradients
+    common = ["--pairs", str(pairs), "--model", str(tiny_bert), "--pooling", "cls", "--max-steps", "1",
+              "--optimizer", "sgd", "--learning-rate", "1000", "--weight-decay", "0", "--device", "cpu"]
+    env = {**os.environ, "COURSE_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "course_utils.ie.linking", "train", *common, "--out", str(tmp_path / "two"),
+                          "--batch-size", str(N_PAIRS)], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "trained 1 steps on 2 process(es)" in run.stdout
+    record = json.loads((tmp_path / "two" / "course_encoder.json").read_text())
+    assert record["pooling"] == "cls" and record["processes"] == 2 and record["steps"] == 1
+
+    assert main(["train", *common, "--out", str(tmp_path / "one"), "--batch-size", str(N_PAIRS)]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "half"), "--batch-size", str(N_PAIRS // 2)]) == 0
+    start, one, two, half = (_weights(f) for f in (tiny_bert, tmp_path / "one", tmp_path / "two", tmp_path / "half"))
+    step = {k: one[k] - start[k] for k in one}
+    moved = max(v.abs().max().item() for v in step.values())
+    assert moved > 1e-3  # the step moved the weights
+    for name in one:  # equal to float precision (shares are padded differently: sums in another order)
+        torch.testing.assert_close(two[name] - start[name], step[name], rtol=0, atol=1e-4 * moved)
+    # a step on one process's half of the batch is a different step: the test can tell them apart
+    assert max((half[k] - one[k]).abs().max().item() for k in one) > 0.1 * moved
