@@ -1,25 +1,32 @@
 """Chinese medical NER: encoder -> BiLSTM -> Linear -> CRF, training, prediction, commands (chapter 12).
 
-The encoder is either a character embedding (``encoder="char"``) or a BERT (``"tiny-bert"``: a small,
-randomly initialised BERT over the course's character vocabulary; or a hub name such as
-``bert-base-chinese``, whose vocabulary is already one token per Chinese character). ``use_lstm=False``
-gives the BERT-CRF ablation. Training uses pytorch-crf's log-likelihood; decoding uses the course's batched
-Viterbi (:func:`course_utils.ie.crf.batched_viterbi`) on the CRF's own parameters.
+The encoder is either a character embedding (``encoder="char"``) or a BERT: ``"tiny-bert"`` (a small,
+randomly initialised BERT over the course's character vocabulary) or a pretrained one by manifest name
+(``bert_base_chinese``, the lab profile's) or local folder. A pretrained BERT reads each chunk as
+``[CLS] characters [SEP]``, one token per character taken from its own vocabulary as its tokenizer would give
+it, and whitespace as the reserved ``[unused1]`` rather than ``[UNK]``. ``use_lstm=False`` gives the BERT-CRF
+ablation. Training uses pytorch-crf's log-likelihood; decoding uses the course's batched Viterbi
+(:func:`course_utils.ie.crf.batched_viterbi`) on the CRF's own parameters.
 
 Commands (``python -m course_utils.ie.ner_zh --help``)::
 
     python -m course_utils.ie.ner_zh train   --data BRAT_DIR --out MODEL_DIR [--split SPLIT.json]
     python -m course_utils.ie.ner_zh predict --model MODEL_DIR --input TXT_DIR --output ANN_DIR
     python -m course_utils.ie.ner_zh score   --gold BRAT_DIR --pred BRAT_DIR
+
+``train`` also runs data parallel on several GPUs (or CPU processes) under ``torchrun --standalone
+--nproc_per_node N -m course_utils.ie.ner_zh train ...`` (:mod:`course_utils.distributed`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
+import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -51,6 +58,8 @@ from .scoring import Mention, SpanScores, error_classes, score_mentions, scores_
 __all__ = [
     "NerError",
     "CharVocab",
+    "SPACE_TOKEN",
+    "uncased_vocabulary",
     "Example",
     "NerModel",
     "bilstm_padded",
@@ -76,6 +85,9 @@ __all__ = [
 ]
 
 PAD, UNK = "[PAD]", "[UNK]"
+#: the token whitespace becomes in a BERT vocabulary (bert-base-chinese reserves [unused1]..[unused99])
+SPACE_TOKEN = "[unused1]"
+logger = logging.getLogger(__name__)
 
 
 class NerError(CourseError, ValueError):
@@ -84,12 +96,27 @@ class NerError(CourseError, ValueError):
 
 @dataclass
 class CharVocab:
-    """One id per character: ``index`` maps characters to ids; ``lower`` folds Latin letters (chapter 12)."""
+    """One id per character: ``index`` maps characters (or a BERT vocabulary's tokens) to ids (chapter 12).
+
+    Built from the course's own text (:meth:`build`), a character is its own token. Built from a BERT tokenizer
+    (:meth:`from_tokenizer`, ``bert_rules=True``), each character gets the id that tokenizer gives it on its own:
+    lower-cased and stripped of accents when the tokenizer does so, ``[UNK]`` when its vocabulary lacks it, and
+    whitespace and control characters (which BERT's tokenizer deletes) get ``space_id``, a reserved token
+    (``[unused1]`` in bert-base-chinese) instead of ``[UNK]``, so the character keeps its position and tag.
+    ``overrides`` holds the characters where the tokenizer itself disagreed with those rules (normally none).
+    ``cls_id`` and ``sep_id`` are the tokens a BERT encoder wraps each chunk in.
+    """
 
     index: dict[str, int]
     pad_id: int = 0
     unk_id: int = 1
     lower: bool = False
+    strip_accents: bool = False
+    bert_rules: bool = False
+    space_id: int | None = None
+    cls_id: int | None = None
+    sep_id: int | None = None
+    overrides: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, texts: Sequence[str], min_count: int = 1) -> CharVocab:
@@ -99,20 +126,133 @@ class CharVocab:
         return cls({PAD: 0, UNK: 1, **{c: i + 2 for i, c in enumerate(chars)}})
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: Any) -> CharVocab:
-        """Return the character view of a BERT tokenizer's vocabulary (bert-base-chinese; chapter 12)."""
-        vocab = tokenizer.get_vocab()
-        return cls(dict(vocab), vocab[tokenizer.pad_token], vocab[tokenizer.unk_token], lower=True)
+    def from_tokenizer(cls, tokenizer: Any, texts: Sequence[str] = (), *, space_token: str = SPACE_TOKEN,
+                       lowercase: bool | None = None) -> CharVocab:
+        """Return the per-character view of a BERT WordPiece tokenizer (bert-base-chinese; chapter 12).
+
+        Case folding and accent stripping are read from the tokenizer's own normaliser; ``lowercase`` overrides
+        them (``True``: lower-case and strip accents, as an uncased BERT was pretrained). Every distinct character
+        of ``texts`` is then tokenized on its own by the tokenizer (with that normaliser), and where the result
+        differs from the rules of :meth:`encode`, the tokenizer's answer is kept in ``overrides``. ``space_token`` (a token the model
+        never saw in pretraining, ``[unused1]``) stands for whitespace; without it in the vocabulary the first
+        ``[unused...]`` token is taken, and a vocabulary with neither raises :class:`NerError`.
+        """
+        vocab = dict(tokenizer.get_vocab())
+        lower, strip = _normaliser_flags(tokenizer)
+        if lowercase is not None and lowercase != lower:
+            lower = strip = bool(lowercase)
+        space = space_token if space_token in vocab else next(
+            (t for t in sorted(vocab, key=vocab.__getitem__) if t.startswith("[unused")), None)
+        if space is None:
+            raise NerError(f"the tokenizer's vocabulary has neither {space_token} nor any [unused...] token to stand "
+                           "for whitespace; give space_token= a token of its vocabulary that the text never uses.")
+        specials = {}
+        for name in ("pad", "unk", "cls", "sep"):
+            token = getattr(tokenizer, f"{name}_token", None)
+            if token is None or token not in vocab:
+                raise NerError(f"the tokenizer has no {name} token in its vocabulary; chapter 12's BERT path needs "
+                               "[PAD], [UNK], [CLS] and [SEP] (a BERT WordPiece tokenizer).")
+            specials[name] = vocab[token]
+        out = cls(vocab, specials["pad"], specials["unk"], lower=lower, strip_accents=strip, bert_rules=True,
+                  space_id=vocab[space], cls_id=specials["cls"], sep_id=specials["sep"])
+        chars = sorted({c for t in texts for c in t})
+        if chars:
+            for c, ids in zip(chars, _tokenize_each(tokenizer, chars, lower, strip), strict=True):
+                wanted = ids[0] if ids else out.space_id
+                if out._bert_id(c) != wanted:
+                    out.overrides[c] = wanted
+            if out.overrides:
+                logger.info("chapter 12: %d characters follow the tokenizer rather than the per-character rules",
+                            len(out.overrides))
+        return out
 
     def __len__(self) -> int:
         return max(self.index.values()) + 1
 
+    def _bert_id(self, c: str) -> int:
+        if _deleted_by_bert(c):
+            return self.space_id if self.space_id is not None else self.unk_id
+        s = c.lower() if self.lower else c
+        if self.strip_accents:
+            s = "".join(ch for ch in unicodedata.normalize("NFD", s) if unicodedata.category(ch) != "Mn")
+        if not s:
+            return self.space_id if self.space_id is not None else self.unk_id
+        found = self.index.get(s)
+        return found if found is not None else _first_wordpiece(s, self.index, self.unk_id)
+
     def encode(self, text: str) -> list[int]:
         """Return one id per character of ``text`` (unknown characters get ``unk_id``; chapter 12)."""
         get = self.index.get
+        if self.bert_rules:
+            over = self.overrides
+            return [over[c] if c in over else self._bert_id(c) for c in text]
         if self.lower:
             return [get(c, get(c.lower(), self.unk_id)) for c in text]
         return [get(c, self.unk_id) for c in text]
+
+
+def _normaliser_flags(tokenizer: Any) -> tuple[bool, bool]:
+    """Return (lower-case, strip accents) as the tokenizer's BERT normaliser applies them (chapter 12)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str()).get("normalizer") or {}
+        if state.get("type") != "BertNormalizer":
+            raise NerError(f"the tokenizer's normaliser is {state.get('type')!r}, not BertNormalizer: chapter 12's "
+                           "character view is for BERT WordPiece tokenizers (bert-base-chinese).")
+        lower = bool(state.get("lowercase", True))
+        strip = state.get("strip_accents")
+        return lower, lower if strip is None else bool(strip)
+    lower = bool(getattr(tokenizer, "do_lower_case", False))
+    strip = getattr(getattr(tokenizer, "basic_tokenizer", None), "strip_accents", None)
+    return lower, lower if strip is None else bool(strip)
+
+
+def _tokenize_each(tokenizer: Any, chars: Sequence[str], lower: bool, strip: bool) -> list[list[int]]:
+    """Return the tokenizer's ids of each character on its own, without special tokens, after a BERT normaliser
+    that lower-cases (and strips accents) as given."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        from tokenizers import Tokenizer
+        from tokenizers.normalizers import BertNormalizer
+
+        copy = Tokenizer.from_str(backend.to_str())
+        copy.normalizer = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=strip,
+                                         lowercase=lower)
+        return [e.ids for e in copy.encode_batch(list(chars), add_special_tokens=False)]
+    return [tokenizer.encode(c, add_special_tokens=False) for c in chars]
+
+
+def uncased_vocabulary(vocab: dict[str, int] | Any) -> bool:
+    """Return True when a WordPiece vocabulary holds every lower-case Latin letter and no upper-case one (chapter 12).
+
+    Such a vocabulary was built from lower-cased text, so its model was pretrained on lower-cased text, whatever
+    its tokenizer's configuration says: bert-base-chinese's hub tokenizer does not lower-case
+    (``do_lower_case: false``), so every upper-case Latin letter would become ``[UNK]``.
+    """
+    import string
+
+    return all(c in vocab for c in string.ascii_lowercase) and not any(c in vocab for c in string.ascii_uppercase)
+
+
+def _deleted_by_bert(c: str) -> bool:
+    """True for a character BERT's tokenizer never turns into a token: whitespace or a control character."""
+    if c in " \t\n\r" or c.isspace():
+        return True
+    return c in "\x00\ufffd" or unicodedata.category(c).startswith("C")
+
+
+def _first_wordpiece(word: str, index: dict[str, int], unk_id: int) -> int:
+    """Return the id of the first WordPiece of ``word`` (greedy longest match), or ``unk_id`` as WordPiece would."""
+    pieces, start = [], 0
+    while start < len(word):
+        end = len(word)
+        while end > start and (word[start:end] if start == 0 else "##" + word[start:end]) not in index:
+            end -= 1
+        if end == start:
+            return unk_id
+        pieces.append(word[start:end] if start == 0 else "##" + word[start:end])
+        start = end
+    return index[pieces[0]]
 
 
 @dataclass
@@ -156,16 +296,27 @@ def bilstm_padded(lstm: nn.LSTM, hidden: torch.Tensor, mask: torch.Tensor) -> to
 
 
 class NerModel(nn.Module):
-    """Encoder -> (BiLSTM) -> dropout -> Linear -> CRF over character tags (chapter 12)."""
+    """Encoder -> (BiLSTM) -> dropout -> Linear -> CRF over character tags (chapter 12).
+
+    With a BERT encoder and ``cls_id``/``sep_id`` (a pretrained BERT such as bert-base-chinese), every chunk goes
+    into BERT as ``[CLS] characters [SEP]``, the form BERT saw in pretraining, and the two added positions are
+    dropped again before the BiLSTM, so there is still one output per character. Calling the model returns the
+    training loss (:meth:`loss`), so ``DistributedDataParallel`` can wrap it.
+    """
 
     def __init__(self, tags: Sequence[str], vocab_size: int, *, encoder: str = "char", embedding_dim: int = 128,
                  lstm_hidden: int = 128, use_lstm: bool = True, dropout: float = 0.2,
                  bert: nn.Module | None = None, bigrams: torch.Tensor | int | None = None,
-                 bigram_dim: int = 50) -> None:
+                 bigram_dim: int = 50, cls_id: int | None = None, sep_id: int | None = None,
+                 pad_id: int = 0) -> None:
         super().__init__()
         from torchcrf import CRF
 
         self.tags = tuple(tags)
+        self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
+        if (cls_id is None) != (sep_id is None):
+            raise NerError("give both cls_id and sep_id (a BERT encoder wraps each chunk in [CLS] ... [SEP]) or "
+                           "neither.")
         self.encoder_kind = encoder
         self.vocab_size = vocab_size
         self.bigram_embedding: nn.Embedding | None = None
@@ -186,6 +337,8 @@ class NerModel(nn.Module):
             self.embedding = None
             self.bert = bert
             width = bert.config.hidden_size
+        if cls_id is not None and bert is None:
+            raise NerError("[CLS]/[SEP] wrapping is for a BERT encoder; the char encoder takes no special tokens.")
         self.lstm = nn.LSTM(width, lstm_hidden, batch_first=True, bidirectional=True) if use_lstm else None
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(2 * lstm_hidden if use_lstm else width, len(self.tags))
@@ -214,23 +367,64 @@ class NerModel(nn.Module):
         mine = {id(p) for p in self.encoder_parameters()}
         return [p for p in self.parameters() if id(p) not in mine]
 
+    def encoder_inputs(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return BERT's ``(input_ids, attention_mask)`` for right-padded character ids (chapter 12).
+
+        With ``cls_id``/``sep_id``: ``[CLS]`` first, then the characters, ``[SEP]`` right after each sequence's
+        last character, padding after it; width ``length + 2``. Without them, the ids as they are.
+        """
+        if self.cls_id is None or self.sep_id is None:
+            return ids, mask.long()
+        batch, length = ids.shape
+        lengths = mask.sum(1)
+        wrapped = ids.new_full((batch, length + 2), self.pad_id)
+        wrapped[:, 0] = self.cls_id
+        wrapped[:, 1:length + 1] = torch.where(mask, ids, self.pad_id)
+        wrapped.scatter_(1, (lengths + 1).unsqueeze(1), self.sep_id)
+        attention = torch.arange(length + 2, device=ids.device).unsqueeze(0) < (lengths + 2).unsqueeze(1)
+        return wrapped, attention.long()
+
     def emissions(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Return emission scores ``(batch, length, tags)`` (chapter 12)."""
+        """Return emission scores ``(batch, length, tags)`` in float32 (chapter 12).
+
+        A BERT encoder runs under mixed precision on a GPU (:func:`course_utils.device.autocast`: bfloat16, or
+        float16 on older cards); BiLSTM, Linear and CRF stay in float32.
+        """
         if self.bert is None:
             hidden = self.embedding(ids)
             if self.bigram_embedding is not None:
                 hidden = torch.cat([hidden, self.bigram_embedding(self.bigram_ids(ids, mask))], dim=2)
         else:
-            hidden = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+            from ..device import autocast
+
+            input_ids, attention = self.encoder_inputs(ids, mask)
+            with autocast(ids.device):
+                hidden = self.bert(input_ids=input_ids, attention_mask=attention).last_hidden_state
+            hidden = hidden.float()
+            if self.cls_id is not None:
+                hidden = hidden[:, 1:ids.shape[1] + 1]  # drop [CLS]; [SEP] and padding lie past each length
         hidden = self.dropout(hidden)
         if self.lstm is not None:
             hidden = self.dropout(bilstm_padded(self.lstm, hidden, mask))
         return self.linear(hidden)
 
-    def loss(self, ids: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Return the mean negative log-likelihood per character (chapter 12)."""
+    def loss(self, ids: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor,
+             normaliser: float | torch.Tensor | None = None) -> torch.Tensor:
+        """Return the CRF's negative log-likelihood summed over the batch, divided by ``normaliser`` (chapter 12).
+
+        By default ``normaliser`` is the number of characters in the batch: the mean per character. In a
+        data-parallel run each process holds a shard of the global batch and passes the global batch's
+        character count divided by the number of processes, so that the gradients that
+        ``DistributedDataParallel`` averages equal those of the whole batch on one process, whatever the
+        shards' sizes (a mean over each shard's own characters would weigh a short shard's characters more).
+        """
         llh = self.crf(self.emissions(ids, mask), tags, mask, reduction="sum")
-        return -llh / mask.sum()
+        return -llh / (mask.sum() if normaliser is None else normaliser)
+
+    def forward(self, ids: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor,
+                normaliser: float | torch.Tensor | None = None) -> torch.Tensor:
+        """Return :meth:`loss` (so that ``DistributedDataParallel`` can wrap the model; chapter 12)."""
+        return self.loss(ids, tags, mask, normaliser)
 
     @torch.no_grad()
     def decode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -247,10 +441,15 @@ def build_model(encoder: str, vocab: CharVocab | None, *, texts: Sequence[str] =
                 lstm_hidden: int = 128, embedding_dim: int = 128, use_lstm: bool = True, dropout: float = 0.2,
                 types: Sequence[str] = RUIJIN_TYPES, bigram_min_count: int | None = None,
                 bigram_dim: int = 50) -> tuple[NerModel, CharVocab, dict[str, Any]]:
-    """Return ``(model, vocabulary, meta)`` for ``encoder`` = ``char``, ``tiny-bert`` or a hub BERT name.
+    """Return ``(model, vocabulary, meta)`` for ``encoder`` = ``char``, ``tiny-bert`` or a pretrained BERT.
 
-    ``char`` and ``tiny-bert`` build their vocabulary from ``texts`` when ``vocab`` is None; a hub name
-    loads its weights and tokenizer (network or cache needed: lab/full profiles). ``bigram_min_count`` (``char``
+    ``char`` and ``tiny-bert`` build their vocabulary from ``texts`` when ``vocab`` is None. Any other
+    ``encoder`` is a pretrained BERT: a model manifest's name (``bert_base_chinese``, the lab profile's, resolved
+    by :func:`course_utils.text.pretrained.model_folder` to its verified folder after ``python -m
+    course_utils.data fetch bert_base_chinese``) or a local folder holding ``config.json``, the weights and the
+    tokenizer files; it is never downloaded here. Its vocabulary is the tokenizer's, seen one character at a
+    time (:meth:`CharVocab.from_tokenizer`, checked on the characters of ``texts``), and the model wraps each
+    chunk in ``[CLS] ... [SEP]``. ``bigram_min_count`` (``char``
     only) adds a second embedding for each character's bigram with the next one, over the bigrams of ``texts``
     seen at least that often (the others share one "unknown" row), as Chinese NER baselines do. ``meta``
     holds what :func:`load_model` needs to rebuild the model. Chapter 12.
@@ -269,10 +468,29 @@ def build_model(encoder: str, vocab: CharVocab | None, *, texts: Sequence[str] =
     else:
         from transformers import AutoTokenizer, BertModel
 
-        tokenizer = AutoTokenizer.from_pretrained(encoder)
-        vocab = CharVocab.from_tokenizer(tokenizer)
-        bert = BertModel.from_pretrained(encoder, add_pooling_layer=False)
+        folder = _bert_folder(encoder)
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the pretraining heads and pooler are left out on purpose: no report
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            bert = BertModel.from_pretrained(str(folder), add_pooling_layer=False, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise NerError(f"cannot load a BERT from {folder}: {exc}. It needs config.json, the weights "
+                           "(model.safetensors or pytorch_model.bin) and vocab.txt or tokenizer.json; for the "
+                           "course's model run `python -m course_utils.data fetch bert_base_chinese`.") from exc
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        uncased = uncased_vocabulary(tokenizer.get_vocab())
+        vocab = vocab or CharVocab.from_tokenizer(tokenizer, texts, lowercase=True if uncased else None)
+        meta["lowercase"] = vocab.lower
+        limit = int(bert.config.max_position_embeddings)
+        if max_length + 2 > limit:
+            raise NerError(f"max_length {max_length} plus [CLS] and [SEP] exceeds the {limit} positions of the "
+                           f"BERT in {folder}; use max_length <= {limit - 2}.")
         meta["bert_config"] = bert.config.to_dict()
+        meta["encoder_folder"] = str(folder)
     keys = None
     if bigram_min_count is not None:
         if encoder != "char":
@@ -280,8 +498,26 @@ def build_model(encoder: str, vocab: CharVocab | None, *, texts: Sequence[str] =
         keys = bigram_keys(texts, vocab, bigram_min_count)
         meta.update(bigrams=int(keys.numel()), bigram_dim=bigram_dim, bigram_min_count=bigram_min_count)
     model = NerModel(tags, len(vocab), encoder=encoder, embedding_dim=embedding_dim, lstm_hidden=lstm_hidden,
-                     use_lstm=use_lstm, dropout=dropout, bert=bert, bigrams=keys, bigram_dim=bigram_dim)
+                     use_lstm=use_lstm, dropout=dropout, bert=bert, bigrams=keys, bigram_dim=bigram_dim,
+                     cls_id=vocab.cls_id if bert is not None else None,
+                     sep_id=vocab.sep_id if bert is not None else None, pad_id=vocab.pad_id)
     return model, vocab, meta
+
+
+def _bert_folder(encoder: str) -> Path:
+    """Return the local folder of a pretrained BERT: ``encoder`` itself if it is a folder, else its manifest's."""
+    path = Path(encoder).expanduser()
+    if path.is_dir():
+        return path
+    from ..text.pretrained import model_folder
+
+    where = model_folder(encoder)
+    if not isinstance(where, Path):
+        raise NerError(f"{encoder!r} is neither a model folder nor a model manifest (data_manifests/*.yaml): "
+                       "chapter 12 loads a BERT only from a local, verified folder. Fetch the course's with "
+                       "`python -m course_utils.data fetch bert_base_chinese` and pass bert_base_chinese, or "
+                       "pass the path of a folder that holds config.json, the weights and the tokenizer files.")
+    return where
 
 
 def bigram_keys(texts: Sequence[str], vocab: CharVocab, min_count: int = 2) -> torch.Tensor:
@@ -369,28 +605,36 @@ def make_examples(docs: Sequence[BratDocument], vocab: CharVocab, tags: Sequence
     return examples, stats
 
 
-def _batches(examples: Sequence[Example], batch_size: int, rng: np.random.Generator | None,
-             device: Any) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]]:
-    """Return padded batches; lengths are bucketed (sorted, then batches shuffled) to waste little padding."""
+def _batch_groups(examples: Sequence[Example], batch_size: int, rng: np.random.Generator | None) -> list[list[int]]:
+    """Return the example indices of each batch; lengths are bucketed (sorted, then batches shuffled)."""
     order = np.argsort([len(e.ids) for e in examples], kind="stable")
     if rng is not None:  # shuffle within similar lengths, then the batches
         noise = rng.random(len(examples)) * 8
         order = np.argsort(np.array([len(e.ids) for e in examples]) + noise, kind="stable")
-    groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    groups = [[int(i) for i in order[i:i + batch_size]] for i in range(0, len(order), batch_size)]
     if rng is not None:
         rng.shuffle(groups)
-    out = []
-    for group in groups:
-        width = max(len(examples[i].ids) for i in group)
-        ids = torch.zeros((len(group), width), dtype=torch.long)
-        tags = torch.zeros((len(group), width), dtype=torch.long)
-        for row, i in enumerate(group):
-            n = len(examples[i].ids)
-            ids[row, :n] = torch.tensor(examples[i].ids)
-            tags[row, :n] = torch.tensor(examples[i].tags)
-        mask = torch.arange(width)[None] < torch.tensor([len(examples[i].ids) for i in group])[:, None]
-        out.append((ids.to(device), tags.to(device), mask.to(device), [int(i) for i in group]))
-    return out
+    return groups
+
+
+def _pad(examples: Sequence[Example], group: Sequence[int], device: Any
+         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return right-padded ids, tags and mask of ``examples[group]`` on ``device``."""
+    width = max(len(examples[i].ids) for i in group)
+    ids = torch.zeros((len(group), width), dtype=torch.long)
+    tags = torch.zeros((len(group), width), dtype=torch.long)
+    for row, i in enumerate(group):
+        n = len(examples[i].ids)
+        ids[row, :n] = torch.tensor(examples[i].ids)
+        tags[row, :n] = torch.tensor(examples[i].tags)
+    mask = torch.arange(width)[None] < torch.tensor([len(examples[i].ids) for i in group])[:, None]
+    return ids.to(device), tags.to(device), mask.to(device)
+
+
+def _batches(examples: Sequence[Example], batch_size: int, rng: np.random.Generator | None,
+             device: Any) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]]:
+    """Return padded batches with their example indices (see :func:`_batch_groups`)."""
+    return [(*_pad(examples, group, device), group) for group in _batch_groups(examples, batch_size, rng)]
 
 
 @torch.no_grad()
@@ -462,7 +706,7 @@ def _oversample(examples: Sequence[Example], tags: Sequence[str], rare: Sequence
 
 
 def train_ner(model: NerModel, train: Sequence[Example], val: Sequence[Example], config: TrainConfig, *,
-              device: Any = "cpu", show_progress: bool = True) -> TrainResult:
+              device: Any = "cpu", show_progress: bool = True, ctx: Any = None) -> TrainResult:
     """Train ``model`` with validation after each epoch and early stopping; return the history (chapter 12).
 
     Two learning rates: ``lr_encoder`` for the embedding or BERT, ``lr_head`` for BiLSTM, Linear and CRF.
@@ -470,17 +714,34 @@ def train_ner(model: NerModel, train: Sequence[Example], val: Sequence[Example],
     validation epoch are restored at the end (also when early stopping is off: then it is just the record).
     With ``ema_decay`` (e.g. 0.998), torch's ``AveragedModel`` keeps an exponential moving average of the
     weights, updated after every step; validation, the best state and the returned model use the average,
-    which smooths the step-to-step noise of a validation F1 that has levelled off.
+    which smooths the step-to-step noise of a validation F1 that has levelled off. A BERT encoder runs under
+    mixed precision on a GPU (float16 with a gradient scaler where the card lacks bfloat16).
+
+    Data parallel (``ctx``, a :class:`course_utils.distributed.DistributedContext` of a ``torchrun`` launch):
+    every process draws the same global batches of ``batch_size`` chunks and trains on its share
+    (:func:`course_utils.distributed.shard_batch`); ``DistributedDataParallel`` averages the gradients, and the
+    loss is normalised by the global batch's characters (:meth:`NerModel.loss`), so a step equals one step on
+    the whole batch. A last batch with fewer chunks than processes is skipped. Rank 0 alone validates; its
+    scores reach the others, so all stop together. ``device`` is ignored when ``ctx`` is given (each process
+    uses ``ctx.device``).
     """
+    from ..device import amp_dtype
+    from ..distributed import DistributedContext, all_reduce_mean, shard_batch, wrap_model
     from ..progress import progress
     from ..seeding import seed_everything
 
+    if ctx is None:
+        ctx = DistributedContext(0, 1, 0, torch.device(device))
+    device = ctx.device
     rng = seed_everything(config.seed)
     model.to(device)
     optimiser = torch.optim.AdamW([
         {"params": model.encoder_parameters(), "lr": config.lr_encoder},
         {"params": model.head_parameters(), "lr": config.lr_head},
     ], weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler(torch.device(device).type,
+                                  enabled=model.bert is not None and amp_dtype(device) == torch.float16)
+    net = wrap_model(model, ctx)
     data = _oversample(train, model.tags, config.rare_types, config.rare_oversample)
     averaged = None
     if config.ema_decay is not None:
@@ -498,26 +759,39 @@ def train_ner(model: NerModel, train: Sequence[Example], val: Sequence[Example],
     for epoch in range(1, config.epochs + 1):
         model.train()
         total, steps = 0.0, 0
-        batches = _batches(data, config.batch_size, rng, device)
-        iterator = progress(batches, desc=f"epoch {epoch}", leave=False) if show_progress else batches
+        groups = _batch_groups(data, config.batch_size, rng)
+        if ctx.distributed:
+            groups = [g for g in groups if len(g) >= ctx.world_size]
+        shown = show_progress and ctx.is_main
+        iterator = progress(groups, desc=f"epoch {epoch}", leave=False) if shown else groups
         out_of_time = False
-        for ids, tags, mask, _ in iterator:
-            loss = model.loss(ids, tags, mask)
+        for group in iterator:
+            mine = shard_batch(group, ctx)
+            ids, tags, mask = _pad(data, mine, device)
+            normaliser = sum(len(data[i].ids) for i in group) / ctx.world_size
+            loss = net(ids, tags, mask, normaliser)
             optimiser.zero_grad()
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimiser)
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimiser.step()
+            scaler.step(optimiser)
+            scaler.update()
             if averaged is not None:
                 averaged.update_parameters(model)
             total += float(loss.detach())
             steps += 1
-            if config.max_minutes and time.perf_counter() - started > 60 * config.max_minutes:
-                out_of_time = True
-                break
-        val_f1 = chunk_f1(scored, val, device=device)
-        train_f1 = chunk_f1(scored, train_sample, device=device)
-        record = dict(epoch=epoch, loss=total / max(steps, 1), train_f1=train_f1, val_f1=val_f1,
-                      seconds=time.perf_counter() - started, lr_head=optimiser.param_groups[-1]["lr"])
+            if config.max_minutes:
+                late = float(time.perf_counter() - started > 60 * config.max_minutes)
+                if all_reduce_mean(late, ctx) > 0:  # every process stops at the same step
+                    out_of_time = True
+                    break
+        val_f1 = train_f1 = 0.0
+        if ctx.is_main:
+            val_f1 = chunk_f1(scored, val, device=device)
+            train_f1 = chunk_f1(scored, train_sample, device=device)
+        val_f1, train_f1 = _from_main([val_f1, train_f1], ctx)
+        record = dict(epoch=epoch, loss=all_reduce_mean(total / max(steps, 1), ctx), train_f1=train_f1,
+                      val_f1=val_f1, seconds=time.perf_counter() - started, lr_head=optimiser.param_groups[-1]["lr"])
         result.history.append(record)
         if val_f1 > result.best_val_f1 or best_state is None:
             result.best_val_f1, result.best_epoch, waited = val_f1, epoch, 0
@@ -527,8 +801,8 @@ def train_ner(model: NerModel, train: Sequence[Example], val: Sequence[Example],
         if out_of_time:
             result.stopped = f"time limit {config.max_minutes} min reached in epoch {epoch}"
             break
-        for group in optimiser.param_groups:
-            group["lr"] *= config.lr_decay
+        for group_lr in optimiser.param_groups:
+            group_lr["lr"] *= config.lr_decay
         if config.early_stopping and waited >= config.patience:
             result.stopped = f"early stop: no better validation F1 for {config.patience} epochs"
             break
@@ -537,6 +811,17 @@ def train_ner(model: NerModel, train: Sequence[Example], val: Sequence[Example],
     result.seconds = time.perf_counter() - started
     result.stopped = result.stopped or "all epochs run"
     return result
+
+
+def _from_main(values: Sequence[float], ctx: Any) -> list[float]:
+    """Return rank 0's ``values`` on every process (one process: the values themselves)."""
+    if not ctx.distributed:
+        return [float(v) for v in values]
+    import torch.distributed as dist
+
+    tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=ctx.device)
+    dist.broadcast(tensor, 0)
+    return [float(v) for v in tensor.tolist()]
 
 
 def predict_documents(model: NerModel, vocab: CharVocab, texts: Sequence[str], *, max_length: int = 128,
@@ -628,7 +913,9 @@ def load_model(folder: str | os.PathLike[str]) -> tuple[NerModel, CharVocab, dic
         bert = BertModel(BertConfig(**meta["bert_config"]), add_pooling_layer=False)
     model = NerModel(meta["tags"], len(vocab), encoder=meta["encoder"], embedding_dim=meta["embedding_dim"],
                      lstm_hidden=meta["lstm_hidden"], use_lstm=meta["use_lstm"], dropout=meta["dropout"], bert=bert,
-                     bigrams=meta.get("bigrams"), bigram_dim=meta.get("bigram_dim", 50))
+                     bigrams=meta.get("bigrams"), bigram_dim=meta.get("bigram_dim", 50),
+                     cls_id=vocab.cls_id if bert is not None else None,
+                     sep_id=vocab.sep_id if bert is not None else None, pad_id=vocab.pad_id)
     model.load_state_dict(torch.load(root / "model.pt", map_location="cpu", weights_only=True))
     model.eval()
     return model, vocab, meta
@@ -725,41 +1012,62 @@ def unseen_scores(train: Sequence[BratDocument], test: Sequence[BratDocument],
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    corpus = read_folder(args.data)
-    if args.split:
-        split = load_split(args.split)
-        train_docs = corpus.subset(split["train"]).documents
-        val_docs = corpus.subset(split["val"]).documents
-    else:
-        split = make_split([d.doc_id for d in corpus.documents], seed=args.seed, fractions=(0.9, 0.1))
-        train_docs = corpus.subset(split["train"]).documents
-        val_docs = corpus.subset(split["val"] + split["test"]).documents
+    from ..distributed import barrier, init_distributed, main_process_first
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    types = sorted({e.type for d in corpus.documents for e in d.entities}, key=_type_order)
-    cleaned = [remove_line_breaks(d.text)[0] for d in train_docs]
-    model, vocab, meta = build_model(args.encoder, None, texts=cleaned, max_length=args.max_length,
-                                     lstm_hidden=args.lstm_hidden, use_lstm=not args.no_lstm, types=types,
-                                     bigram_min_count=args.bigram_min_count)
-    if args.pretrain_epochs:
-        if args.encoder != "char":
-            raise NerError("--pretrain-epochs is for the char encoder (a BERT encoder is already pretrained).")
-        print("skip-gram pretraining:", pretrain_embeddings(model, vocab, cleaned, epochs=args.pretrain_epochs))
-    train_ex, stats = make_examples(train_docs, vocab, model.tags, max_length=args.max_length, stride=args.stride)
-    val_ex, _ = make_examples(val_docs, vocab, model.tags, max_length=args.max_length, stride=args.stride)
-    print(f"{len(train_docs)} training documents ({len(train_ex)} chunks), {len(val_docs)} validation; "
-          f"BIO policy: {stats}")
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr_encoder=args.lr_encoder,
-                         lr_head=args.lr_head, patience=args.patience, max_minutes=args.max_minutes, seed=args.seed,
-                         ema_decay=args.ema_decay)
-    result = train_ner(model, train_ex, val_ex, config, device=_device(), show_progress=not args.quiet)
-    for row in result.history:
-        print("epoch {epoch:.0f}  loss {loss:.4f}  train F1 {train_f1:.3f}  val F1 {val_f1:.3f}  "
-              "{seconds:.0f} s".format(**row))
-    print(f"best epoch {result.best_epoch} (validation chunk F1 {result.best_val_f1:.3f}); {result.stopped}")
-    meta.update(stride=args.stride, history=result.history)
-    save_model(args.out, model.cpu(), vocab, meta)
-    print(f"model written to {args.out}")
+    ctx = init_distributed(args.device)
+    say = print if ctx.is_main else (lambda *a, **k: None)
+    try:
+        corpus = read_folder(args.data)
+        if args.split:
+            split = load_split(args.split)
+            train_docs = corpus.subset(split["train"]).documents
+            val_docs = corpus.subset(split["val"]).documents
+        else:
+            split = make_split([d.doc_id for d in corpus.documents], seed=args.seed, fractions=(0.9, 0.1))
+            train_docs = corpus.subset(split["train"]).documents
+            val_docs = corpus.subset(split["val"] + split["test"]).documents
+        types = sorted({e.type for d in corpus.documents for e in d.entities}, key=_type_order)
+        cleaned = [remove_line_breaks(d.text)[0] for d in train_docs]
+        from ..seeding import seed_everything
+
+        seed_everything(args.seed)  # the same initial weights in every process and in every run
+        with main_process_first(ctx):  # rank 0 verifies a manifest model's files first
+            model, vocab, meta = build_model(args.encoder, None, texts=cleaned, max_length=args.max_length,
+                                             lstm_hidden=args.lstm_hidden, use_lstm=not args.no_lstm, types=types,
+                                             bigram_min_count=args.bigram_min_count, dropout=args.dropout)
+        if args.pretrain_epochs:
+            if args.encoder != "char":
+                raise NerError("--pretrain-epochs is for the char encoder (a BERT encoder is already pretrained).")
+            say("skip-gram pretraining:", pretrain_embeddings(model, vocab, cleaned, epochs=args.pretrain_epochs))
+        train_ex, stats = make_examples(train_docs, vocab, model.tags, max_length=args.max_length,
+                                        stride=args.stride)
+        val_ex, _ = make_examples(val_docs, vocab, model.tags, max_length=args.max_length, stride=args.stride)
+        say(f"{len(train_docs)} training documents ({len(train_ex)} chunks), {len(val_docs)} validation; "
+            f"BIO policy: {stats}")
+        if ctx.distributed:
+            say(f"data parallel: {ctx.world_size} processes on {ctx.device.type}, {args.batch_size} chunks per "
+                f"global batch ({args.batch_size / ctx.world_size:g} per process)")
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr_encoder=args.lr_encoder,
+                             lr_head=args.lr_head, patience=args.patience, max_minutes=args.max_minutes,
+                             seed=args.seed, ema_decay=args.ema_decay)
+        result = train_ner(model, train_ex, val_ex, config, show_progress=not args.quiet, ctx=ctx)
+        for row in result.history:
+            say("epoch {epoch:.0f}  loss {loss:.4f}  train F1 {train_f1:.3f}  val F1 {val_f1:.3f}  "
+                "{seconds:.0f} s".format(**row))
+        say(f"best epoch {result.best_epoch} (validation chunk F1 {result.best_val_f1:.3f}); {result.stopped}")
+        if ctx.is_main:
+            meta.update(stride=args.stride, history=result.history, processes=ctx.world_size)
+            save_model(args.out, model.cpu(), vocab, meta)
+            say(f"model written to {args.out}")
+        barrier(ctx)
+    finally:
+        if ctx.distributed:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
     return 0
 
 
@@ -769,7 +1077,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     txts = sorted(root.glob("*.txt"))
     if not txts:
         raise NerError(f"{root} holds no .txt files to tag.")
-    device = _device()
+    device = _device(args.device)
     model.to(device)
     texts = [p.read_text(encoding="utf-8") for p in txts]
     entities, _ = predict_documents(model, vocab, texts, max_length=meta["max_length"],
@@ -801,28 +1109,49 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_EPILOG = """\
+several GPUs (data parallel, one process per GPU, through course_utils.distributed):
+  torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner_zh train \\
+      --data $COURSE_DATA_DIR/ruijin_diabetes --split course_utils/ie/splits/ruijin_split.json \\
+      --encoder bert_base_chinese --max-length 256 --batch-size 64 --lr-encoder 2e-5 --out model
+  Each process trains on its share of every global batch of --batch-size chunks, gradients are averaged, so a
+  step equals one step on the whole batch on one GPU; rank 0 alone validates, prints and saves. On CPU the
+  same command runs with gloo (--device cpu).
+"""
+
+
 def _type_order(t: str) -> tuple[int, str]:
     return (RUIJIN_TYPES.index(t), t) if t in RUIJIN_TYPES else (len(RUIJIN_TYPES), t)
 
 
-def _device() -> Any:
+def _device(prefer: str | None = None) -> Any:
     from ..device import pick_device
 
-    return pick_device()
+    try:
+        return pick_device(prefer)
+    except ValueError as exc:
+        raise NerError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_utils.ie.ner_zh",
                                      description="Chapter 12: character NER on brat folders.")
     sub = parser.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train on a brat folder and save a model folder")
+    tr = sub.add_parser("train", help="train on a brat folder and save a model folder",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Train encoder -> BiLSTM -> CRF on a brat folder and save a model folder.",
+                        epilog=TRAIN_EPILOG)
     tr.add_argument("--data", required=True, help="brat folder (.txt/.ann pairs)")
     tr.add_argument("--out", required=True, help="model folder to write")
     tr.add_argument("--split", help="JSON with train/val/test id lists (default: 90/10 random split)")
-    tr.add_argument("--encoder", default="char", help="char, tiny-bert or a hub BERT name (bert-base-chinese)")
+    tr.add_argument("--encoder", default="char",
+                    help="char, tiny-bert, a model manifest (bert_base_chinese, after `python -m course_utils.data "
+                         "fetch bert_base_chinese`) or a local BERT folder")
     tr.add_argument("--no-lstm", action="store_true", help="BERT-CRF ablation: no BiLSTM")
     tr.add_argument("--epochs", type=int, default=10)
-    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--batch-size", type=int, default=32,
+                    help="chunks per step; under torchrun the global batch, shared among the processes")
+    tr.add_argument("--dropout", type=float, default=0.2)
     tr.add_argument("--max-length", type=int, default=128)
     tr.add_argument("--stride", type=int, default=16)
     tr.add_argument("--lstm-hidden", type=int, default=128)
@@ -837,6 +1166,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="validate and keep a moving average of the weights (e.g. 0.998)")
     tr.add_argument("--max-minutes", type=float, default=None)
     tr.add_argument("--threads", type=int, default=0)
+    tr.add_argument("--device", default=None,
+                    help="cpu, cuda, cuda:1, mps (default: $COURSE_DEVICE, else the best available; under "
+                         "torchrun each process takes the GPU of its local rank)")
     tr.add_argument("--seed", type=int, default=1234)
     tr.add_argument("--quiet", action="store_true")
     pr = sub.add_parser("predict", help="write predicted .ann files for a folder of .txt files")
@@ -844,6 +1176,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True)
     pr.add_argument("--output", required=True)
     pr.add_argument("--copy-text", action="store_true", help="also copy the .txt files next to the .ann")
+    pr.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: $COURSE_DEVICE or the best)")
     sc = sub.add_parser("score", help="score a brat folder of predictions against a gold folder")
     sc.add_argument("--gold", required=True)
     sc.add_argument("--pred", required=True)

@@ -231,3 +231,181 @@ def test_pretrained_embeddings_fill_the_tables_reproducibly_and_keep_padding() -
     bert, bert_vocab, _ = build_model("tiny-bert", None, texts=texts, max_length=32)
     with pytest.raises(NerError, match="char encoder"):
         pretrain_embeddings(bert, bert_vocab, texts)
+
+
+# ------------------------------------------------------------------ the lab path: a real (tiny) BERT folder
+
+SPECIALS = ["[PAD]", "[unused1]", "[unused2]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _bert_folder(folder: Path, chars: str, *, lowercase: bool = False) -> Path:
+    """Write a tiny random BERT (hidden 32, 2 layers) with a Chinese character WordPiece vocabulary, as
+    bert-base-chinese's files: config.json, model.safetensors, vocab.txt, tokenizer.json, tokenizer_config.json."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokens = SPECIALS + sorted(set(chars) - set(SPECIALS)) + [f"##{c}" for c in "0123456789"]
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokens), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(str(folder))
+    (folder / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), do_lower_case=lowercase, local_files_only=True)
+    assert len(tokenizer.get_vocab()) == len(tokens)
+    tokenizer.save_pretrained(str(folder))
+    for extra in ("special_tokens_map.json",):  # only the files bert-base-chinese's manifest lists
+        (folder / extra).unlink(missing_ok=True)
+    return folder
+
+
+def test_bert_vocabulary_gives_each_character_the_tokenizers_id() -> None:
+    """CharVocab.from_tokenizer: per character what the BERT tokenizer gives it alone; whitespace -> [unused1]."""
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    probe = ("糖尿病患者血压高" "Aa" "Bb" "Zé" "É" "İ" "ß" "Ａａ１（" "αΩ" "1" "%" ".")
+    odd = " \t\u00a0\u3000\u200b\ufeff\x07\ue000\ufffd\u0301😀〇"
+    for lowercase in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = _bert_folder(Path(tmp) / "bert", "糖尿病患者血压abeiszαω1%.ａ（", lowercase=lowercase)
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        vocab = CharVocab.from_tokenizer(tokenizer, [probe])  # checked on the characters of the text
+        assert vocab.overrides == {}  # the per-character rules agree with the tokenizer on every one
+        fresh = CharVocab.from_tokenizer(tokenizer)  # the rules alone, on characters never seen when built
+        space = tokenizer.convert_tokens_to_ids("[unused1]")
+        assert vocab.space_id == space and vocab.cls_id == tokenizer.cls_token_id
+        for c in probe + odd:
+            ids = tokenizer(c, add_special_tokens=False)["input_ids"]
+            expected = ids[0] if ids else space
+            assert fresh.encode(c) == [expected], (lowercase, repr(c))
+        assert vocab.encode("糖 尿") == [tokenizer.convert_tokens_to_ids(c) for c in "糖"] + [space] + \
+            [tokenizer.convert_tokens_to_ids("尿")]
+        upper = vocab.encode("A")[0]
+        assert (upper == tokenizer.unk_token_id) != lowercase  # cased tokenizer: A is [UNK]; uncased: a
+        # full-width forms are not folded to ASCII (no NFKC), only lower-cased: Ａ is ａ's token when uncased
+        assert (vocab.encode("Ａ")[0] == tokenizer.unk_token_id) != lowercase
+        assert vocab.encode("ａ")[0] != tokenizer.unk_token_id and vocab.encode("１")[0] == tokenizer.unk_token_id
+
+
+def test_uncased_vocabulary_is_read_from_the_vocabulary() -> None:
+    from course_utils.ie.ner_zh import uncased_vocabulary
+
+    lower = {c: i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
+    assert uncased_vocabulary(lower) and not uncased_vocabulary({**lower, "A": 99})
+    assert not uncased_vocabulary({"a": 0})
+
+
+def _staged_bert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chars: str) -> str:
+    """Stage a tiny BERT as the course's bert_base_chinese into a fresh COURSE_DATA_DIR; return its name."""
+    from course_utils.data import stage
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    stage("bert_base_chinese", _bert_folder(tmp_path / "stand-in", chars), root=data_dir, show_progress=False)
+    return "bert_base_chinese"
+
+
+def test_lab_path_bert_folder_trains_saves_loads_and_predicts_the_same(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab profile's encoder (bert_base_chinese by manifest) with a tiny random stand-in: [CLS]/[SEP] reach
+    BERT, a space is [unused1] not [UNK], one epoch trains, and the saved model predicts what the trained one did."""
+    from course_utils.ie.ner_zh import TrainConfig, save_model, train_ner
+
+    docs = list(read_folder(write_synthetic_folder(tmp_path / "d", synthetic_documents(4, seed=3))).documents)
+    texts = [d.text for d in docs]
+    text_with_space = docs[0].text[:10] + " " + docs[0].text[10:40]
+    chars = "".join(sorted({c for t in texts for c in t if not c.isspace()}))
+    name = _staged_bert(tmp_path, monkeypatch, chars)
+    model, vocab, meta = build_model(name, None, texts=texts, max_length=48, lstm_hidden=8)
+    assert model.bert is not None and model.bert.config.hidden_size == 32
+    assert meta["encoder_folder"] == str(tmp_path / "data" / "bert_base_chinese")
+    unk, space = vocab.unk_id, vocab.index["[unused1]"]
+    assert vocab.space_id == space and vocab.encode(" ") == [space] and unk not in vocab.encode(text_with_space)
+
+    seen: list[torch.Tensor] = []
+    hook = model.bert.register_forward_pre_hook(lambda mod, args, kwargs: seen.append(kwargs["input_ids"].clone()),
+                                                with_kwargs=True)
+    ids = torch.tensor([vocab.encode("糖尿病 患者") + [0], vocab.encode("血糖高") + [0] * 4])
+    mask = torch.arange(7)[None] < torch.tensor([[6], [3]])
+    emissions = model.eval().emissions(ids, mask)
+    hook.remove()
+    cls, sep, pad = vocab.index["[CLS]"], vocab.index["[SEP]"], vocab.index["[PAD]"]
+    assert emissions.shape == (2, 7, len(model.tags))
+    assert seen[0].tolist() == [[cls, *vocab.encode("糖尿病 患者"), sep, pad],
+                                [cls, *vocab.encode("血糖高"), sep, pad, pad, pad, pad]]
+
+    examples, _ = make_examples(docs, vocab, model.tags, max_length=48)
+    result = train_ner(model, examples, examples[:4], TrainConfig(epochs=1, batch_size=8, lr_encoder=1e-3,
+                                                                  lr_head=1e-2), show_progress=False)
+    assert len(result.history) == 1 and result.history[0]["loss"] > 0
+    before, tags_before = predict_documents(model, vocab, texts + [text_with_space], max_length=48)
+    save_model(tmp_path / "model", model.cpu(), vocab, meta)
+    loaded, loaded_vocab, loaded_meta = load_model(tmp_path / "model")
+    assert loaded_vocab == vocab and (loaded.cls_id, loaded.sep_id) == (cls, sep)
+    after, tags_after = predict_documents(loaded, loaded_vocab, texts + [text_with_space], max_length=48)
+    assert tags_after == tags_before
+    assert [{(e.type, e.spans) for e in ents} for ents in after] == [{(e.type, e.spans) for e in ents}
+                                                                   for ents in before]
+    model.eval()
+    torch.testing.assert_close(loaded.emissions(ids, mask), model.emissions(ids, mask))
+    # the commands take the same manifest name
+    with pytest.raises(NerError, match="positions"):
+        build_model(name, None, texts=texts, max_length=127)
+
+
+def test_a_hub_id_is_never_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils.errors import CourseError
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    with pytest.raises(CourseError):
+        build_model("google-bert/bert-base-chinese", None, texts=["糖尿病"])
+
+
+# ------------------------------------------------------------------ several processes: torchrun, gloo on CPU
+
+
+def test_torchrun_two_processes_take_the_same_step_as_one(tmp_path: Path) -> None:
+    """`torchrun --standalone --nproc_per_node 2 -m course_utils.ie.ner_zh train` completes on CPU (gloo), and its
+    one step, each process on half the global batch, leaves the weights of one process on the whole batch."""
+    import os
+    import subprocess
+    import sys
+
+    gold = write_synthetic_folder(tmp_path / "gold", synthetic_documents(6, seed=4))
+    ids = [p.stem for p in sorted(gold.glob("*.txt"))]
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ids[:5], "val": ids[5:], "test": []}), encoding="utf-8")
+    # one global batch holding every chunk: exactly one optimiser step; no dropout, so both runs see the same net
+    common = ["train", "--data", str(gold), "--split", str(split), "--epochs", "1", "--batch-size", "1000",
+              "--max-length", "48", "--lstm-hidden", "8", "--dropout", "0", "--lr-encoder", "0.01",
+              "--lr-head", "0.01", "--device", "cpu", "--threads", "1", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COURSE_DEVICE": "cpu", "PYTHONWARNINGS": "ignore"}
+    env.pop("WORLD_SIZE", None)
+    one = subprocess.run([sys.executable, "-m", "course_utils.ie.ner_zh", *common, "--out", str(tmp_path / "one")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "course_utils.ie.ner_zh", *common, "--out", str(tmp_path / "two")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "data parallel: 2 processes on cpu" in two.stdout and two.stdout.count("model written to") == 1
+    single, _, meta_one = load_model(tmp_path / "one")
+    double, _, meta_two = load_model(tmp_path / "two")
+    assert (meta_one["processes"], meta_two["processes"]) == (1, 2)
+    from course_utils.ie.linebreaks import remove_line_breaks
+    from course_utils.seeding import seed_everything
+
+    seed_everything(1234)  # the command's initial weights (its --seed)
+    texts = [remove_line_breaks(d.text)[0] for d in read_folder(gold).subset(ids[:5]).documents]
+    start, _, _ = build_model("char", None, texts=texts, max_length=48, lstm_hidden=8, dropout=0.0,
+                              types=[t[2:] for t in single.tags[1::2]])
+    initial = start.state_dict()
+    reference = single.state_dict()
+    for name, value in double.state_dict().items():
+        assert not torch.equal(reference[name], initial[name]), name  # the step moved every weight
+        torch.testing.assert_close(value, reference[name], rtol=1e-4, atol=2e-6, msg=name)
+    assert meta_one["history"][0]["loss"] == pytest.approx(meta_two["history"][0]["loss"], rel=1e-5)
