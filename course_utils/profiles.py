@@ -266,6 +266,8 @@ class NerSettings:
 
     ``model`` is the encoder: ``char`` (a character embedding, smoke) or a BERT manifest / hub name (lab,
     full). ``n_documents`` is the synthetic training set size (smoke; the Ruijin split is fixed).
+    ``max_documents`` caps the training documents and ``max_eval_documents`` the validation and test documents
+    (the first ones of each split; None: all): size knobs for a lab-path rehearsal on CPU.
     """
 
     dataset: str
@@ -282,6 +284,8 @@ class NerSettings:
     patience: int = 3
     stride: int = 16
     ablation_epochs: int = 3
+    max_documents: int | None = None
+    max_eval_documents: int | None = None
 
 
 @dataclass(frozen=True)
