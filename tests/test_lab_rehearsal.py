@@ -170,6 +170,19 @@ def rehearsal_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
     return {"base": base, "data": data, "manifests": manifests, "real": real, "staged": staged_info}
 
 
+_CPU_CELL = ("import resource as _r\n"
+             "print('REHEARSAL-CPU', sum(u.ru_utime + u.ru_stime for u in (_r.getrusage(_r.RUSAGE_SELF), "
+             "_r.getrusage(_r.RUSAGE_CHILDREN))))")
+
+
+def _cpu_seconds(nb: nbformat.NotebookNode) -> float | None:
+    for output in nb.cells[-1].get("outputs", []):
+        text = output.get("text", "")
+        if "REHEARSAL-CPU" in text:
+            return round(float(text.split()[-1]), 1)
+    return None
+
+
 def _failed_cell(nb: nbformat.NotebookNode) -> str:
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
@@ -245,6 +258,9 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
     repo_before = _repo_new_files()
     data_before = _snapshot(Path(str(data["data"])))
     nb = nbformat.read(path, as_version=4)
+    # One cell appended to the copy in memory (never to the file): the kernel's CPU seconds, which unlike the wall
+    # time hardly depend on what else the machine is running.
+    nb.cells.append(nbformat.v4.new_code_cell(_CPU_CELL))
     start = time.perf_counter()
     error = None
     try:
@@ -253,10 +269,11 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
     except CellExecutionError:
         error = _failed_cell(nb)
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds(nb)
     claims = _claims(claims_log)
     outcome = {k: [c for c in claims if c["outcome"] == k] for k in ("held", "waived", "failed")}
     summary = {
-        "chapter": chapter, "profile": profile, "seconds": round(seconds, 1),
+        "chapter": chapter, "profile": profile, "seconds": round(seconds, 1), "cpu_seconds": cpu,
         "load": Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").is_file() else None,
         "held": len(outcome["held"]), "waived": [(c["statement"], c["at_scale"]) for c in outcome["waived"]],
         "failed": [c["statement"] for c in outcome["failed"]], "hidden_claim_calls": _hidden_claim_calls(nb),
@@ -267,7 +284,8 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
         table = json.loads(report.read_text()) if report.is_file() else {}
         table[f"ch{chapter:02d}-{profile}"] = summary
         report.write_text(json.dumps(table, indent=2, ensure_ascii=False))
-    lines = [f"[lab rehearsal] chapter {chapter} ({profile}): {seconds:.1f} s, load {summary['load']}; claims "
+    lines = [f"[lab rehearsal] chapter {chapter} ({profile}): {seconds:.1f} s wall, {cpu} s kernel CPU, load "
+             f"{summary['load']}; claims "
              f"{summary['held']} held, {len(summary['waived'])} waived, {len(summary['failed'])} failed "
              f"({summary['hidden_claim_calls']} claim calls in hidden cells)"]
     lines += [f"  waived: {s} -- {why}" for s, why in summary["waived"]]

@@ -148,15 +148,15 @@ def _cui(term: str) -> str:
 
 
 def _write_umnsrs(target: Path, sets: dict[str, list[tuple[str, str, str]]]) -> Path:
-    """UMNSRS as cui2vec's CSVs: header Mean,Stdev,Term1,Term2,CUI1,CUI2 (Stdev 0 and placeholder CUIs where the
-    source has none)."""
+    """UMNSRS as cui2vec's CSVs (written by R: quoted header and strings, bare numbers): Mean, Stdev, Term1, Term2,
+    CUI1, CUI2 (Stdev 0 and placeholder CUIs where the source has none)."""
     target.mkdir(parents=True, exist_ok=True)
     for filename, rows in sets.items():
         with open(target / filename, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            writer = csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC)
             writer.writerow(["Mean", "Stdev", "Term1", "Term2", "CUI1", "CUI2"])
             for a, b, score in rows:
-                writer.writerow([score, "0", a, b, _cui(a), _cui(b)])
+                writer.writerow([float(score), 0.0, a, b, _cui(a), _cui(b)])
     return target
 
 
