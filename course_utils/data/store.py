@@ -235,11 +235,15 @@ def verify(name: str, root: Path | None = None, *, manifest: Manifest | None = N
     return report
 
 
-def fetch(name: str, *, root: Path | None = None, manifest: Manifest | None = None, show_progress: bool = True) -> Path:
+def fetch(name: str, *, root: Path | None = None, manifest: Manifest | None = None, show_progress: bool = True,
+          download_allowed: bool = True) -> Path:
     """Return the folder of dataset ``name``, downloading, verifying and extracting it first if needed.
 
     A second call does no work. With a read-only data folder it only verifies what an administrator staged.
-    Raises :class:`DataMissingError` (manual data, read-only and incomplete, offline) with the next step.
+    A hub model's files are taken from the Hugging Face cache when it holds them at the pinned revision;
+    ``download_allowed=False`` uses only that cache (what loading a model does: it never contacts the hub).
+    Raises :class:`DataMissingError` (manual data, read-only and incomplete) and :class:`DownloadError`
+    (offline, server down) with the next step.
     """
     m = manifest or load_manifest(name)
     base = root or data_dir()
@@ -270,6 +274,8 @@ def fetch(name: str, *, root: Path | None = None, manifest: Manifest | None = No
     hub = any(spec.from_hub for spec in m.files)
     if not hub and offline_flag():  # a hub model may still come from the Hugging Face cache
         raise DownloadError(f"COURSE_OFFLINE is set, so {name} cannot be downloaded. Unset it and run `{_fix(name)}`.")
+    if not hub and not download_allowed:
+        raise DownloadError(f"{name} is not in {folder}, and nothing is downloaded here. Run `{_fix(name)}`.")
     base.mkdir(parents=True, exist_ok=True)
     with _locked(base, name):
         if (folder / COMPLETE_MARKER).is_file():  # another process finished while we waited
@@ -288,10 +294,11 @@ def fetch(name: str, *, root: Path | None = None, manifest: Manifest | None = No
             if not target.is_file() and not (spec.from_hub and _from_hf_cache(m, spec, target, size, algorithm,
                                                                               checksum)):
                 flag = offline_flag(spec.from_hub)
-                if flag:
+                if flag or not download_allowed:
                     where = f" and {spec.filename} is not in the Hugging Face cache ({hf_hub_cache()})" if spec.from_hub else ""
-                    raise DownloadError(f"{flag} is set, so {name} ({m.source}) cannot be downloaded{where}. "
-                                        f"Unset it and run `{_fix(name)}`.")
+                    why = f"{flag} is set, so" if flag else "Loading never downloads:"
+                    raise DownloadError(f"{why} {name} ({m.source}) cannot be downloaded{where}. "
+                                        f"{'Unset it and run' if flag else 'Run'} `{_fix(name)}`.")
                 url = hub_file_url(m.hub_id, m.revision, spec.filename) if spec.from_hub else spec.url  # type: ignore[arg-type]
                 download(url, target, size=size, algorithm=algorithm, checksum=checksum,
                          fix_command=_fix(name), show_progress=show_progress)

@@ -161,32 +161,34 @@ def model_manifests() -> list[str]:
 
 
 def _fetched_model(manifest: Manifest) -> Path:
-    """Return the folder of a model manifest in ``COURSE_DATA_DIR``, fetching it first if it is absent (from the
-    Hugging Face cache when the files are there, else from ``$HF_ENDPOINT``)."""
+    """Return the folder of a model manifest in ``COURSE_DATA_DIR``; if it is absent, fill it from the Hugging Face
+    cache when that holds every file at the pinned revision. Never downloads: that is ``fetch``'s job."""
     from ..data import dataset_available, dataset_path, fetch
 
     name = manifest.name
     if dataset_available(name):
         return dataset_path(name)
     try:
-        return fetch(name)
+        return fetch(name, download_allowed=False, show_progress=False)
     except (DownloadError, DataMissingError) as exc:
         pin = f"{manifest.hub_id} at revision {manifest.revision}" if manifest.hub_id else manifest.title
         raise ModelMissingError(
-            f"The model {name!r} is not on this machine: its manifest {manifest.source} pins {pin}, and "
-            f"{dataset_path(name)} does not hold it. Fetch it with `python -m course_utils.data fetch {name}` on a "
-            f"machine with network (files already in the Hugging Face cache are used without downloading; a lab "
-            f"administrator who has the files can run `python -m course_utils.data stage {name} FOLDER`), or run in "
-            f"the smoke profile: `export COURSE_PROFILE=smoke`.\nWhat went wrong: {exc}") from exc
+            f"The model {name!r} is not on this machine: its manifest {manifest.source} pins {pin}, and neither "
+            f"{dataset_path(name)} nor the Hugging Face cache holds it. Fetch it once with "
+            f"`python -m course_utils.data fetch {name}` (on a machine that reaches the hub; a lab administrator who "
+            f"has the files can run `python -m course_utils.data stage {name} FOLDER` instead), or run in the smoke "
+            f"profile: `export COURSE_PROFILE=smoke`.\nDetail: {exc}") from exc
 
 
 def model_folder(name: str) -> Path:
     """Return the verified local folder that model ``name`` loads from (chapters 7, 10, 12, 13, 14).
 
     ``name`` is ``"minilm"`` (or its manifest name / hub id; the installed wheel), a model manifest's name
-    (``bert_base_uncased``, ``biomedbert``, ``bert_base_chinese``, ``sapbert``: fetched into ``COURSE_DATA_DIR``
-    if absent, then verified), or the path of an existing folder of your own (a fine-tuned model; loaded as is).
-    A raw hub id is refused: lab models are pinned by their manifests.
+    (``bert_base_uncased``, ``biomedbert``, ``bert_base_chinese``, ``sapbert``: its folder in ``COURSE_DATA_DIR``,
+    filled from the Hugging Face cache if absent there, then verified), or the path of an existing folder of your
+    own (a fine-tuned model; loaded as is). A raw hub id is refused: lab models are pinned by their manifests.
+    Nothing is downloaded here; a missing model raises :class:`ModelMissingError` naming its manifest and
+    ``python -m course_utils.data fetch NAME``.
     """
     if name in _MINILM_ALIASES:
         return minilm_folder()

@@ -131,8 +131,12 @@ def test_good_files_download_verify_and_load(hub, manifests, tiny_model, tmp_pat
     import torch
 
     _manifest(manifests, tiny_model)
-    tokenizer, model = P.load_encoder("tinybert", device="cpu")
+    with pytest.raises(P.ModelMissingError):
+        P.load_encoder("tinybert", device="cpu")  # loading never downloads
+    assert hub.log == []
     data = tmp_path / "data"
+    assert fetch("tinybert", show_progress=False) == data / "tinybert"
+    tokenizer, model = P.load_encoder("tinybert", device="cpu")
     assert P.model_folder("tinybert") == data / "tinybert"
     assert [hub.gets(_path(f)) for f in FILES] == [[None]] * 3  # one plain GET per file, from HF_ENDPOINT
     # the tokenizer built from vocab.txt + config.json alone is BERT's fast, lower-casing WordPiece
@@ -161,16 +165,20 @@ def test_served_weights_that_differ_from_the_pin_are_refused(hub, manifests, tin
     hub.routes[_path("pytorch_model.bin")].body = bytes(weights)
     with pytest.raises(IntegrityError, match=r"checksum of .*pytorch_model\.bin is .* not the "
                                              + sha256(tiny_model["pytorch_model.bin"]) + r".*never used"):
-        P.model_folder("tinybert")
+        fetch("tinybert", show_progress=False)
     data = tmp_path / "data"
     assert _half_written(data) == [] and not (data / "tinybert" / "pytorch_model.bin").exists()
+    with pytest.raises(P.ModelMissingError, match="fetch tinybert"):
+        P.model_folder("tinybert")
     hub.routes[_path("pytorch_model.bin")].body = tiny_model["pytorch_model.bin"]  # the hub is repaired
+    fetch("tinybert", show_progress=False)
     assert (P.model_folder("tinybert") / "pytorch_model.bin").read_bytes() == tiny_model["pytorch_model.bin"]
     assert recorded_checksums(data) == {}  # pinned: nothing to record
 
 
 def test_weights_changed_on_disk_after_download_are_refused(hub, manifests, tiny_model, tmp_path):
     _manifest(manifests, tiny_model)
+    fetch("tinybert", show_progress=False)
     folder = P.model_folder("tinybert")
     weights = folder / "pytorch_model.bin"
     data = bytearray(weights.read_bytes())
@@ -193,12 +201,13 @@ def test_interrupted_download_leaves_nothing_half_written_and_resumes(hub, manif
     _manifest(manifests, tiny_model)
     size = len(tiny_model["pytorch_model.bin"])
     hub.routes[_path("pytorch_model.bin")].cut_after = size // 2  # the connection drops mid-file
-    with pytest.raises(P.ModelMissingError, match=r"(?s)tinybert\.yaml pins test-org/tiny-bert at revision "
-                                                  + REV + r".*`python -m course_utils.data fetch tinybert`"
-                                                  + r".*stopped after"):
-        P.model_folder("tinybert")
+    with pytest.raises(DownloadError, match=r"stopped after .* the next attempt resumes.*fetch tinybert"):
+        fetch("tinybert", show_progress=False)
     data = tmp_path / "data"
     assert not (data / "tinybert" / "pytorch_model.bin").exists() and not (data / "tinybert" / COMPLETE_MARKER).exists()
+    with pytest.raises(P.ModelMissingError, match=r"(?s)tinybert\.yaml pins test-org/tiny-bert at revision "
+                                                  + REV + r".*`python -m course_utils.data fetch tinybert`"):
+        P.model_folder("tinybert")  # an incomplete folder is not loaded
     part = data / ".downloads" / "tinybert" / "pytorch_model.bin.part"
     kept = part.stat().st_size
     assert 0 < kept <= size // 2 < size  # only beside the target, under .downloads, to resume from
@@ -220,8 +229,21 @@ def test_offline_and_absent_names_the_manifest_and_the_command(hub, manifests, t
     assert str(tmp_path / "manifests" / "tinybert.yaml") in message
     assert "`python -m course_utils.data fetch tinybert`" in message and f"{flag} is set" in message
     assert isinstance(caught.value, FileNotFoundError) and "hub's" not in message
+    with pytest.raises(DownloadError, match=rf"{flag} is set, so tinybert .*tinybert\.yaml.* cannot be downloaded "
+                                            r"and config\.json is not in the Hugging Face cache.*fetch tinybert"):
+        fetch("tinybert", show_progress=False)
     assert hub.log == []  # nothing was asked of the hub
     assert not (tmp_path / "data" / "tinybert").exists()
+
+
+def test_absent_model_is_never_downloaded_at_load_time(hub, manifests, tiny_model, tmp_path):
+    _manifest(manifests, tiny_model)
+    with pytest.raises(P.ModelMissingError) as caught:
+        P.load_encoder("tinybert", device="cpu")
+    message = str(caught.value)
+    assert f"pins {ORG_NAME} at revision {REV}" in message and str(tmp_path / "manifests" / "tinybert.yaml") in message
+    assert "`python -m course_utils.data fetch tinybert`" in message and "Loading never downloads" in message
+    assert hub.log == [] and not (tmp_path / "data" / "tinybert").exists()
 
 
 def test_hub_unreachable_names_the_manifest_and_the_command(manifests, tiny_model, tmp_path, monkeypatch):
@@ -229,9 +251,10 @@ def test_hub_unreachable_names_the_manifest_and_the_command(manifests, tiny_mode
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    with pytest.raises(P.ModelMissingError, match=r"(?s)tinybert\.yaml pins .*`python -m course_utils.data fetch "
-                                                  r"tinybert`.*Cannot reach http://127\.0\.0\.1:9/test-org/tiny-bert"):
-        P.model_folder("tinybert")
+    with pytest.raises(DownloadError, match=r"(?s)Cannot reach http://127\.0\.0\.1:9/test-org/tiny-bert/resolve/"
+                                            + REV + r"/config\.json.*`python -m course_utils.data fetch tinybert`"):
+        fetch("tinybert", show_progress=False)
+    assert not (tmp_path / "data" / "tinybert").exists()
 
 
 def _hf_cache_snapshot(cache: Path, files: dict[str, bytes], repo_id: str = ORG_NAME) -> Path:
@@ -267,6 +290,16 @@ def test_the_hf_cache_is_used_with_the_hub_down(manifests, tiny_model, tmp_path,
     assert set(recorded_checksums(tmp_path / "data")) == {f"tinybert/{f}" for f in FILES}
     tokenizer, model = P.load_encoder("tinybert", device="cpu")
     assert model.config.hidden_size == 16 and tokenizer.tokenize("Fever") == ["fever"]
+
+
+def test_loading_fills_the_data_folder_from_the_hf_cache(manifests, tiny_model, tmp_path, monkeypatch):
+    _manifest(manifests, tiny_model)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    _hf_cache_snapshot(tmp_path / "hf-cache", tiny_model)
+    assert P.model_folder("tinybert") == tmp_path / "data" / "tinybert"  # no fetch needed: the cache holds it
+    assert (tmp_path / "data" / "tinybert" / COMPLETE_MARKER).is_file()
 
 
 def test_the_hf_cache_is_searched_under_a_former_hub_id(hub, manifests, tiny_model, tmp_path):
