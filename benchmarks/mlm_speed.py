@@ -8,7 +8,9 @@ trainable parameters and the AdamW state they need, and on a GPU the peak memory
 * a wider encoder (4 layers x 512, random weights, the small WordPiece vocabulary): speed only, to show how
   LoRA's saving grows with the model (a BERT-base shape, 12 x 768, is too slow for 2 CPU cores).
 
-CPU rows use THREADS torch threads (default 2). GPU rows (bf16, ``Trainer``'s own mixed precision) run only when CUDA is present;
+Each row is labelled by the device the weights were on after training (``fine_tune`` passes ``use_cpu`` for the CPU
+rows, so on a GPU machine they really run on the CPU; an assertion checks it). CPU rows use THREADS torch threads
+(default 2). GPU rows (bf16, ``Trainer``'s own mixed precision) run only when CUDA is present;
 otherwise they print "not run (no GPU)". Uses its own work folder (``_build/bench-mlm``).
 """
 
@@ -59,10 +61,12 @@ def main(steps: int = 20, threads: int = 2) -> int:
                 n_steps = steps if device == "cuda" or "small" in label else max(3, steps // 5)
                 start = time.perf_counter()
                 result = mlm.fine_tune(model, tokenizer, examples, method=method, learning_rate=1e-4,
-                                       max_steps=n_steps, batch_size=16, seed=settings.seed)
+                                       max_steps=n_steps, batch_size=16, seed=settings.seed, device=device)
                 elapsed = time.perf_counter() - start
-                peak = f"{torch.cuda.max_memory_allocated() / 2**20:,.0f}" if device == "cuda" else "-"
-                print(f"{label} | {method} | {device} | {result.trainable:,} ({100 * result.trainable_fraction:.2f} %) | "
+                used = next(model.parameters()).device.type  # the device training really used labels the row
+                assert used == device == torch.device(result.device).type, (used, device, result.device)
+                peak = f"{torch.cuda.max_memory_allocated() / 2**20:,.0f}" if used == "cuda" else "-"
+                print(f"{label} | {method} | {used} | {result.trainable:,} ({100 * result.trainable_fraction:.2f} %) | "
                       f"{2 * 4 * result.trainable / 2**20:,.1f} | {result.tokens_per_second:,.0f} | {peak}", flush=True)
                 print(f"<!-- {label} {method} {device}: {n_steps} steps, {elapsed:.1f} s with set-up -->", flush=True)
                 del model, result

@@ -8,7 +8,14 @@ perplexity under one fixed, seeded masking, so "before" and "after" see exactly 
 In the smoke profile the base model is a small BERT the course pretrains itself (a WordPiece tokenizer trained
 with ``tokenizers`` and a 2-layer ``BertForMaskedLM``) on domain 0 of the synthetic corpus, cached with
 :func:`course_utils.cache.cached_folder` so that chapter 11 and the tests reuse it; it is then adapted to domain 1,
-the planted domain shift. In lab/full the base model is the profile's pretrained MLM, by hub id.
+the planted domain shift. In lab/full the base model is the profile's pretrained MLM by manifest name
+(``biomedbert``), loaded from its verified folder in ``COURSE_DATA_DIR`` (:func:`base_model_folder`); BiomedBERT's
+folder holds only ``config.json``, ``vocab.txt`` and ``pytorch_model.bin``, and :func:`load_mlm` builds its uncased
+WordPiece tokenizer from ``vocab.txt``.
+
+Training honours the device it is given (``use_cpu`` when it is the CPU, even on a machine with a GPU). The
+command line ``python -m course_utils.text.mlm train ...`` trains and saves a model; it runs unchanged under
+``torchrun --standalone --nproc_per_node N``, where ``Trainer`` averages the gradients over the processes.
 
 The second half embeds one word in different senses with the real MiniLM encoder and measures whether the
 contextual vectors of one sense are closer to each other than to those of the other sense.
@@ -53,11 +60,16 @@ __all__ = [
     "split_held_out",
     "small_bert_folder",
     "load_mlm",
+    "load_mlm_tokenizer",
     "model_label",
     "base_model_folder",
     "add_lora",
     "trainable_parameters",
+    "training_arguments",
     "fine_tune",
+    "lora_modules",
+    "adaptation_texts",
+    "SOURCE_COLUMN",
     "compare_adaptation",
     "lora_recovery",
     "contextual_word_vectors",
@@ -67,6 +79,9 @@ __all__ = [
     "sense_table",
     "plot_sense_similarity",
     "launch_commands",
+    "read_text_files",
+    "train_command",
+    "main",
 ]
 
 logger = logging.getLogger(__name__)
@@ -278,18 +293,26 @@ def split_held_out(texts: Sequence[str], fraction: float, *, seed: int = 1234) -
 # Training with HF Trainer
 
 
-def _training_arguments(output_dir: Path, *, learning_rate: float, epochs: float, batch_size: int, seed: int,
-                        max_steps: int = -1, warmup: float = 0.0) -> Any:
+def training_arguments(output_dir: Path, *, device: Any, learning_rate: float, epochs: float, batch_size: int,
+                       seed: int, max_steps: int = -1, warmup: float = 0.0, optim: str = "adamw_torch") -> Any:
+    """Return the ``TrainingArguments`` of the chapter's runs on ``device`` (chapter 10).
+
+    ``use_cpu`` is set exactly when ``device`` is the CPU, so a CPU run stays on the CPU on a machine with a GPU
+    (``Trainer`` would otherwise move the model to CUDA); bf16 mixed precision only on a CUDA device that supports
+    it. No reports, checkpoints or Trainer logs; AdamW (``optim``) without weight decay, linear decay after
+    ``warmup`` (a fraction of the steps when below 1).
+    """
     import torch
     from transformers import TrainingArguments
 
-    cuda = torch.cuda.is_available()
+    dev = torch.device(device)
+    on_cuda = dev.type == "cuda"
     return TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=batch_size, learning_rate=learning_rate,
         num_train_epochs=epochs, max_steps=max_steps, warmup_steps=warmup, weight_decay=0.0, lr_scheduler_type="linear",
-        seed=seed, data_seed=seed, report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True,
-        use_cpu=not cuda, bf16=bool(cuda and torch.cuda.is_bf16_supported()), dataloader_num_workers=0,
-        remove_unused_columns=False,
+        optim=optim, seed=seed, data_seed=seed, report_to="none", save_strategy="no", logging_strategy="no",
+        disable_tqdm=True, use_cpu=dev.type == "cpu", bf16=bool(on_cuda and torch.cuda.is_bf16_supported()),
+        dataloader_num_workers=0, remove_unused_columns=False,
     )
 
 
@@ -327,6 +350,7 @@ class FineTuneResult:
     seconds: float
     tokens: int
     final_loss: float
+    device: str = "cpu"  # where the weights were when training ended: the device training really used
 
     @property
     def tokens_per_second(self) -> float:
@@ -369,31 +393,52 @@ def add_lora(model: Any, rank: int, *, alpha: int | None = None, targets: Sequen
         return get_peft_model(model, config)
 
 
+def lora_modules(model: Any) -> list[str]:
+    """Return the names of the layers a peft model carries LoRA adapters on (chapter 10).
+
+    peft matches ``target_modules`` against the end of every module name, so ``"dense"`` adapts the dense layers of
+    every encoder block *and* the masked-language-model head's transform (``cls.predictions.transform.dense``).
+    """
+    names = []
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and hasattr(module, "base_layer"):
+            names.append(name.replace("base_model.model.", "", 1))
+    return names
+
+
 def fine_tune(model: Any, tokenizer: Any, examples: Sequence[Mapping[str, list[int]]], *, method: str,
               learning_rate: float, epochs: float = 1.0, batch_size: int = 16, seed: int = 1234,
               mask_probability: float = 0.15, output_dir: Path | None = None, max_steps: int = -1,
-              warmup: float = 0.0, description: str | None = None) -> FineTuneResult:
+              warmup: float = 0.0, description: str | None = None, device: Any = None,
+              collator: Any = None, optim: str = "adamw_torch") -> FineTuneResult:
     """Return a :class:`FineTuneResult` after training ``model`` by masked-language modelling with HF ``Trainer``
     (chapter 10). ``method`` only labels the run ("pretrain", "full", "lora"); what trains is what requires grad.
 
-    AdamW with a linear decay after ``warmup`` (a fraction of the steps when below 1). CPU when no GPU
-    (``use_cpu``), bf16 on a GPU that supports it; no reports, checkpoints or Trainer logs.
+    AdamW with a linear decay after ``warmup`` (a fraction of the steps when below 1), on ``device`` (default
+    :func:`course_utils.device.pick_device`, which honours ``COURSE_DEVICE``): the CPU stays the CPU even on a
+    machine with a GPU; bf16 on a GPU that supports it (:func:`training_arguments`). ``collator`` replaces BERT's
+    random masking (:func:`mlm_collator`), for examples masked in advance. Under ``torchrun`` each process trains
+    on its share of every batch (``batch_size`` per process) and ``Trainer`` averages the gradients.
     """
     import tempfile
 
+    import torch
     from transformers import PrinterCallback, ProgressCallback, Trainer
 
+    from ..device import pick_device
+
+    wanted = torch.device(device) if device is not None else pick_device()
     seed_everything(seed)
     trainable, total = trainable_parameters(model)
     if trainable == 0:
         raise MlmError(f"Nothing to train in the {method} run: every parameter is frozen.")
     with contextlib.ExitStack() as stack:
         out = output_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-mlm-")))
-        args = _training_arguments(out, learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, seed=seed,
-                                   max_steps=max_steps, warmup=warmup)
+        args = training_arguments(out, device=wanted, learning_rate=learning_rate, epochs=epochs,
+                                  batch_size=batch_size, seed=seed, max_steps=max_steps, warmup=warmup, optim=optim)
         with quiet_training():
             trainer = Trainer(model=model, args=args, train_dataset=[dict(e) for e in examples],
-                              data_collator=mlm_collator(tokenizer, mask_probability))
+                              data_collator=collator if collator is not None else mlm_collator(tokenizer, mask_probability))
             for cb in (PrinterCallback, ProgressCallback):
                 trainer.remove_callback(cb)
             trainer.add_callback(_progress_callback(description or f"{method} MLM"))
@@ -406,12 +451,16 @@ def fine_tune(model: Any, tokenizer: Any, examples: Sequence[Mapping[str, list[i
     else:
         n_tokens = int(round(n_tokens * epochs))
     model.eval()
+    used = next(model.parameters()).device
+    if used.type != wanted.type:
+        raise MlmError(f"The {method} run was asked to train on {wanted} but the model ended on {used}: Trainer chose "
+                       "another device. Report this as a bug of course_utils.text.mlm.")
     return FineTuneResult(model=model, method=method, trainable=trainable, total=total, steps=output.global_step,
-                          seconds=seconds, tokens=n_tokens, final_loss=float(output.training_loss))
+                          seconds=seconds, tokens=n_tokens, final_loss=float(output.training_loss), device=str(used))
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The base model: the course's small BERT (smoke) or a hub id (lab/full)
+# The base model: the course's small BERT (smoke) or a model manifest's verified folder (lab/full)
 
 
 _SMALL_DEFAULTS = {"documents": 400, "vocab": 1000, "hidden": 128, "layers": 2, "heads": 2, "epochs": 3.0,
@@ -461,29 +510,64 @@ def small_bert_folder(settings: Any, *, texts: Sequence[str] | None = None) -> P
     return cached_folder(key, build)
 
 
-def base_model_folder(settings: Any) -> str | Path:
-    """Return where the base MLM comes from: the small BERT's cached folder in smoke, else the hub id (chapter 10)."""
+def base_model_folder(settings: Any) -> Path:
+    """Return the folder the base MLM loads from (chapter 10): the small BERT's cached folder in smoke, else the
+    verified folder of the profile's model manifest (``biomedbert``: ``COURSE_DATA_DIR/biomedbert``, checked by
+    :func:`course_utils.text.pretrained.model_folder`; a missing folder raises an error naming the fetch command).
+    """
     if settings.model == "tiny-random":
         return small_bert_folder(settings)
-    return settings.model
+    from .pretrained import model_folder
+
+    return Path(model_folder(settings.model))
 
 
 def model_label(source: str | Path, model: Any) -> str:
-    """Return the name a table row gives a base model: the hub id, or "course small BERT LxH" for the cached one
-    (chapter 10)."""
-    if isinstance(source, Path):
+    """Return the name a table row gives a base model: "course small BERT LxH" for the course's cached one, else
+    the folder's (manifest's) name, e.g. ``biomedbert`` (chapter 10)."""
+    folder = Path(source)
+    if (folder / "pretraining.txt").is_file():
         return f"course small BERT {model.config.num_hidden_layers}x{model.config.hidden_size}"
-    return str(source)
+    return folder.name if folder.is_dir() else str(source)
+
+
+def load_mlm_tokenizer(source: str | Path) -> Any:
+    """Return the fast tokenizer of an MLM folder (chapter 10).
+
+    A folder with ``tokenizer.json`` or ``tokenizer_config.json`` loads as saved. A folder with only ``vocab.txt``
+    and ``config.json``, as BiomedBERT's hub repository ships, gets BERT's uncased WordPiece tokenizer built from
+    ``vocab.txt`` (``BertTokenizerFast``, lower-casing, [CLS]/[SEP]/[MASK] from the vocabulary), its length limit
+    the model's ``max_position_embeddings``.
+    """
+    import json
+
+    from transformers import AutoTokenizer, BertTokenizerFast
+
+    folder = Path(source)
+    with quiet_training():
+        if folder.is_dir() and not (folder / "tokenizer.json").is_file() \
+                and not (folder / "tokenizer_config.json").is_file():
+            if not (folder / "vocab.txt").is_file():
+                raise MlmError(f"{folder} holds no tokenizer (tokenizer.json, tokenizer_config.json or vocab.txt); "
+                               "fetch the model again with `python -m course_utils.data fetch NAME`.")
+            limit = 512
+            if (folder / "config.json").is_file():
+                limit = int(json.loads((folder / "config.json").read_text()).get("max_position_embeddings", limit))
+            lines = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+            vocab = {token: i for i, token in enumerate(lines[:-1] if lines and lines[-1] == "" else lines)}
+            return BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=limit)
+        return AutoTokenizer.from_pretrained(str(source))
 
 
 def load_mlm(source: str | Path, device: Any = None) -> tuple[Any, Any]:
-    """Return (tokenizer, ``AutoModelForMaskedLM``) from a folder or hub id, in eval mode on ``device`` (chapter 10)."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    """Return (tokenizer, ``AutoModelForMaskedLM``) from a folder, in eval mode on ``device`` (default
+    :func:`course_utils.device.pick_device`) (chapter 10). The tokenizer comes from :func:`load_mlm_tokenizer`."""
+    from transformers import AutoModelForMaskedLM
 
     from ..device import pick_device
 
+    tokenizer = load_mlm_tokenizer(source)
     with quiet_training():
-        tokenizer = AutoTokenizer.from_pretrained(str(source))
         model = AutoModelForMaskedLM.from_pretrained(str(source))
     model.to(device if device is not None else pick_device())
     model.eval()
@@ -494,8 +578,15 @@ def load_mlm(source: str | Path, device: Any = None) -> tuple[Any, Any]:
 # The experiment: perplexity before, after LoRA and after full fine-tuning
 
 
-def _adaptation_texts(settings: Any) -> tuple[list[str], list[str], list[str]]:
-    """Return (train, held-out) texts of the target domain and held-out texts of the source domain."""
+def adaptation_texts(settings: Any) -> tuple[list[str], list[str], list[str] | None]:
+    """Return (train, held-out) texts of the target domain and held-out texts of the base model's own domain, or
+    None where the course has none (chapter 10).
+
+    Smoke: domain 1 of the synthetic corpus to adapt to, domain 0 (what the small BERT was pretrained on) as the
+    old domain. Lab/full: the profile's real corpus (its first ``max_documents`` documents), split; there is no
+    old-domain text, since BiomedBERT's pretraining text (PubMed) is not part of the course's data, so forgetting
+    is not measured there.
+    """
     if settings.corpus == "synthetic":
         target = domain_texts(settings.max_documents, 1, seed=settings.seed + 1)
         source = domain_texts(max(20, settings.max_documents // 4), 0, seed=settings.seed + 2)
@@ -505,31 +596,39 @@ def _adaptation_texts(settings: Any) -> tuple[list[str], list[str], list[str]]:
 
     docs = [d.text for d in corpus_documents(settings)]
     train, held = split_held_out(docs, settings.held_out_fraction, seed=settings.seed)
-    return train, held, held
+    return train, held, None
+
+
+SOURCE_COLUMN = "perplexity, old domain held-out"
 
 
 def compare_adaptation(settings: Any, *, source: str | Path | None = None,
-                       texts: tuple[Sequence[str], Sequence[str], Sequence[str]] | None = None,
+                       texts: tuple[Sequence[str], Sequence[str], Sequence[str] | None] | None = None,
                        device: Any = None) -> tuple[Any, dict[str, Any]]:
     """Return (table, details): held-out perplexity of the base model, after LoRA and after full fine-tuning (chapter 10).
 
     One row per model: which model (base name or path), method, trainable parameters and fraction, perplexity on
     the target domain's held-out text before and after, training seconds and tokens/s. Both runs start from fresh
-    copies of the same base weights and are scored on the same fixed masked batches. ``details`` holds the
-    trained models, the batches and the source-domain perplexity of the base model.
+    copies of the same base weights, train on ``device`` and are scored on the same fixed masked batches. When
+    ``texts`` (or :func:`adaptation_texts`) gives old-domain text (smoke), a column ``SOURCE_COLUMN`` scores every
+    model on it too: what adapting cost on the base model's own domain. Otherwise (lab/full) there is no such
+    column and ``details["before_source"]`` is None. ``details`` also holds the trained models and the batches.
     """
     import pandas as pd
 
     source = source if source is not None else base_model_folder(settings)
-    train, held, source_held = texts if texts is not None else _adaptation_texts(settings)
+    train, held, source_held = texts if texts is not None else adaptation_texts(settings)
     tokenizer, base = load_mlm(source, device)
+    device = next(base.parameters()).device
     train_ex = encode_for_mlm(tokenizer, train, settings.max_length)
     held_batches = fixed_masked_batches(tokenizer, encode_for_mlm(tokenizer, held, settings.max_length),
                                         probability=settings.mask_probability, batch_size=64, seed=settings.seed)
-    source_batches = fixed_masked_batches(tokenizer, encode_for_mlm(tokenizer, source_held, settings.max_length),
-                                          probability=settings.mask_probability, batch_size=64, seed=settings.seed)
+    source_batches = None
+    if source_held:
+        source_batches = fixed_masked_batches(tokenizer, encode_for_mlm(tokenizer, source_held, settings.max_length),
+                                              probability=settings.mask_probability, batch_size=64, seed=settings.seed)
     before = masked_perplexity(base, held_batches)
-    before_source = masked_perplexity(base, source_batches)
+    before_source = masked_perplexity(base, source_batches) if source_batches else None
     name = model_label(source, base)
     runs: dict[str, FineTuneResult] = {}
     for method in ("lora", "full"):
@@ -540,26 +639,31 @@ def compare_adaptation(settings: Any, *, source: str | Path | None = None,
         else:
             lr = settings.learning_rate_full
         runs[method] = fine_tune(model, tokenizer, train_ex, method=method, learning_rate=lr, epochs=settings.epochs,
-                                 batch_size=settings.batch_size, seed=settings.seed,
+                                 batch_size=settings.batch_size, seed=settings.seed, device=device,
                                  mask_probability=settings.mask_probability, description=f"{method} fine-tuning")
     after = {m: masked_perplexity(r.model, held_batches) for m, r in runs.items()}
-    after_source = {m: masked_perplexity(r.model, source_batches) for m, r in runs.items()}
+    after_source = {m: masked_perplexity(r.model, source_batches) for m, r in runs.items()} if source_batches else {}
     base_trainable, base_total = trainable_parameters(base)
     rows = [{"model": name, "method": "none (base model)", "trainable parameters": 0, "trainable %": 0.0,
-             "perplexity, target held-out": before.perplexity, "perplexity, source held-out": before_source.perplexity,
-             "training s": 0.0, "tokens/s": float("nan")}]
+             "perplexity, target held-out": before.perplexity, "training s": 0.0, "tokens/s": float("nan")}]
+    if before_source is not None:
+        rows[0][SOURCE_COLUMN] = before_source.perplexity
     labels = {"lora": f"LoRA r={settings.lora_rank} on {', '.join(settings.lora_targets)}", "full": "full fine-tuning"}
     for m, r in runs.items():
-        rows.append({"model": f"{name} + {labels[m].split(' on ')[0]}", "method": labels[m],
-                     "trainable parameters": r.trainable, "trainable %": 100 * r.trainable_fraction,
-                     "perplexity, target held-out": after[m].perplexity,
-                     "perplexity, source held-out": after_source[m].perplexity,
-                     "training s": r.seconds, "tokens/s": r.tokens_per_second})
-    table = pd.DataFrame(rows).set_index("model")
+        row = {"model": f"{name} + {labels[m].split(' on ')[0]}", "method": labels[m],
+               "trainable parameters": r.trainable, "trainable %": 100 * r.trainable_fraction,
+               "perplexity, target held-out": after[m].perplexity, "training s": r.seconds,
+               "tokens/s": r.tokens_per_second}
+        if after_source:
+            row[SOURCE_COLUMN] = after_source[m].perplexity
+        rows.append(row)
+    columns = ["model", "method", "trainable parameters", "trainable %", "perplexity, target held-out"]
+    columns += [SOURCE_COLUMN] if before_source is not None else []
+    table = pd.DataFrame(rows)[columns + ["training s", "tokens/s"]].set_index("model")
     details = {"before": before, "before_source": before_source, "after": after, "after_source": after_source,
                "runs": runs, "tokenizer": tokenizer, "held_batches": held_batches, "source": source,
                "n_train_examples": len(train_ex), "n_train_texts": len(train), "n_held_texts": len(held),
-               "base_total": base_total}
+               "base_total": base_total, "lora_modules": lora_modules(runs["lora"].model)}
     return table, details
 
 
@@ -770,41 +874,135 @@ def plot_sense_similarity(vectors: np.ndarray, labels: Sequence[str], word: str)
 # Multi-GPU
 
 
-def launch_commands(n_gpus: int = 4, profile: str = "lab", method: str = "lora") -> dict[str, str]:
-    """Return the ``accelerate launch`` and ``torchrun`` commands that run the chapter's Trainer on ``n_gpus`` GPUs
-    of one machine (chapter 10). Trainer reads the launcher's environment and wraps the model in DDP itself."""
-    script = f"-m course_utils.text.mlm --method {method}"
+def launch_commands(n_gpus: int = 4, profile: str = "lab", method: str = "lora",
+                    output: str = "mlm-adapted") -> dict[str, str]:
+    """Return the ``torchrun`` and ``accelerate launch`` commands that run the chapter's training command on
+    ``n_gpus`` GPUs of one machine (chapter 10). Trainer reads the launcher's environment and wraps the model in
+    DDP itself; ``python -m course_utils.text.mlm train --help`` lists the options."""
+    script = f"-m course_utils.text.mlm train --method {method} --output {output}"
     return {
-        "accelerate": f"COURSE_PROFILE={profile} accelerate launch --multi_gpu --num_processes {n_gpus} --mixed_precision bf16 {script}",
         "torchrun": f"COURSE_PROFILE={profile} torchrun --standalone --nproc_per_node {n_gpus} {script}",
+        "accelerate": f"COURSE_PROFILE={profile} accelerate launch --multi_gpu --num_processes {n_gpus} {script}",
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: fine-tune the profile's MLM with LoRA or fully and print held-out perplexity (chapter 10)."""
+def read_text_files(paths: Sequence[str | Path]) -> list[str]:
+    """Return the documents of plain-text files, one per non-empty line (chapter 10's ``train`` command)."""
+    texts: list[str] = []
+    for path in paths:
+        file = Path(path)
+        if not file.is_file():
+            raise MlmError(f"No text file at {file}: pass files with one document per line.")
+        texts.extend(line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip())
+    if len(texts) < 2:
+        raise MlmError(f"{', '.join(map(str, paths))} hold {len(texts)} document(s); training needs at least two "
+                       "(one per line), one of them held out.")
+    return texts
+
+
+def _parser() -> Any:
     import argparse
 
-    from ..session import start_chapter
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.text.mlm",
+        description="Chapter 10: continue the masked-language-model pretraining of a BERT on new text, with LoRA "
+                    "or fully, and report held-out perplexity before and after. Runs on one device, or on several "
+                    "GPUs (or CPU processes) under `torchrun --standalone --nproc_per_node N -m "
+                    "course_utils.text.mlm train ...`: each process takes --batch-size examples per step and "
+                    "Trainer averages the gradients.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser(
+        "train", help="train a masked language model and save it",
+        description="Train a masked language model on text files (one document per line) or on the profile's "
+                    "corpus (COURSE_PROFILE; chapter 10's settings), hold out a share of the documents, print "
+                    "held-out perplexity before and after, and save the model (LoRA adapters merged) and its "
+                    "tokenizer to --output. Options left out take the profile's values.")
+    train.add_argument("--text", nargs="+", type=Path, help="text files, one document per line (default: the "
+                       "profile's corpus: the synthetic domain 1 in smoke, CORD-19 in lab/full)")
+    train.add_argument("--output", type=Path, required=True, help="folder to save the trained model in")
+    train.add_argument("--method", choices=("lora", "full"), default="lora")
+    train.add_argument("--model", help="base model: a model manifest name (biomedbert), a folder, or 'tiny-random' "
+                       "for the course's small BERT (default: the profile's)")
+    train.add_argument("--epochs", type=float, help="passes over the training documents")
+    train.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps")
+    train.add_argument("--batch-size", type=int, help="sequences per step per process")
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--max-length", type=int, help="WordPieces per sequence")
+    train.add_argument("--held-out-fraction", type=float, help="share of the documents held out for perplexity")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", help="cpu, cuda, ... (default: COURSE_DEVICE, else the GPU if any); under "
+                       "torchrun each process takes the GPU of its LOCAL_RANK")
+    return parser
 
-    parser = argparse.ArgumentParser(prog="python -m course_utils.text.mlm", description=main.__doc__)
-    parser.add_argument("--method", choices=("lora", "full"), default="lora")
-    args = parser.parse_args(argv)
-    ctx = start_chapter(10, verbose=True)
-    s = ctx.settings
-    train, held, _ = _adaptation_texts(s)
-    tokenizer, model = load_mlm(base_model_folder(s), ctx.device)
-    batches = fixed_masked_batches(tokenizer, encode_for_mlm(tokenizer, held, s.max_length),
-                                   probability=s.mask_probability, seed=s.seed)
-    before = masked_perplexity(model, batches)
+
+def train_command(args: Any) -> dict[str, Any]:
+    """Run ``python -m course_utils.text.mlm train`` with parsed ``args``; return what it measured (chapter 10).
+
+    Every process trains; only the main process (rank 0) scores, prints and saves. The returned dict holds the
+    perplexities before and after, the device, the number of processes, steps and the output folder.
+    """
+    import dataclasses
+    import json
+
+    from ..distributed import barrier, init_distributed, main_process_first
+    from ..profiles import CHAPTERS, chapter_settings, resolve_profile
+
+    ctx = init_distributed(args.device)
+    profile = resolve_profile(CHAPTERS[10].datasets).profile
+    settings = chapter_settings(10, profile)
+    changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length,
+                                 "held_out_fraction": args.held_out_fraction}.items() if v is not None}
+    if args.learning_rate is not None:
+        changes["learning_rate_lora" if args.method == "lora" else "learning_rate_full"] = args.learning_rate
+    settings = dataclasses.replace(settings, **changes)
+    seed = args.seed if args.seed is not None else settings.seed
+    with main_process_first(ctx):  # the small BERT's cache and the corpus are built once, by rank 0
+        if args.model is None or args.model == "tiny-random":
+            source = base_model_folder(settings) if args.model is None else small_bert_folder(settings)
+        elif Path(args.model).is_dir():
+            source = Path(args.model)
+        else:
+            source = base_model_folder(dataclasses.replace(settings, model=args.model))
+        if args.text:
+            train, held = split_held_out(read_text_files(args.text), settings.held_out_fraction, seed=seed)
+        else:
+            train, held, _ = adaptation_texts(settings)
+    tokenizer, model = load_mlm(source, ctx.device)
+    batches = fixed_masked_batches(tokenizer, encode_for_mlm(tokenizer, held, settings.max_length),
+                                   probability=settings.mask_probability, seed=seed)
+    before = masked_perplexity(model, batches) if ctx.is_main else None
     if args.method == "lora":
-        model = add_lora(model, s.lora_rank, alpha=s.lora_alpha, targets=s.lora_targets)
-    lr = s.learning_rate_lora if args.method == "lora" else s.learning_rate_full
-    result = fine_tune(model, tokenizer, encode_for_mlm(tokenizer, train, s.max_length), method=args.method,
-                       learning_rate=lr, epochs=s.epochs, batch_size=s.batch_size, seed=s.seed,
-                       mask_probability=s.mask_probability)
-    after = masked_perplexity(result.model, batches)
-    print(f"{args.method}: perplexity {before.perplexity:.3f} -> {after.perplexity:.3f}; "
-          f"{result.tokens_per_second:,.0f} tokens/s; trainable {100 * result.trainable_fraction:.2f} %")
+        model = add_lora(model, settings.lora_rank, alpha=settings.lora_alpha, targets=settings.lora_targets)
+    lr = settings.learning_rate_lora if args.method == "lora" else settings.learning_rate_full
+    result = fine_tune(model, tokenizer, encode_for_mlm(tokenizer, train, settings.max_length), method=args.method,
+                       learning_rate=lr, epochs=settings.epochs, batch_size=settings.batch_size, seed=seed,
+                       mask_probability=settings.mask_probability, max_steps=args.max_steps, device=ctx.device,
+                       description=f"{args.method} MLM")
+    summary: dict[str, Any] = {"method": args.method, "base": str(source), "processes": ctx.world_size,
+                               "device": result.device, "steps": result.steps, "output": str(args.output)}
+    if ctx.is_main:
+        after = masked_perplexity(result.model, batches)
+        trained = result.model.merge_and_unload() if args.method == "lora" else result.model
+        args.output.mkdir(parents=True, exist_ok=True)
+        with quiet_training():
+            trained.save_pretrained(args.output)
+            tokenizer.save_pretrained(args.output)
+        summary.update(perplexity_before=before.perplexity, perplexity_after=after.perplexity,
+                       masked_tokens=after.n_masked, trainable=result.trainable, total=result.total,
+                       tokens_per_second=result.tokens_per_second)
+        (args.output / "training.json").write_text(json.dumps(summary, indent=2))
+        print(f"{args.method} on {result.device} x {ctx.world_size} process(es), {result.steps} steps: held-out "
+              f"perplexity {before.perplexity:.3f} -> {after.perplexity:.3f} ({after.n_masked:,} masked tokens); "
+              f"trainable {100 * result.trainable_fraction:.2f} %; saved to {args.output}", flush=True)
+    barrier(ctx)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line of chapter 10: ``python -m course_utils.text.mlm train --output DIR [...]`` (see ``--help``)."""
+    args = _parser().parse_args(argv)
+    if args.command == "train":
+        train_command(args)
     return 0
 
 

@@ -205,8 +205,104 @@ def test_contextual_vectors_separate_senses_with_minilm(minilm):
 
 def test_launch_commands_name_the_launchers():
     commands = mlm.launch_commands(4)
-    assert "torchrun --standalone --nproc_per_node 4 -m course_utils.text.mlm" in commands["torchrun"]
-    assert "accelerate launch --multi_gpu --num_processes 4" in commands["accelerate"]
+    assert "torchrun --standalone --nproc_per_node 4 -m course_utils.text.mlm train --method lora" in commands["torchrun"]
+    assert "accelerate launch --multi_gpu --num_processes 4 -m course_utils.text.mlm train" in commands["accelerate"]
+    with pytest.raises(SystemExit):
+        mlm.main(["train", "--help"])
+
+
+def test_training_honours_the_cpu_on_a_machine_with_a_gpu(toy_tokenizer, tmp_path, monkeypatch):
+    """Review item 4: Trainer moves the model to CUDA whenever CUDA exists unless use_cpu is set."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    args = mlm.training_arguments(tmp_path, device=torch.device("cpu"), learning_rate=1e-3, epochs=1, batch_size=4,
+                                  seed=0)
+    assert args.use_cpu and not args.bf16
+    assert args.device.type == "cpu"
+    monkeypatch.undo()
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")  # fine_tune's default device honours COURSE_DEVICE
+    model = _tiny_model(toy_tokenizer)
+    result = mlm.fine_tune(model, toy_tokenizer, mlm.encode_for_mlm(toy_tokenizer, TOY_TEXTS, 32), method="full",
+                           learning_rate=1e-3, max_steps=1, batch_size=4)
+    assert result.device == "cpu" and next(model.parameters()).device.type == "cpu"
+
+
+def _vocab_only_folder(folder, tokenizer):
+    """A folder laid out like BiomedBERT's hub repository: config.json, vocab.txt, pytorch_model.bin only."""
+    model = _tiny_model(tokenizer)
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # transformers 5 saves only safetensors itself
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    (folder / "vocab.txt").write_text("".join(f"{token}\n" for token, _ in vocab))
+    return model
+
+
+def test_load_mlm_from_a_folder_with_only_vocab_txt(toy_tokenizer, tmp_path):
+    from transformers import BertForMaskedLM, BertTokenizerFast
+
+    folder = tmp_path / "biomedbert"
+    folder.mkdir()
+    original = _vocab_only_folder(folder, toy_tokenizer)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "pytorch_model.bin", "vocab.txt"]
+    tokenizer, model = mlm.load_mlm(folder, "cpu")
+    assert isinstance(tokenizer, BertTokenizerFast) and isinstance(model, BertForMaskedLM)
+    text = "The Patient with INFLUENZA was treated ."
+    assert tokenizer.tokenize(text) == toy_tokenizer.tokenize(text.lower())  # uncased, the same WordPieces
+    ids = tokenizer(text)["input_ids"]
+    assert ids[0] == tokenizer.cls_token_id == toy_tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+    assert tokenizer.mask_token_id == toy_tokenizer.mask_token_id and tokenizer.model_max_length == 32
+    state = original.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert mlm.model_label(folder, model) == "biomedbert"
+    (folder / "vocab.txt").unlink()
+    with pytest.raises(mlm.MlmError, match="holds no tokenizer"):
+        mlm.load_mlm_tokenizer(folder)
+
+
+def test_lab_base_model_comes_from_the_biomedbert_manifest_folder(toy_tokenizer, tmp_path, monkeypatch):
+    from course_utils.data.store import stage
+    from course_utils.errors import DataMissingError
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(data))
+    lab = chapter_settings(10, "lab")
+    assert lab.model == "biomedbert" and lab.corpus == "cord19"
+    with pytest.raises(DataMissingError, match="python -m course_utils.data fetch biomedbert"):
+        mlm.base_model_folder(lab)
+    files = tmp_path / "admin-copy"
+    files.mkdir()
+    _vocab_only_folder(files, toy_tokenizer)
+    stage("biomedbert", files, show_progress=False)  # what a lab administrator (or the rehearsal) does
+    assert mlm.base_model_folder(lab) == data / "biomedbert"
+    tokenizer, _ = mlm.load_mlm(mlm.base_model_folder(lab), "cpu")
+    assert tokenizer.tokenize("Influenza") == ["influenza"]
+
+
+def test_lora_on_dense_also_adapts_the_mlm_heads_transform(toy_tokenizer):
+    model = mlm.add_lora(_tiny_model(toy_tokenizer), 2, targets=("query", "key", "value", "dense"))
+    names = mlm.lora_modules(model)
+    assert "cls.predictions.transform.dense" in names
+    assert len(names) == 2 * 6 + 1  # per layer: query, key, value, attention output, intermediate, output; + head
+    head = 2 * (32 + 32)  # rank x (in + out) of the head's 32 x 32 transform
+    assert mlm.trainable_parameters(model)[0] == 2 * (4 * 2 * 64 + 2 * (32 + 128) + 2 * (128 + 32)) + head
+
+
+def test_without_old_domain_text_there_is_no_forgetting_column(toy_tokenizer, tmp_path):
+    """Lab/full have no text of the base model's own domain: the table must not pretend to measure forgetting."""
+    folder = tmp_path / "base"
+    _tiny_model(toy_tokenizer).save_pretrained(folder)
+    toy_tokenizer.save_pretrained(folder)
+    import dataclasses
+
+    settings = chapter_settings(10, "smoke")
+    settings = dataclasses.replace(settings, epochs=1.0, batch_size=8, max_length=32, lora_targets=("query", "value"))
+    table, details = mlm.compare_adaptation(settings, source=folder, texts=(TOY_TEXTS[:16], TOY_TEXTS[16:], None),
+                                            device="cpu")
+    assert mlm.SOURCE_COLUMN not in table.columns and details["before_source"] is None
+    assert list(table.index) == ["base", "base + LoRA r=4", "base + full fine-tuning"]
+    table, details = mlm.compare_adaptation(settings, source=folder, device="cpu",
+                                            texts=(TOY_TEXTS[:16], TOY_TEXTS[16:], TOY_TEXTS[:4]))
+    assert mlm.SOURCE_COLUMN in table.columns and details["before_source"].n_masked > 0
 
 
 def test_quiet_training_restores_the_log_level():
@@ -277,3 +373,88 @@ def test_within_across_slips():
 
     assert "with itself" in ch10.check_within_across(with_self).message
     assert "dot product" in ch10.check_within_across(dots).message
+
+
+# --- several processes: the training command under torchrun (gloo on CPU) ------------------------------------------
+
+_ONE_STEP = r"""
+import os, sys
+import torch
+from transformers import BertForMaskedLM
+from course_utils.text import mlm
+
+folder, out, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tokenizer = mlm.load_mlm_tokenizer(folder)
+torch.manual_seed(0)
+config = mlm.small_bert_config(len(tokenizer), hidden=32, layers=2, max_length=32, pad_token_id=tokenizer.pad_token_id)
+config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0  # no dropout: the step is deterministic
+model = BertForMaskedLM(config)
+torch.save({k: v.clone() for k, v in model.state_dict().items()}, out + ".init")
+# 8 sequences masked in advance, 3 masked tokens each: every process's mean loss has the same denominator
+g = torch.Generator().manual_seed(1)
+examples = []
+for _ in range(8):
+    ids = [tokenizer.cls_token_id] + torch.randint(5, len(tokenizer), (10,), generator=g).tolist() + [tokenizer.sep_token_id]
+    inputs, labels = list(ids), [-100] * len(ids)
+    for p in (torch.randperm(10, generator=g)[:3] + 1).tolist():
+        labels[p], inputs[p] = ids[p], tokenizer.mask_token_id
+    examples.append({"input_ids": inputs, "attention_mask": [1] * len(ids), "labels": labels})
+collate = lambda items: {k: torch.tensor([item[k] for item in items]) for k in items[0]}
+result = mlm.fine_tune(model, tokenizer, examples, method="full", learning_rate=0.5, max_steps=1, batch_size=batch,
+                       seed=3, device="cpu", collator=collate, optim="sgd")
+assert result.steps == 1 and result.device == "cpu"
+if int(os.environ.get("RANK", "0")) == 0:
+    torch.save(model.state_dict(), out)
+"""
+
+
+def _torchrun(n: int, args: list[str], tmp_path, timeout: int = 240):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_PROFILE": "smoke",
+           "COURSE_DEVICE": "cpu", "COURSE_WORK_DIR": str(tmp_path / "work"), "TOKENIZERS_PARALLELISM": "false"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n), *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_train_command_completes_under_torchrun_on_two_cpu_processes(toy_tokenizer, tmp_path):
+    import json
+
+    from transformers import AutoModelForMaskedLM
+
+    base = tmp_path / "base"
+    _tiny_model(toy_tokenizer).save_pretrained(base)
+    toy_tokenizer.save_pretrained(base)
+    text = tmp_path / "abstracts.txt"
+    text.write_text("\n".join(TOY_TEXTS) + "\n")
+    out = tmp_path / "adapted"
+    done = _torchrun(2, ["-m", "course_utils.text.mlm", "train", "--text", str(text), "--output", str(out),
+                         "--model", str(base), "--method", "lora", "--max-steps", "2", "--batch-size", "4",
+                         "--max-length", "32", "--device", "cpu"], tmp_path)
+    record = json.loads((out / "training.json").read_text())
+    assert record["processes"] == 2 and record["device"] == "cpu" and record["steps"] == 2
+    assert math.isfinite(record["perplexity_before"]) and math.isfinite(record["perplexity_after"])
+    assert done.stdout.count("held-out perplexity") == 1  # only rank 0 reports
+    merged = AutoModelForMaskedLM.from_pretrained(out)  # LoRA merged: a plain BERT again
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+
+
+def test_one_step_on_two_processes_equals_one_step_with_the_double_batch(toy_tokenizer, tmp_path):
+    """Data parallelism = gradient averaging: 2 processes x batch 4 take the same step as 1 process x batch 8."""
+    folder = tmp_path / "tok"
+    toy_tokenizer.save_pretrained(folder)
+    script = tmp_path / "one_step.py"
+    script.write_text(_ONE_STEP)
+    two, one = str(tmp_path / "two.pt"), str(tmp_path / "one.pt")
+    _torchrun(2, [str(script), str(folder), two, "4"], tmp_path)
+    _torchrun(1, [str(script), str(folder), one, "8"], tmp_path)
+    a, b, start = torch.load(two), torch.load(one), torch.load(one + ".init")
+    assert set(a) == set(b)
+    moved = max(float((b[k] - start[k]).abs().max()) for k in b)
+    assert moved > 1e-3  # the step changed the weights
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=lambda m, k=k: f"{k}: {m}")
