@@ -344,6 +344,7 @@ class LinkingSettings:
     top_k: int = 5
     seed: int = 1234
     dictionary_negatives: int = 0  # per pair, one of this many nearest wrong dictionary names joins the batch
+    max_steps: int | None = None  # cap on self-alignment steps (None: every batch of every epoch; a rehearsal's knob)
 
 
 @dataclass(frozen=True)
