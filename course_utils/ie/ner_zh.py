@@ -963,6 +963,8 @@ def chapter_data(settings: Any, work_dir: str | os.PathLike[str]) -> ChapterData
     Smoke writes ``settings.n_documents`` synthetic training documents, a quarter as many for validation
     (same surface forms) and half as many test documents (half of their mentions held out) as brat folders
     under ``work_dir/ch12`` (cached by the settings) and reads them back with the brat reader.
+    ``settings.max_documents`` / ``max_eval_documents`` (a rehearsal's size knobs) keep the first documents of
+    each split.
     """
     from ..cache import cache_key, cached_folder
     from .synthetic_zh import synthetic_documents, write_synthetic_folder
@@ -980,14 +982,22 @@ def chapter_data(settings: Any, work_dir: str | os.PathLike[str]) -> ChapterData
 
         root = cached_folder(key, build, root=Path(work_dir) / "ch12")
         parts = [read_folder(root / name).documents for name in ("train", "val", "test")]
-        return ChapterData(*parts, source=f"synthetic ({root})", redistributable=True)
+        return ChapterData(*_capped(*parts, settings), source=f"synthetic ({root})", redistributable=True)
     from ..data.store import require_dataset
 
     corpus = read_folder(require_dataset(settings.dataset))
     split = load_split()
-    return ChapterData(corpus.subset(split["train"]).documents, corpus.subset(split["val"]).documents,
-                       corpus.subset(split["test"]).documents, source=settings.dataset,
+    train, val, test = (corpus.subset(split[k]).documents for k in ("train", "val", "test"))
+    return ChapterData(*_capped(train, val, test, settings), source=settings.dataset,
                        redistributable=corpus.redistributable)
+
+
+def _capped(train: tuple[BratDocument, ...], val: tuple[BratDocument, ...], test: tuple[BratDocument, ...],
+            settings: Any) -> tuple[tuple[BratDocument, ...], ...]:
+    """Return the splits cut to ``settings.max_documents`` (train) and ``max_eval_documents`` (val, test)."""
+    most, most_eval = getattr(settings, "max_documents", None), getattr(settings, "max_eval_documents", None)
+    return (train[:most] if most else train, val[:most_eval] if most_eval else val,
+            test[:most_eval] if most_eval else test)
 
 
 def unseen_scores(train: Sequence[BratDocument], test: Sequence[BratDocument],
