@@ -32,6 +32,7 @@ __all__ = [
     "evaluate_similarity",
     "CategoryResult",
     "category_purity",
+    "word_categories",
 ]
 
 PHRASE_POLICIES = ("average", "skip")
@@ -377,3 +378,31 @@ def category_purity(
     same = (pool_labels[nearest] == labels[:, None]).mean(axis=1)
     per_category = {c: float(same[labels == c].mean()) for c in sorted(sizes)}
     return CategoryResult(float(same.mean()), float(chance), n, total, per_category)
+
+
+def word_categories(corpus: str) -> tuple[dict[str, tuple[str, ...]], str]:
+    """Return the word categories chapters 8 and 9 score vectors against, and a short name for them (chapters 8-9).
+
+    ``corpus`` is the profile's (``settings.corpus``). For ``"synthetic"`` (smoke) they are the synthetic corpus's
+    planted categories (``corpus.CATEGORIES``), known by construction. For real text (``"cord19"`` in lab and full,
+    ``"real"``) nothing is planted: they are Tomoko Ohta's biomedical word classes (antibiotic, cell type,
+    oncogene, ...; the ``word_classes`` dataset, fetched with ``python -m course_utils.data fetch word_classes``),
+    lower-cased like the course's tokens, as chapter 11 scores them. A term listed in two classes is left out.
+    """
+    if corpus == "synthetic":
+        from .corpus import CATEGORIES
+
+        return {name: tuple(members) for name, members in CATEGORIES.items()}, "the planted categories"
+    from .evaluate import read_word_classes
+
+    if corpus == "real" and os.environ.get("COURSE_REAL_DATA"):
+        folder = Path(os.environ["COURSE_REAL_DATA"]) / "word_classes"
+    else:
+        from ..data import require_dataset
+
+        folder = require_dataset("word_classes")
+    classes = {name: tuple(dict.fromkeys(t.lower() for t in terms)) for name, terms in read_word_classes(folder).items()}
+    seen = Counter(t for terms in classes.values() for t in terms)
+    cleaned = {name: tuple(t for t in terms if seen[t] == 1) for name, terms in classes.items()}
+    return {name: terms for name, terms in cleaned.items() if terms}, "Ohta's word classes"
+

@@ -130,3 +130,29 @@ def test_evaluate_similarity_matches_scipy_and_counts_coverage(toy: WordVectors)
     assert evaluate_similarity(toy, [Pair(*p) for p in pairs]).rho == pytest.approx(expected)
     with pytest.raises(VectorsError, match="pair 0"):
         evaluate_similarity(toy, [("fever",)])
+
+
+def test_word_categories_planted_in_smoke_and_ohtas_classes_from_the_data_folder(tmp_path, monkeypatch) -> None:
+    """Chapters 8-9 score smoke vectors against the planted categories and real-text vectors against Ohta's word
+    classes, read from COURSE_DATA_DIR/word_classes as the manifest fetches them (lower-cased, clashes left out)."""
+    from course_utils.errors import DataMissingError
+    from course_utils.text.corpus import CATEGORIES
+    from course_utils.text.vectors import word_categories
+
+    planted, name = word_categories("synthetic")
+    assert planted == {c: tuple(m) for c, m in CATEGORIES.items()} and name == "the planted categories"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("COURSE_REAL_DATA", raising=False)
+    with pytest.raises(DataMissingError, match="fetch word_classes"):
+        word_categories("cord19")
+    folder = tmp_path / "word_classes"
+    folder.mkdir()
+    (folder / "README").write_text("Word classes by Tomoko Ohta.\n")
+    (folder / "oncogene.txt").write_text("ABL\nEGFR\nMYC\nEGFR\nRas\n")
+    (folder / "antibiotic.txt").write_text("penicillin\n\nampicillin\nras\n")
+    (folder / "colour.txt").write_text("RAS\n")
+    (folder / ".course-complete").write_text("{}")
+    classes, name = word_categories("cord19")
+    assert name == "Ohta's word classes"
+    # "ras" is in three classes: left out everywhere; the class left empty is dropped; EGFR counted once
+    assert classes == {"antibiotic": ("penicillin", "ampicillin"), "oncogene": ("abl", "egfr", "myc")}
