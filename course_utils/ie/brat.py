@@ -31,6 +31,7 @@ __all__ = [
     "BratError",
     "NotRedistributableError",
     "NOT_REDISTRIBUTABLE_NAMES",
+    "read_text_exact",
     "MARKER_FILE",
     "Entity",
     "Problem",
@@ -136,12 +137,23 @@ class BratCorpus:
 
 
 def is_redistributable(path: str | os.PathLike[str]) -> bool:
-    """Return False when ``path`` or a folder above it is marked not redistributable (chapter 12)."""
-    p = Path(path).resolve()
-    for folder in [p, *p.parents] if p.is_dir() else list(p.parents):
-        if folder.name.lower() in NOT_REDISTRIBUTABLE_NAMES or (folder / MARKER_FILE).exists():
-            return False
+    """Return False when ``path`` or a folder above it is marked not redistributable (chapter 12).
+
+    Both the path as given (made absolute, links kept) and the path with its links resolved are checked, so a
+    protected folder reached through a symbolic link, or a link named like a protected folder, stays protected.
+    """
+    given = Path(os.path.abspath(path))
+    for p in (given, given.resolve()):
+        for folder in [p, *p.parents] if p.is_dir() else list(p.parents):
+            if folder.name.lower() in NOT_REDISTRIBUTABLE_NAMES or (folder / MARKER_FILE).exists():
+                return False
     return True
+
+
+def read_text_exact(path: str | os.PathLike[str]) -> str:
+    """Return a UTF-8 text file exactly as stored: ``\\r\\n`` stays two characters, as brat offsets count them."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        return handle.read()
 
 
 def _doc_key(stem: str) -> tuple[int, int | str]:
@@ -202,13 +214,13 @@ def read_document(txt_path: str | os.PathLike[str], *, redistributable: bool | N
     path = Path(txt_path)
     if not path.is_file():
         raise BratError(f"{path} does not exist; give the path of a brat .txt file.")
-    text = path.read_text(encoding="utf-8")
+    text = read_text_exact(path)
     ann_path = path.with_suffix(".ann")
     flag = is_redistributable(path) if redistributable is None else redistributable
     if not ann_path.is_file():
         problems = [Problem(str(ann_path), 0, "missing-ann", "no .ann file beside the .txt; read as unannotated")]
         return BratDocument(path.stem, text, (), str(path), flag, tuple(problems))
-    entities, problems = parse_ann(ann_path.read_text(encoding="utf-8"), text, file=str(ann_path))
+    entities, problems = parse_ann(read_text_exact(ann_path), text, file=str(ann_path))
     return BratDocument(path.stem, text, tuple(entities), str(path), flag, tuple(problems))
 
 
@@ -250,10 +262,10 @@ def write_document(folder: str | os.PathLike[str], doc_id: str, text: str, entit
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     if write_text:
-        (root / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+        (root / f"{doc_id}.txt").write_text(text, encoding="utf-8", newline="")
     ann = root / f"{doc_id}.ann"
     tmp = ann.with_suffix(".ann.part")
-    tmp.write_text(format_ann(entities, text), encoding="utf-8")
+    tmp.write_text(format_ann(entities, text), encoding="utf-8", newline="")
     tmp.replace(ann)
     return ann
 

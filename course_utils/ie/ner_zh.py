@@ -50,7 +50,7 @@ from .bio import (
     merge_windows,
     tag_names,
 )
-from .brat import BratDocument, Entity, read_folder, write_document
+from .brat import BratDocument, Entity, read_folder, read_text_exact, write_document
 from .crf import batched_viterbi, crf_parameters
 from .linebreaks import remove_line_breaks
 from .scoring import Mention, SpanScores, error_classes, score_mentions, scores_table, token_accuracy
@@ -1089,7 +1089,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise NerError(f"{root} holds no .txt files to tag.")
     device = _device(args.device)
     model.to(device)
-    texts = [p.read_text(encoding="utf-8") for p in txts]
+    texts = [read_text_exact(p) for p in txts]
     entities, _ = predict_documents(model, vocab, texts, max_length=meta["max_length"],
                                     stride=meta.get("stride", 16), device=device, doc_ids=[p.stem for p in txts])
     for path, text, ents in zip(txts, texts, entities, strict=True):
@@ -1108,7 +1108,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         gold_m += mentions_of(doc.doc_id, doc.entities)
         ann = pred_root / f"{doc.doc_id}.ann"
         if ann.is_file():
-            ents, _ = parse_ann(ann.read_text(encoding="utf-8"), doc.text, file=str(ann))
+            ents, _ = parse_ann(read_text_exact(ann), doc.text, file=str(ann))
             pred_m += mentions_of(doc.doc_id, ents)
     scores = score_mentions(gold_m, pred_m)
     order = [t for t in RUIJIN_TYPES if t in scores.per_type] + sorted(set(scores.per_type) - set(RUIJIN_TYPES))

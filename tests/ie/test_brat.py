@@ -110,3 +110,35 @@ def test_guard_refuses_text_of_a_folder_marked_not_redistributable(tmp_path: Pat
     _write(named, "1", TEXT, "")
     assert not is_redistributable(named) and not is_redistributable(named / "1.txt")
     assert is_redistributable(open_dir / "1.txt")
+
+
+def test_crlf_files_keep_their_offsets(tmp_path: Path) -> None:
+    """brat offsets count the \\r of a CRLF line end; the reader must not translate it away (review finding 5)."""
+    text = "患者血糖高。\r\n服用二甲双胍。"
+    start = text.index("二甲双胍")
+    folder = tmp_path / "crlf"
+    folder.mkdir()
+    (folder / "1.txt").write_bytes(text.encode("utf-8"))
+    (folder / "1.ann").write_bytes(f"T1\tDrug {start} {start + 4}\t二甲双胍\r\n".encode())
+    doc = read_document(folder / "1.txt")
+    assert doc.text == text and doc.problems == ()
+    assert [(e.type, e.spans, e.mention) for e in doc.entities] == [("Drug", ((start, start + 4),), "二甲双胍")]
+    out = tmp_path / "out"
+    write_document(out, "1", doc.text, doc.entities)
+    assert (out / "1.txt").read_bytes() == text.encode("utf-8")
+
+
+def test_a_protected_folder_stays_protected_through_a_link(tmp_path: Path) -> None:
+    """A folder named like the Ruijin one, reached through a link with another name, or a link with the protected
+    name pointing at an ordinary folder: both refused (review finding 4)."""
+    real = tmp_path / "ruijin_diabetes"
+    _write(real, "1", "患者。", "")
+    (tmp_path / "staged").symlink_to(real)
+    assert not is_redistributable(tmp_path / "staged" / "1.txt")
+    plain = tmp_path / "archive_folder"
+    _write(plain, "1", "患者。", "")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ruijin_diabetes").symlink_to(plain)
+    assert not is_redistributable(tmp_path / "data" / "ruijin_diabetes" / "1.txt")
+    assert not read_folder(tmp_path / "data" / "ruijin_diabetes", require_ann=False).redistributable
+    assert is_redistributable(plain / "1.txt")
