@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     p_fetch.add_argument("names", nargs="+")
     p_stage = sub.add_parser("stage", help="copy a folder you already have (a model snapshot, an unpacked dataset) "
                              "into COURSE_DATA_DIR/NAME, verified against the manifest")
-    p_stage.add_argument("name")
-    p_stage.add_argument("folder", type=Path)
+    p_stage.add_argument("name", help="the manifest's name, e.g. biomedbert (see `list`)")
+    p_stage.add_argument("folder", type=Path, help="the folder that holds the files, e.g. a Hugging Face snapshot "
+                         "folder (links are followed) or an unpacked dataset")
     p_verify = sub.add_parser("verify", help="check a fetched or hand-placed dataset (never writes)")
     p_verify.add_argument("names", nargs="+")
     p_verify.add_argument("--root", type=Path, help="check this folder instead of COURSE_DATA_DIR/NAME")
