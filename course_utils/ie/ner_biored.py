@@ -1,7 +1,7 @@
 """BioRED NER as word-piece token classification, a dictionary baseline, entity ids, scores, commands (chapter 13).
 
-The model is a pretrained encoder (default: the installed all-MiniLM-L6-v2, ``model="minilm"``; any hub id in
-lab/full) with a linear layer over BIO tags of the six BioRED entity types (13 tags), built by
+The model is a pretrained encoder (default: the installed all-MiniLM-L6-v2, ``model="minilm"``; in lab/full the
+manifest ``"biomedbert"``, loaded from its verified folder by :mod:`course_utils.text.pretrained`) with a linear layer over BIO tags of the six BioRED entity types (13 tags), built by
 ``AutoModelForTokenClassification`` and trained with a plain PyTorch loop (AdamW, linear warm-up and decay,
 gradient clipping, bf16/fp16 autocast on a GPU).
 
@@ -38,6 +38,11 @@ Commands (``python -m course_utils.ie.ner_biored --help``)::
 
 Input files are PubTator by default; ``--format litcoin`` reads LitCoin abstracts (``--entities`` names the
 entities file where gold mentions are needed).
+
+On several GPUs of one machine, ``train`` runs data-parallel under PyTorch's launcher (:mod:`course_utils.distributed`;
+``--batch-size`` stays the global batch, shared among the processes; rank 0 prints and saves)::
+
+    torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner_biored train --train FILE --out DIR --model biomedbert
 """
 
 from __future__ import annotations
@@ -455,20 +460,28 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 def _build_model(name: str, labels: Sequence[str]) -> tuple[Any, Any]:
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    """Return the tokenizer and a new token-classification model of encoder ``name`` (chapter 13).
 
-    from ..text.pretrained import model_folder
+    ``name`` goes through :mod:`course_utils.text.pretrained`: ``"minilm"`` (installed), a model manifest such as
+    ``"biomedbert"`` (its verified folder in ``COURSE_DATA_DIR``; a missing or damaged folder raises with the fetch
+    command) or a local folder. BiomedBERT's folder has no tokenizer files but ``vocab.txt``: transformers builds
+    its uncased WordPiece tokenizer from it.
+    """
+    from transformers import AutoModelForTokenClassification
 
+    from ..text.pretrained import load_tokenizer, model_folder
+
+    tokenizer = load_tokenizer(name)
     where = str(model_folder(name))
     try:
         with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(where)
             model = AutoModelForTokenClassification.from_pretrained(
                 where, num_labels=len(labels), id2label=dict(enumerate(labels)),
                 label2id={t: i for i, t in enumerate(labels)}, ignore_mismatched_sizes=True)
     except OSError as exc:
-        raise NerBioredError(f"cannot load the encoder {name!r} ({where}): {exc}. Offline, a hub model must already "
-                             "be in the Hugging Face cache; in the smoke profile use the installed 'minilm'.") from exc
+        raise NerBioredError(f"cannot load the encoder {name!r} from {where}: {exc}. For a model manifest, run "
+                             f"`python -m course_utils.data fetch {name}`; in the smoke profile use the installed "
+                             "'minilm'.") from exc
     return _prepare_tokenizer(tokenizer), model
 
 
@@ -542,11 +555,17 @@ def train_ner(documents: Sequence[BioDocument], *, model: str = "minilm", epochs
     and linear decay to 0, gradient norm clipped at ``grad_clip``, bf16 (or fp16 with loss scaling) autocast
     on a CUDA GPU. ``freeze_layers`` > 0 keeps the embeddings and the first ``freeze_layers`` transformer
     layers as pretrained (no gradient: faster steps on a CPU). ``train_seconds`` of the result is the wall time
-    of the loop.
+    of the loop. ``device`` defaults to ``$COURSE_DEVICE``, else the best available.
+
+    Under ``torchrun`` (:mod:`course_utils.distributed`) each process takes its share of every global batch of
+    ``batch_size`` windows; the loss is the mean over the labelled pieces of the global batch (each process divides
+    its sum by the global count), so N processes train the model one process would, N times faster. A last batch
+    with fewer windows than processes is skipped; only rank 0 shows progress.
     """
     from transformers import get_linear_schedule_with_warmup
 
     from ..device import amp_dtype, autocast, pick_device
+    from ..distributed import all_reduce_mean, init_distributed, unwrap_model, wrap_model
     from ..progress import progress_bar
     from ..seeding import seed_everything
 
@@ -555,7 +574,8 @@ def train_ner(documents: Sequence[BioDocument], *, model: str = "minilm", epochs
     if epochs < 1 or batch_size < 1:
         raise NerBioredError(f"epochs ({epochs}) and batch_size ({batch_size}) must be at least 1.")
     rng = seed_everything(seed)
-    dev = pick_device(None if device is None else str(device))
+    ctx = init_distributed(pick_device(None if device is None else str(device)))
+    dev = ctx.device
     labels = TAGS
     tokenizer, net = _build_model(model, labels)
     limit = int(getattr(net.config, "max_position_embeddings", max_length))
@@ -582,17 +602,28 @@ def train_ner(documents: Sequence[BioDocument], *, model: str = "minilm", epochs
     scheduler = get_linear_schedule_with_warmup(optimiser, int(round(warmup * total)), total)
     scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype(dev) == torch.float16)
     history: list[dict[str, float]] = []
-    bar = progress_bar(total, desc="training NER", unit="batch", disable=not show_progress, leave=False)
+    bar = progress_bar(total, desc="training NER", unit="batch", disable=not (show_progress and ctx.is_main),
+                       leave=False)
     started = time.perf_counter()
-    net.train()
+    model_ = wrap_model(net, ctx)  # net itself when one process runs
+    model_.train()
     for epoch in range(1, epochs + 1):
         losses = []
         for _, ids, mask, lab in _batches(items, batch_size, tokenizer.pad_token_id or 0, rng):
-            ids, mask, lab = ids.to(dev), mask.to(dev), lab.to(dev)
+            if len(ids) < ctx.world_size:  # a process would get no window
+                bar.update(1)
+                continue
+            # this process's rows of the global batch (the same batches on every process: same seed)
+            share = slice(ctx.rank, None, ctx.world_size)
+            ids, mask, lab = ids[share].to(dev), mask[share].to(dev), lab[share].to(dev)
             with autocast(dev):
-                logits = net(input_ids=ids, attention_mask=mask).logits
-            loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), lab.flatten(),
-                                                     ignore_index=_IGNORE)
+                logits = model_(input_ids=ids, attention_mask=mask).logits
+            loss_sum = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), lab.flatten(),
+                                                         ignore_index=_IGNORE, reduction="sum")
+            labelled = float((lab != _IGNORE).sum())
+            count = all_reduce_mean(labelled, ctx) * ctx.world_size if ctx.distributed else labelled
+            # the mean over the global batch's labelled pieces; x world size because DDP averages gradients
+            loss = loss_sum / max(count, 1.0) * ctx.world_size
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimiser)
@@ -600,16 +631,19 @@ def train_ner(documents: Sequence[BioDocument], *, model: str = "minilm", epochs
             scaler.step(optimiser)
             scaler.update()
             scheduler.step()
-            losses.append(float(loss.detach()))
+            losses.append(all_reduce_mean(float(loss.detach()), ctx) if ctx.distributed else float(loss.detach()))
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{losses[-1]:.3f}")
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - started})
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
+                        "seconds": time.perf_counter() - started})
     bar.close()
     seconds = time.perf_counter() - started
+    net = unwrap_model(model_)
     net.eval()
     settings = {"epochs": epochs, "batch_size": batch_size, "max_length": max_length, "stride": stride, "lr": lr,
                 "head_lr": head_lr, "weight_decay": weight_decay, "warmup": warmup, "grad_clip": grad_clip,
-                "freeze_layers": freeze_layers, "seed": seed, "device": str(dev), "documents": len(documents)}
+                "freeze_layers": freeze_layers, "seed": seed, "device": str(dev), "documents": len(documents),
+                "processes": ctx.world_size}
     return BioNerModel(tokenizer, net, labels, max_length, stride, seconds, IdDictionary.fit(documents), model,
                        history, dataclasses.asdict(stats), settings)
 
@@ -896,6 +930,9 @@ def read_documents(path: str | os.PathLike[str], *, format: str = "pubtator",
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ..device import pick_device
+    from ..distributed import barrier, init_distributed
+
     docs = read_documents(args.train, format=args.format, entities=args.entities)
     if not any(d.mentions for d in docs):
         raise NerBioredError(f"{args.train} has no entity mentions to learn from"
@@ -903,14 +940,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                 else "."))
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = train_ner(docs, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-                      max_length=args.max_length, stride=args.stride, lr=args.lr, head_lr=args.head_lr,
-                      freeze_layers=args.freeze_layers, seed=args.seed, device=args.device, show_progress=not args.quiet)
-    print(f"{len(docs)} training abstracts; labelling: {TagStats(**model.stats)}")
-    for row in model.history:
-        print("epoch {epoch:.0f}  loss {loss:.4f}  {seconds:.1f} s".format(**row))
-    save_ner(model, args.out)
-    print(f"trained in {model.train_seconds:.1f} s; model written to {args.out}")
+    ctx = init_distributed(pick_device(args.device))
+    try:
+        model = train_ner(docs, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                          max_length=args.max_length, stride=args.stride, lr=args.lr, head_lr=args.head_lr,
+                          freeze_layers=args.freeze_layers, seed=args.seed, device=ctx.device,
+                          show_progress=not args.quiet)
+        if ctx.is_main:
+            where = f" on {ctx.world_size} processes" if ctx.distributed else ""
+            print(f"{len(docs)} training abstracts; labelling: {TagStats(**model.stats)}")
+            for row in model.history:
+                print("epoch {epoch:.0f}  loss {loss:.4f}  {seconds:.1f} s".format(**row))
+            save_ner(model, args.out)
+            print(f"trained{where} in {model.train_seconds:.1f} s; model written to {args.out}")
+        barrier(ctx)
+    finally:
+        if ctx.distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
     return 0
 
 
@@ -945,13 +993,17 @@ def _parser() -> argparse.ArgumentParser:
         if entities:
             p.add_argument("--entities", help="LitCoin entities file (with --format litcoin)")
 
-    tr = sub.add_parser("train", help="train a tagger on annotated abstracts and save a model folder")
+    tr = sub.add_parser("train", help="train a tagger on annotated abstracts and save a model folder",
+                        epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.ner_biored "
+                               "train ... (--batch-size is the global batch, shared among the N processes; rank 0 "
+                               "saves).")
     tr.add_argument("--train", required=True, help="PubTator file, or LitCoin abstracts file")
     add_format(tr, True)
     tr.add_argument("--out", required=True, help="model folder to write")
-    tr.add_argument("--model", default="minilm", help="encoder: minilm (installed), a model manifest or a hub id")
+    tr.add_argument("--model", default="minilm", help="encoder: minilm (installed), a model manifest such as "
+                    "biomedbert (fetched with `python -m course_utils.data fetch biomedbert`) or a local folder")
     tr.add_argument("--epochs", type=int, default=3)
-    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--batch-size", type=int, default=16, help="windows per step, over all processes")
     tr.add_argument("--max-length", type=int, default=256, help="word pieces per window, special tokens included")
     tr.add_argument("--stride", type=int, default=None, help="pieces shared by neighbouring windows")
     tr.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate")
@@ -959,7 +1011,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--freeze-layers", type=int, default=0,
                     help="keep the embeddings and this many lower layers as pretrained (faster on a CPU)")
     tr.add_argument("--seed", type=int, default=1234)
-    tr.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    tr.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best "
+                    "available; under torchrun each process takes its own GPU)")
     tr.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr = sub.add_parser("predict", help="tag abstracts and write a PubTator file of predicted mentions")

@@ -316,3 +316,101 @@ def test_a_missing_model_folder_exits_2_with_a_clear_message(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "no_model does not exist" in result.stderr and "ner_biored train --train FILE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------------------------------------ lab path
+
+
+def _stand_in_biomedbert(data_dir: Path, *, dropout: float = 0.1) -> Path:
+    """Stage ``data_dir/biomedbert`` as a lab administrator does (``python -m course_utils.data stage``): config.json,
+    vocab.txt and pytorch_model.bin only (no tokenizer files, as BiomedBERT's repository), a tiny random
+    BertForMaskedLM with the uncased BERT vocabulary (MiniLM's vocab.txt is bert-base-uncased's)."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from course_utils.data import stage
+    from course_utils.text.pretrained import minilm_folder
+
+    folder = data_dir.parent / f"{data_dir.name}-biomedbert-files"
+    folder.mkdir(parents=True)
+    shutil.copy(minilm_folder() / "vocab.txt", folder / "vocab.txt")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, hidden_dropout_prob=dropout,
+                        attention_probs_dropout_prob=dropout, architectures=["BertForMaskedLM"])
+    config.save_pretrained(folder)
+    torch.save(BertForMaskedLM(config).state_dict(), folder / "pytorch_model.bin")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "pytorch_model.bin", "vocab.txt"]
+    return stage("biomedbert", folder, root=data_dir, show_progress=False)
+
+
+def test_lab_path_biomedbert_by_manifest_name_from_vocab_txt_alone(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """train_ner(model="biomedbert") loads the manifest's verified folder (no hub id), builds the uncased WordPiece
+    tokenizer from vocab.txt alone, trains, saves, loads and predicts the same mentions."""
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _stand_in_biomedbert(tmp_path / "data")
+    docs = synthetic_biored(6, 2, seed=5)
+    model = train_ner(docs.train, model="biomedbert", epochs=1, batch_size=4, max_length=64, device="cpu",
+                      show_progress=False)
+    assert model.base_model == "biomedbert"
+    tok = model.tokenizer
+    assert tok.tokenize("Tamoxifen BRCA1") == tok.tokenize("tamoxifen brca1")  # uncased, as BiomedBERT
+    assert tok.tokenize("tamoxifen")[0] == "tam" and tok.cls_token == "[CLS]"
+    enc, _ = encode_documents(tok, docs.test[:1], max_length=64, stride=8)
+    assert enc[0].input_ids[0][0] == tok.cls_token_id and enc[0].input_ids[0][-1] == tok.sep_token_id
+    before = predict_mentions(model, docs.test)
+    save_ner(model, tmp_path / "ner")
+    again = load_ner(tmp_path / "ner", device="cpu")
+    assert again.tokenizer.tokenize("Tamoxifen BRCA1") == tok.tokenize("tamoxifen brca1")
+    after = predict_mentions(again, docs.test)
+    assert [d.mentions for d in after] == [d.mentions for d in before]
+
+
+def test_lab_path_without_the_fetched_model_names_the_fetch_command(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils.errors import CourseError
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CourseError, match="python -m course_utils.data fetch biomedbert"):
+        train_ner(synthetic_biored(2, 0, seed=5).train, model="biomedbert", epochs=1, device="cpu",
+                  show_progress=False)
+
+
+def test_ner_one_step_on_two_processes_equals_one_step_with_their_windows_together(tmp_path: Path) -> None:
+    """torchrun, 2 gloo processes x 4 windows == 1 process x 8 windows, after one AdamW step (dropout 0), on the
+    stand-in BiomedBERT."""
+    import os
+
+    import torch
+    from safetensors.torch import load_file
+
+    data_dir = tmp_path / "data"
+    _stand_in_biomedbert(data_dir, dropout=0.0)
+    docs = write_pubtator(synthetic_biored(8, 0, seed=5).train, tmp_path / "train.PubTator")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_DEVICE": "cpu",
+           "COURSE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    # 8 short abstracts, one window of at most 512 pieces each: one global batch of 8 windows, one step
+    common = ["-m", "course_utils.ie.ner_biored", "train", "--train", str(docs), "--model", "biomedbert",
+              "--epochs", "1", "--batch-size", "8", "--max-length", "512", "--seed", "3", "--quiet"]
+    outs = {}
+    for name, launcher in (("two", [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                    "--nproc_per_node", "2"]), ("one", [sys.executable])):
+        done = subprocess.run([*launcher, *common, "--out", str(tmp_path / name)], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        outs[name] = done.stdout
+    assert "trained on 2 processes" in outs["two"] and "on 2 processes" not in outs["one"]
+    meta = {name: __import__("json").loads((tmp_path / name / "ner_biored.json").read_text()) for name in outs}
+    assert meta["two"]["settings"]["processes"] == 2 and meta["one"]["settings"]["processes"] == 1
+    assert len(meta["one"]["history"]) == 1
+    two, one = (load_file(tmp_path / name / "model.safetensors") for name in ("two", "one"))
+    assert one.keys() == two.keys()
+    for name, value in one.items():
+        if name.endswith("attention.self.key.bias"):
+            continue  # true gradient 0 (the softmax removes it); AdamW's first step scales its rounding noise up
+        torch.testing.assert_close(two[name], value, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
