@@ -904,8 +904,13 @@ def load_model(folder: str | os.PathLike[str]) -> tuple[NerModel, CharVocab, dic
         if not (root / name).is_file():
             raise NerError(f"{root} has no {name}: it is not a model folder written by "
                            "`python -m course_utils.ie.ner_zh train`.")
-    meta = json.loads((root / "config.json").read_text(encoding="utf-8"))
-    vocab = CharVocab(**json.loads((root / "vocab.json").read_text(encoding="utf-8")))
+    try:
+        meta = json.loads((root / "config.json").read_text(encoding="utf-8"))
+        vocab = CharVocab(**json.loads((root / "vocab.json").read_text(encoding="utf-8")))
+        meta["encoder"], meta["tags"]  # noqa: B018 (the two fields every model folder must have)
+    except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        raise NerError(f"{root}: config.json or vocab.json is damaged ({type(exc).__name__}: {exc}); train the "
+                       "model again with `python -m course_utils.ie.ner_zh train`.") from exc
     bert = None
     if meta["encoder"] != "char":
         from transformers import BertConfig, BertModel
@@ -1030,6 +1035,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     say = print if ctx.is_main else (lambda *a, **k: None)
     try:
         corpus = read_folder(args.data)
+        _report_problems(corpus, allow=args.allow_problems, what="training data", say=say)
         if args.split:
             split = load_split(args.split)
             train_docs = corpus.subset(split["train"]).documents
@@ -1100,16 +1106,32 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     gold = read_folder(args.gold)
+    _report_problems(gold, allow=args.allow_problems, what="gold folder", say=print)
     pred_root = Path(args.pred)
+    if not pred_root.is_dir():
+        raise NerError(f"{pred_root} is not a folder; give the folder of predicted .ann files (from `predict`).")
     gold_m, pred_m = [], []
     from .brat import parse_ann
 
+    covered, dropped = 0, []
     for doc in gold.documents:
         gold_m += mentions_of(doc.doc_id, doc.entities)
         ann = pred_root / f"{doc.doc_id}.ann"
         if ann.is_file():
-            ents, _ = parse_ann(read_text_exact(ann), doc.text, file=str(ann))
+            covered += 1
+            ents, problems = parse_ann(read_text_exact(ann), doc.text, file=str(ann))
+            dropped += [p for p in problems if p.kind in ("malformed", "offsets", "duplicate-id", "other-line")]
             pred_m += mentions_of(doc.doc_id, ents)
+    if covered == 0:
+        raise NerError(f"{pred_root} holds no .ann file for any of the {len(gold.documents)} gold documents; check "
+                       "--pred (file names must be the gold documents' names with .ann).")
+    if covered < len(gold.documents):
+        print(f"warning: {len(gold.documents) - covered} of {len(gold.documents)} gold documents have no prediction "
+              f"in {pred_root}; they count as all missed.", file=sys.stderr)
+    if dropped:
+        print(f"warning: {len(dropped)} prediction lines could not be read and were not scored:", file=sys.stderr)
+        for problem in dropped[:10]:
+            print(f"  {problem.file}:{problem.line}: {problem.kind}", file=sys.stderr)
     scores = score_mentions(gold_m, pred_m)
     order = [t for t in RUIJIN_TYPES if t in scores.per_type] + sorted(set(scores.per_type) - set(RUIJIN_TYPES))
     table = scores_table(scores, order)
@@ -1128,6 +1150,32 @@ several GPUs (data parallel, one process per GPU, through course_utils.distribut
   step equals one step on the whole batch on one GPU; rank 0 alone validates, prints and saves. On CPU the
   same command runs with gloo (--device cpu).
 """
+
+
+#: problems that make a folder unfit for training or scoring unless --allow-problems: the entities are wrong
+FATAL_PROBLEMS = ("malformed", "offsets", "missing-ann", "duplicate-id")
+
+
+def _report_problems(corpus: Any, *, allow: bool, what: str, say: Any) -> None:
+    """Print the reader's problems (counts by kind; file and line too when the corpus may be shown) and raise
+    :class:`NerError` when one of :data:`FATAL_PROBLEMS` is among them and ``allow`` is False (chapter 12)."""
+    if not corpus.problems:
+        return
+    kinds = Counter(p.kind for p in corpus.problems)
+    say(f"{what}: {len(corpus.problems)} problem(s) in {corpus.root}: "
+        + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())), file=sys.stderr)
+    if corpus.redistributable:
+        for problem in corpus.problems[:20]:
+            say(f"  {problem}", file=sys.stderr)
+    else:
+        say("  (a folder marked not redistributable: counts only; open the files yourself to see where)",
+            file=sys.stderr)
+    fatal = {k: n for k, n in kinds.items() if k in FATAL_PROBLEMS}
+    if fatal and not allow:
+        raise NerError(f"the {what} has {sum(fatal.values())} problem(s) that make its entities wrong or missing "
+                       f"({', '.join(f'{n} {k}' for k, n in sorted(fatal.items()))}). Fix the files, or pass "
+                       "--allow-problems to go on without those entities (a .txt without .ann counts as "
+                       "unannotated).")
 
 
 def _type_order(t: str) -> tuple[int, str]:
@@ -1181,6 +1229,8 @@ def _parser() -> argparse.ArgumentParser:
                          "torchrun each process takes the GPU of its local rank)")
     tr.add_argument("--seed", type=int, default=1234)
     tr.add_argument("--quiet", action="store_true")
+    tr.add_argument("--allow-problems", action="store_true",
+                    help="train even when the reader finds malformed lines, bad offsets or a .txt without .ann")
     pr = sub.add_parser("predict", help="write predicted .ann files for a folder of .txt files")
     pr.add_argument("--model", required=True)
     pr.add_argument("--input", required=True)
@@ -1190,6 +1240,8 @@ def _parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("score", help="score a brat folder of predictions against a gold folder")
     sc.add_argument("--gold", required=True)
     sc.add_argument("--pred", required=True)
+    sc.add_argument("--allow-problems", action="store_true",
+                    help="score even when the gold folder has malformed lines, bad offsets or missing .ann files")
     return parser
 
 

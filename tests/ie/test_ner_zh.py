@@ -412,3 +412,34 @@ def test_torchrun_two_processes_take_the_same_step_as_one(tmp_path: Path) -> Non
         assert not torch.equal(reference[name], initial[name]), name  # the step moved every weight
         torch.testing.assert_close(value, reference[name], rtol=1e-4, atol=2e-6, msg=name)
     assert meta_one["history"][0]["loss"] == pytest.approx(meta_two["history"][0]["loss"], rel=1e-5)
+
+
+def test_commands_refuse_bad_input_with_a_reason(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Reader problems stop `train` and `score` (rc 2, counted by kind, file:line for open data) unless
+    --allow-problems; a missing or empty prediction folder and a damaged model folder are errors, not F1 0."""
+    gold = write_synthetic_folder(tmp_path / "gold", synthetic_documents(3, seed=6))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for path in gold.iterdir():
+        (bad / path.name).write_bytes(path.read_bytes())
+    first = sorted(bad.glob("*.ann"))[0]
+    first.write_text(first.read_text(encoding="utf-8") + "T99\tDrug x y\tbroken\n", encoding="utf-8")
+    (bad / "extra.txt").write_text("没有标注。", encoding="utf-8")
+    args = ["--epochs", "1", "--max-length", "32", "--lstm-hidden", "4", "--quiet", "--device", "cpu"]
+    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "m"), *args]) == 2
+    err = capsys.readouterr().err
+    assert "1 malformed" in err and "1 missing-ann" in err and f"{first}:" in err and "--allow-problems" in err
+    assert not (tmp_path / "m").exists()
+    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "m"), "--allow-problems", *args]) == 0
+    capsys.readouterr()
+    assert main(["score", "--gold", str(gold), "--pred", str(tmp_path / "typo")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["score", "--gold", str(gold), "--pred", str(tmp_path / "empty")]) == 2
+    assert "no .ann file for any" in capsys.readouterr().err
+    assert main(["score", "--gold", str(bad), "--pred", str(gold)]) == 2
+    assert main(["score", "--gold", str(gold), "--pred", str(bad)]) == 0
+    assert "1 prediction lines could not be read" in capsys.readouterr().err
+    (tmp_path / "m" / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(NerError, match="damaged"):
+        load_model(tmp_path / "m")
