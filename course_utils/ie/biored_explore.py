@@ -133,7 +133,12 @@ def chapter_data(settings: Any) -> ChapterData:
         files[name] = found[0]
     train = read_pubtator(files["Train"]).documents
     dev = read_pubtator(files["Dev"]).documents
-    return ChapterData(train, dev, f"{settings.dataset} ({folder})", "BioRED Dev")
+    n_train, n_test = getattr(settings, "train_documents", None), getattr(settings, "test_documents", None)
+    source = f"{settings.dataset} ({folder})"
+    if n_train is not None or n_test is not None:  # a rehearsal's size knob: the first N abstracts of each file
+        train, dev = train[:n_train], dev[:n_test]
+        source += f", first {len(train)} Train and {len(dev)} Dev abstracts"
+    return ChapterData(train, dev, source, "BioRED Dev")
 
 
 # ------------------------------------------------------------------------------------------------ words, sentences

@@ -18,6 +18,13 @@ Commands::
     python -m course_utils.ie.relations train --train FILE.PubTator --model pretrained --encoder minilm --out DIR
     python -m course_utils.ie.relations predict --model-dir MODEL_DIR --input FILE.PubTator --out PRED.PubTator
     python -m course_utils.ie.relations score --gold GOLD.PubTator --pred PRED.PubTator
+
+On several GPUs of one machine, the same ``train`` command under PyTorch's launcher trains one model data-parallel
+(:mod:`course_utils.distributed`; ``--batch-size`` stays the global batch, shared among the processes; rank 0
+prints and saves)::
+
+    torchrun --standalone --nproc_per_node 4 -m course_utils.ie.relations train --train FILE.PubTator \
+        --model pretrained --encoder biomedbert --out DIR
 """
 
 from __future__ import annotations
@@ -198,7 +205,8 @@ def _pool_and_classify(net: nn.Module, flat: torch.Tensor, ent_index: torch.Tens
 
 
 class _Net(nn.Module):
-    def __init__(self, kind: str, vocab_size: int, n_relations: int, dim: int, input_dim: int | None) -> None:
+    def __init__(self, kind: str, vocab_size: int, n_relations: int, dim: int, input_dim: int | None,
+                 dropout: float = 0.1) -> None:
         super().__init__()
         self.kind = kind
         self.inp = nn.Embedding(vocab_size, dim, padding_idx=0)
@@ -208,9 +216,9 @@ class _Net(nn.Module):
             self.enc = nn.RNN(dim, dim // 2, batch_first=True, bidirectional=True)
         else:
             self.pos = nn.Embedding(512, dim)
-            layer = nn.TransformerEncoderLayer(dim, 4, 2 * dim, dropout=0.1, batch_first=True)
+            layer = nn.TransformerEncoderLayer(dim, 4, 2 * dim, dropout=dropout, batch_first=True)
             self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
-        self.pair = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(), nn.Dropout(0.1))
+        self.pair = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(), nn.Dropout(dropout))
         self.relation = nn.Linear(dim, n_relations)
         self.novelty = nn.Linear(dim, 2)
 
@@ -218,7 +226,12 @@ class _Net(nn.Module):
                 pair_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.inp(inputs)
         if self.kind in ("lstm", "rnn"):
-            h, _ = self.enc(x)
+            # packed: the backward direction starts at each document's last token, not at the padding after it,
+            # so a document's states do not depend on the longest document of its batch
+            lengths = mask.sum(1).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = self.enc(packed)
+            h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         else:
             # a learned table of 512 positions; a longer document (11 BioRED Train abstracts are, with markers)
             # gives every later token the last position rather than failing
@@ -351,20 +364,45 @@ def _load_pretrained(name: str, device: torch.device) -> tuple[Any, nn.Module]:
 
 
 def _resolve_device(device: Any, kind: str) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    if kind == "pretrained":
-        from course_utils.device import pick_device
+    """``device`` if given, else ``$COURSE_DEVICE``, else the best available (every kind; chapter 13)."""
+    from course_utils.device import pick_device
 
-        return pick_device()
-    return torch.device("cpu")
+    return pick_device(None if device is None else str(device))
+
+
+def _global_count(value: float, ctx: Any) -> float:
+    """Return the sum of ``value`` over all processes of ``ctx`` (the local value when there is one process)."""
+    from course_utils.distributed import all_reduce_mean
+
+    return all_reduce_mean(value, ctx) * ctx.world_size if ctx.distributed else float(value)
+
+
+def _batch_loss(rel_logits: torch.Tensor, nov_logits: torch.Tensor, y: torch.Tensor, related: torch.Tensor,
+                yn: torch.Tensor, class_weight: torch.Tensor, ctx: Any) -> torch.Tensor:
+    """Return the relation + novelty loss of this process's share of a global batch (chapter 13).
+
+    The relation loss is the class-weighted mean over the candidate pairs of the *global* batch and the novelty
+    loss the mean over its related pairs: each process divides its sums by the global denominators (summed over
+    processes) and multiplies by the number of processes, because ``DistributedDataParallel`` averages gradients.
+    One step on P processes is then the step on one process with the whole batch. With one process this is
+    ``CrossEntropyLoss(weight)`` plus the novelty mean, as before.
+    """
+    weights = class_weight[y]
+    rel_sum = (nn.functional.cross_entropy(rel_logits.float(), y, reduction="none") * weights).sum()
+    nov_sum = nn.functional.cross_entropy(nov_logits.float()[related], yn[related], reduction="sum")
+    rel_den = _global_count(float(weights.sum()), ctx)
+    nov_den = _global_count(float(related.sum()), ctx)
+    loss = rel_sum / max(rel_den, 1e-12)
+    if nov_den > 0:
+        loss = loss + nov_sum / nov_den
+    return loss * ctx.world_size
 
 
 def train_relations(documents: Sequence[BioDocument], *, kind: str = "lstm", epochs: int = 8, batch_size: int = 8,
                     dim: int | None = None, lr: float = 3e-3, seed: int = 1234, none_weight: float = 0.5,
                     model: str = "minilm", encoder_lr: float = 1e-4, max_length: int = 512, stride: int = 128,
                     warmup: float = 0.1, encoder_layers: int | None = None, device: Any = None,
-                    show_progress: bool = True) -> RelationClassifier:
+                    show_progress: bool = True, dropout: float = 0.1) -> RelationClassifier:
     """Return a relation + novelty classifier trained on every candidate pair of ``documents`` (chapter 13).
 
     ``none_weight`` down-weights the (many) no-relation pairs in the relation loss; novelty is learned on the
@@ -376,13 +414,22 @@ def train_relations(documents: Sequence[BioDocument], *, kind: str = "lstm", epo
     linear decay to 0, windows of ``max_length`` WordPiece tokens overlapping by ``stride``; ``encoder_layers``
     keeps only the encoder's first N transformer layers (half of MiniLM's six trains in half the time, for the
     smoke profile's budget; ``None`` keeps all), on ``device``
-    (default :func:`course_utils.device.pick_device`) with mixed precision on CUDA. Seeded by ``seed``.
+    (default :func:`course_utils.device.pick_device`, which honours ``COURSE_DEVICE``) with mixed precision on
+    CUDA. ``dropout`` is the pair head's (and the from-scratch Transformer's). Seeded by ``seed``.
+
+    Under ``torchrun`` (:mod:`course_utils.distributed`) each process takes its share of every global batch of
+    ``batch_size`` documents and gradients are averaged, the loss normalised over the global batch, so N processes
+    train the same model as one process, N times faster; a last global batch with fewer documents than processes
+    is skipped. Every process returns the trained classifier; only rank 0 shows progress.
     """
     if kind not in KINDS:
         raise RelationModelError(f"unknown encoder {kind!r}; choose one of {', '.join(KINDS)}")
+    from course_utils.distributed import init_distributed, shard_batch, unwrap_model, wrap_model
+
     seed_everything(seed)
     start = time.perf_counter()
-    dev = _resolve_device(device, kind)
+    ctx = init_distributed(_resolve_device(device, kind))
+    dev = ctx.device
     if kind == "pretrained":
         clf = _new_pretrained(documents, model, dim, max_length, stride, dev, encoder_layers)
         encoded = clf.encode([d for d in documents if d.mentions])
@@ -404,14 +451,13 @@ def train_relations(documents: Sequence[BioDocument], *, kind: str = "lstm", epo
             for t in e.tokens:
                 vocab.setdefault(t, len(vocab))
         d = dim or 64
-        net = _Net(kind, len(vocab), len(labels), d, 384).to(dev)
+        net = _Net(kind, len(vocab), len(labels), d, 384, dropout=dropout).to(dev)
         clf = RelationClassifier(kind, net, vocab, labels, d)
         optimiser = torch.optim.AdamW(net.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     label_index = {label: i for i, label in enumerate(labels)}
     weight = torch.ones(len(labels), device=dev)
     weight[0] = none_weight
-    rel_loss, nov_loss = nn.CrossEntropyLoss(weight=weight), nn.CrossEntropyLoss()
     n_batches = (len(encoded) + batch_size - 1) // batch_size
     total_steps = max(epochs * n_batches, 1)
     scheduler = None
@@ -427,20 +473,23 @@ def train_relations(documents: Sequence[BioDocument], *, kind: str = "lstm", epo
     from course_utils.device import amp_dtype, autocast
 
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(dev) == torch.float16 else None
-    bar = progress_bar(total_steps, desc=f"train {kind}", unit="batch", disable=not show_progress)
-    net.train()
+    bar = progress_bar(total_steps, desc=f"train {kind}", unit="batch", disable=not (show_progress and ctx.is_main))
+    model = wrap_model(net, ctx)  # net itself when one process runs
+    model.train()
     for _ in range(epochs):
-        order = rng.permutation(len(encoded))
+        order = rng.permutation(len(encoded))  # the same on every process (same seed): the same global batches
         for b in range(0, len(encoded), batch_size):
-            batch = [encoded[i] for i in order[b: b + batch_size]]
+            global_batch = [encoded[i] for i in order[b: b + batch_size]]
+            if len(global_batch) < ctx.world_size:  # a process would get no document
+                bar.update(1)
+                continue
+            batch = shard_batch(global_batch, ctx)
             inputs = [t.to(dev) for t in clf._inputs(batch)]
             pairs = [p for e in batch for p in e.pairs]
             y, related, yn = _pair_targets(pairs, label_index, dev)
             with autocast(dev):
-                rel_logits, nov_logits = net(*inputs)
-            loss = rel_loss(rel_logits.float(), y)
-            if related.any():
-                loss = loss + nov_loss(nov_logits.float()[related], yn[related])
+                rel_logits, nov_logits = model(*inputs)
+            loss = _batch_loss(rel_logits, nov_logits, y, related, yn, weight, ctx)
             optimiser.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -458,7 +507,8 @@ def train_relations(documents: Sequence[BioDocument], *, kind: str = "lstm", epo
                 scheduler.step()
             bar.update(1)
     bar.close()
-    net.eval()
+    clf.net = unwrap_model(model)
+    clf.net.eval()
     clf.train_seconds = time.perf_counter() - start
     return clf
 
@@ -585,8 +635,8 @@ def save_classifier(clf: RelationClassifier, folder: str | Path) -> Path:
 
 
 def load_classifier(folder: str | Path, *, device: Any = None) -> RelationClassifier:
-    """Return a classifier saved by :func:`save_classifier`, on ``device`` (default: the CPU for the models
-    trained from scratch, :func:`course_utils.device.pick_device` for the pretrained kind) (chapter 13)."""
+    """Return a classifier saved by :func:`save_classifier`, on ``device`` (default
+    :func:`course_utils.device.pick_device`: ``$COURSE_DEVICE``, else the best available) (chapter 13)."""
     folder = Path(folder)
     config_path = folder / "config.json"
     if not config_path.is_file():
@@ -625,37 +675,77 @@ def _read(path: str) -> list[BioDocument]:
     return list(read_pubtator(path).documents)
 
 
+_MULTI_GPU_EPILOG = ("Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.relations train ... "
+                     "(--batch-size is the global batch, shared among the N processes; rank 0 saves).")
+
+
+def _train_command(args: argparse.Namespace) -> None:
+    """``train``: one process, or one of several under torchrun (rank 0 prints and saves)."""
+    from course_utils.distributed import barrier, init_distributed
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ctx = init_distributed(_resolve_device(args.device, args.model))
+    try:
+        extra: dict[str, Any] = ({"model": args.encoder, "encoder_lr": args.encoder_lr,
+                                  "encoder_layers": args.encoder_layers} if args.model == "pretrained" else {})
+        if args.lr is not None:
+            extra["lr"] = args.lr
+        batch_size = args.batch_size or (4 if args.model == "pretrained" else 8)
+        clf = train_relations(_read(args.train), kind=args.model, epochs=args.epochs, batch_size=batch_size,
+                              seed=args.seed, device=ctx.device, dropout=args.dropout,
+                              show_progress=not args.quiet, **extra)
+        if ctx.is_main:
+            save_classifier(clf, args.out)
+            where = f" on {ctx.world_size} processes" if ctx.distributed else ""
+            print(f"trained {args.model}{where} in {clf.train_seconds:.1f} s -> {args.out}")
+        barrier(ctx)
+    finally:
+        if ctx.distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chapter-13 commands train / predict / score; return the exit status (chapter 13)."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.relations", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.relations", description=__doc__.split("\n")[0],
+                                     epilog=_MULTI_GPU_EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a relation + novelty classifier on a PubTator file")
+    t = sub.add_parser("train", help="train a relation + novelty classifier on a PubTator file", epilog=_MULTI_GPU_EPILOG)
     t.add_argument("--train", required=True)
     t.add_argument("--model", default="lstm", choices=KINDS)
-    t.add_argument("--encoder", default="minilm", help="pretrained encoder for --model pretrained: minilm, hub id "
-                   "or folder")
+    t.add_argument("--encoder", default="minilm", help="pretrained encoder for --model pretrained: minilm, a model "
+                   "manifest name (biomedbert, fetched with `python -m course_utils.data fetch biomedbert`) or a "
+                   "folder")
     t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="documents per step, over all processes (default 4 for pretrained, 8 otherwise)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate of the heads (and of the models trained "
+                   "from scratch; default 3e-3)")
     t.add_argument("--encoder-lr", type=float, default=1e-4, help="encoder learning rate (--model pretrained)")
     t.add_argument("--encoder-layers", type=int, default=None, help="keep the encoder's first N layers")
+    t.add_argument("--dropout", type=float, default=0.1, help="dropout of the pair head (and the Transformer)")
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best "
+                   "available; under torchrun each process takes its own GPU)")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True)
     p = sub.add_parser("predict", help="predict relations and novelty between the entities of a PubTator file")
     p.add_argument("--model-dir", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best available)")
     s = sub.add_parser("score", help="score predicted relations against gold (BioRED's three metrics, P/R/F1)")
     s.add_argument("--gold", required=True)
     s.add_argument("--pred", required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            extra = ({"model": args.encoder, "encoder_lr": args.encoder_lr, "batch_size": 4,
-                      "encoder_layers": args.encoder_layers}
-                     if args.model == "pretrained" else {})
-            clf = train_relations(_read(args.train), kind=args.model, epochs=args.epochs, **extra)
-            save_classifier(clf, args.out)
-            print(f"trained {args.model} in {clf.train_seconds:.1f} s -> {args.out}")
+            _train_command(args)
         elif args.command == "predict":
-            clf = load_classifier(args.model_dir)
+            clf = load_classifier(args.model_dir, device=args.device)
             docs = _read(args.input)
             start = time.perf_counter()
             pairs = predict_relations(clf, docs)

@@ -158,3 +158,84 @@ def test_the_transformer_reads_documents_longer_than_its_position_table():
     with torch.no_grad():
         rel, nov = net(inputs, mask, ent_index, ent_weight, pair_index)
     assert rel.shape == (1, 3) and nov.shape == (1, 2) and torch.isfinite(rel).all()
+
+
+
+_COMMAND = ["-m", "course_utils.ie.relations"]
+
+
+def _torchrun(nproc: int = 2) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_DEVICE": "cpu"}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_lstm_states_do_not_depend_on_the_padding_of_the_batch(split) -> None:
+    """Packed sequences: a document's relation logits are the same alone and beside a longer document."""
+    import torch
+
+    clf = train_relations(split.train[:8], kind="lstm", epochs=1, seed=3, show_progress=False)
+    encoded = clf.encode(split.test[:6])
+    short = min(encoded, key=lambda e: len(e.tokens))
+    long = max(encoded, key=lambda e: len(e.tokens))
+    assert len(long.tokens) > len(short.tokens)
+    with torch.no_grad():
+        alone = clf.net(*clf._inputs([short]))[0]
+        beside = clf.net(*clf._inputs([short, long]))[0][: len(short.pairs)]
+    torch.testing.assert_close(alone, beside, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_one_step_on_two_processes_equals_one_step_with_their_batches_together(split, tmp_path: Path,
+                                                                                 kind: str) -> None:
+    """torchrun, 2 gloo processes x 4 documents == 1 process x 8 documents, after one AdamW step (dropout 0)."""
+    import sys
+
+    import torch
+
+    data = write_pubtator(split.train[:8], tmp_path / "eight.PubTator")
+    common = ["train", "--train", str(data), "--model", kind, "--epochs", "1", "--batch-size", "8",
+              "--dropout", "0", "--seed", "7", "--quiet"]
+    two_out = _run([*_torchrun(2), *_COMMAND, *common, "--out", str(tmp_path / "two")], tmp_path)
+    one_out = _run([sys.executable, *_COMMAND, *common, "--out", str(tmp_path / "one")], tmp_path)
+    assert f"trained {kind} on 2 processes" in two_out and " on 2 processes" not in one_out
+    two = torch.load(tmp_path / "two" / "weights.pt", weights_only=True)
+    one = torch.load(tmp_path / "one" / "weights.pt", weights_only=True)
+    initial = train_relations(split.train[:8], kind=kind, epochs=1, batch_size=8, seed=7, dropout=0.0, lr=0.0,
+                              device="cpu", show_progress=False).net.state_dict()
+    assert one.keys() == two.keys() == initial.keys()
+    moved = 0
+    for name, value in one.items():
+        a, b = two[name], value
+        if name.endswith("self_attn.in_proj_bias"):
+            # The key bias adds the same number to every score of a query, which the softmax removes: its true
+            # gradient is 0, its computed one rounding noise that AdamW's first step scales up to about lr.
+            # Compare the query and value biases only.
+            third = len(b) // 3
+            a, b = torch.cat([a[:third], a[2 * third:]]), torch.cat([b[:third], b[2 * third:]])
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+        moved += int(not torch.equal(value, initial[name]))
+    assert moved >= len(one) // 2, (moved, len(one))  # the step moved the weights: not two untrained models
+
+
+def test_the_two_process_run_completes_and_its_model_predicts(split, tmp_path: Path) -> None:
+    """A two-epoch torchrun training on tiny data: rank 0 alone prints and writes the model, which then predicts."""
+    data = write_pubtator(split.train[:12], tmp_path / "train.PubTator")
+    test = write_pubtator(split.test[:4], tmp_path / "test.PubTator")
+    out = _run([*_torchrun(2), *_COMMAND, "train", "--train", str(data), "--epochs", "2", "--batch-size", "5",
+                "--quiet", "--out", str(tmp_path / "model")], tmp_path)
+    assert out.count("trained lstm on 2 processes") == 1, out
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "weights.pt"]
+    assert main(["predict", "--model-dir", str(tmp_path / "model"), "--input", str(test), "--out",
+                 str(tmp_path / "pred.PubTator"), "--device", "cpu"]) == 0
+    assert len(read_pubtator(tmp_path / "pred.PubTator").documents) == 4
