@@ -19,6 +19,7 @@ import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "Mention",
@@ -140,15 +141,25 @@ def token_accuracy(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Seque
     return right / total if total else 0.0
 
 
-def seqeval_table(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> "object":
-    """Return seqeval's per-type report as a pandas DataFrame (precision, recall, f1, support; chapters 12-13)."""
+def seqeval_table(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]], *,
+                  strict: bool = False) -> "object":
+    """Return seqeval's per-type report as a pandas DataFrame (precision, recall, f1, support; chapters 12-13).
+
+    ``strict=False`` is seqeval's default (conlleval) mode, where an ``I-X`` after ``O`` or another type opens an
+    entity; ``strict=True`` is ``mode="strict"`` with the IOB2 scheme, where such a stray ``I-X`` is wrong.
+    """
     import pandas as pd
     from seqeval.metrics import classification_report
 
+    options: dict[str, Any] = {}
+    if strict:
+        from seqeval.scheme import IOB2
+
+        options = {"mode": "strict", "scheme": IOB2}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # seqeval warns about types absent from predictions
         report = classification_report([list(t) for t in true_tags], [list(p) for p in pred_tags],
-                                       output_dict=True, zero_division=0)
+                                       output_dict=True, zero_division=0, **options)
     frame = pd.DataFrame(report).T
     frame["support"] = frame["support"].astype(int)
     return frame.rename(columns={"f1-score": "f1"})

@@ -49,3 +49,10 @@ def test_token_accuracy_misleads_where_seqeval_does_not() -> None:
     assert token_accuracy(true, pred) == 0.9
     table = seqeval_table(true, pred)
     assert table.loc["Drug", "f1"] == 0.0 and table.loc["Drug", "support"] == 1
+
+
+def test_seqeval_strict_mode_counts_a_stray_inside_tag_wrong() -> None:
+    gold = [["O", "B-Drug", "I-Drug", "O"]]
+    pred = [["O", "I-Drug", "I-Drug", "O"]]
+    assert seqeval_table(gold, pred).loc["Drug", "f1"] == 1.0  # default (conlleval): I-Drug opens the entity
+    assert seqeval_table(gold, pred, strict=True).loc["Drug", "f1"] == 0.0
