@@ -651,6 +651,11 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
                        help="AdamW (default) or plain SGD")
     train.add_argument("--seed", type=int, default=1234)
+    train.add_argument("--dictionary", type=Path, default=None,
+                       help="TSV id<TAB>name: the dictionary that --dictionary-negatives searches")
+    train.add_argument("--dictionary-negatives", type=int, default=0, metavar="K",
+                       help="each pair brings one of its anchor's K nearest dictionary names of another id (needs "
+                            "--dictionary; default 0: in-batch mining only)")
     train.add_argument("--device", default=None, help="cpu, cuda, mps (default: COURSE_DEVICE, else the GPU); under "
                                                       "torchrun each process takes the GPU of its local rank")
     score = sub.add_parser("score", help="score a `link` output against gold ids (TSV: mention<TAB>ids)")
@@ -699,6 +704,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .self_align import SelfAlignSettings, save_encoder, self_align
 
     vocab = read_dictionary_tsv(args.pairs)
+    if args.dictionary_negatives < 0 or (args.dictionary_negatives > 0 and args.dictionary is None):
+        raise LinkingError("--dictionary-negatives K needs K >= 0 and, when K > 0, a --dictionary to search.")
+    dictionary = read_dictionary_tsv(args.dictionary) if args.dictionary is not None else None
     if args.out.exists():
         raise LinkingError(f"{args.out} exists; choose a new folder (a trained model is never overwritten).")
     if args.pooling == "auto":
@@ -714,14 +722,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
             encoder = load_encoder(args.model, device=ctx.device)
         settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                      weight_decay=args.weight_decay, seed=args.seed, pooling=pooling, max_steps=args.max_steps,
-                                     optimizer=args.optimizer)
-        history = self_align(encoder, list(zip(vocab.names, vocab.ids)), settings, context=ctx)
+                                     optimizer=args.optimizer, dictionary_negatives=args.dictionary_negatives)
+        history = self_align(encoder, list(zip(vocab.names, vocab.ids)), settings, dictionary=dictionary, context=ctx)
         if ctx.is_main:
             save_encoder(encoder, args.out, pooling=pooling,
                          details={"base_model": str(args.model), "steps": history.steps, "processes": ctx.world_size,
                                   "batch_size": args.batch_size, "epochs": args.epochs,
                                   "learning_rate": args.learning_rate, "weight_decay": args.weight_decay,
                                   "optimizer": args.optimizer, "seed": args.seed,
+                                  "dictionary_negatives": args.dictionary_negatives,
                                   "trained_by": "python -m course_utils.ie.linking train"})
             print(f"trained {history.steps} steps on {ctx.world_size} process(es), final loss "
                   f"{history.losses[-1]:.4f}; saved to {args.out} ({pooling} pooling)")
