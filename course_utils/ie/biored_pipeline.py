@@ -3,14 +3,14 @@
 Three commands a student can run on their own files::
 
     python -m course_utils.ie.biored_pipeline train --train Train.PubTator --out MODEL_DIR \\
-        [--format pubtator|litcoin] [--ner minilm|dictionary] [--relation-model lstm|rnn|transformer|pretrained] \\
-        [--encoder minilm]
+        [--format pubtator|litcoin] [--ner minilm|dictionary] [--ner-model minilm|biomedbert] \\
+        [--relation-model lstm|rnn|transformer|pretrained] [--encoder minilm|biomedbert]
     python -m course_utils.ie.biored_pipeline predict --model-dir MODEL_DIR --input Dev.PubTator \\
         --out pred.PubTator [--gold-entities]
     python -m course_utils.ie.biored_pipeline score --gold Dev.PubTator --pred pred.PubTator
 
-``train`` fits the NER model (:mod:`course_utils.ie.ner_biored`: MiniLM token classification, or the dictionary
-tagger baseline) and the relation + novelty classifier (:mod:`course_utils.ie.relations`) and saves both under
+``train`` fits the NER model (:mod:`course_utils.ie.ner_biored`: token classification over ``--ner-model``, by
+default the installed MiniLM, in lab the manifest ``biomedbert``; or the dictionary tagger baseline) and the relation + novelty classifier (:mod:`course_utils.ie.relations`) and saves both under
 MODEL_DIR. ``predict`` finds the entities, then classifies every candidate pair of their ids; with
 ``--gold-entities`` it keeps the input's mentions and predicts relations only. Output is PubTator, or LitCoin's
 entity submission format when the name ends in ``.csv`` / ``.tsv``. ``score`` prints entity P/R/F1 per type with
@@ -27,6 +27,13 @@ relation whose mentions the NER model missed is a false negative.
 
 Bad input files raise :class:`~course_utils.ie.biored.BioREDFormatError`; the commands print every problem as
 ``file:line`` and exit with status 2, as they do for a model folder that holds no trained pipeline.
+
+**Several GPUs.** ``train`` runs data-parallel under PyTorch's launcher (:mod:`course_utils.distributed`): both
+models train with each process taking its share of every global batch (the batch sizes stay global), and rank 0
+alone prints and saves::
+
+    torchrun --standalone --nproc_per_node 4 -m course_utils.ie.biored_pipeline train --train Train.PubTator \\
+        --out MODEL_DIR --ner-model biomedbert --relation-model pretrained --encoder biomedbert
 """
 
 from __future__ import annotations
@@ -385,14 +392,21 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_utils.ie.biored_pipeline",
                                      description=(__doc__ or "").split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train the NER and relation models on an annotated file")
+    t = sub.add_parser("train", help="train the NER and relation models on an annotated file",
+                       epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m "
+                              "course_utils.ie.biored_pipeline train ... (batch sizes are global; rank 0 saves).")
     t.add_argument("--train", required=True, help="PubTator file, or LitCoin abstracts file (entities and "
                    "relations files beside it)")
     t.add_argument("--format", choices=FORMATS, default=None, help="default: litcoin for .csv/.tsv, else pubtator")
     t.add_argument("--out", required=True, help="model folder to write")
-    t.add_argument("--ner", choices=NER_KINDS, default="minilm")
+    t.add_argument("--ner", choices=NER_KINDS, default="minilm",
+                   help="minilm: token classification over --ner-model; dictionary: the baseline")
+    t.add_argument("--ner-model", default=PipelineSettings.ner_model,
+                   help="encoder of the NER model: minilm (installed), a model manifest such as biomedbert (fetched "
+                        "with `python -m course_utils.data fetch biomedbert`) or a local folder")
     t.add_argument("--relation-model", choices=KINDS, default="lstm")
-    t.add_argument("--encoder", default="minilm", help="pretrained encoder: minilm, a hub id or a folder")
+    t.add_argument("--encoder", default="minilm", help="encoder of --relation-model pretrained: minilm, a model "
+                   "manifest such as biomedbert, or a local folder")
     t.add_argument("--ner-epochs", type=int, default=PipelineSettings.ner_epochs)
     t.add_argument("--relation-epochs", type=int, default=PipelineSettings.relation_epochs)
     t.add_argument("--encoder-lr", type=float, default=PipelineSettings.encoder_lr,
@@ -400,13 +414,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--encoder-layers", type=int, default=None,
                    help="keep the first N layers of the pretrained relation model's encoder (default all)")
     t.add_argument("--max-length", type=int, default=PipelineSettings.ner_max_length, help="NER window length")
+    t.add_argument("--ner-batch-size", type=int, default=PipelineSettings.ner_batch_size,
+                   help="NER windows per step, over all processes")
+    t.add_argument("--relation-batch-size", type=int, default=None,
+                   help="abstracts per relation step, over all processes (default 4 pretrained, 8 otherwise)")
     t.add_argument("--seed", type=int, default=PipelineSettings.seed)
+    t.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best "
+                   "available; under torchrun each process takes its own GPU)")
     p = sub.add_parser("predict", help="predict entities, relations and novelty for a file")
     p.add_argument("--model-dir", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--format", choices=FORMATS, default=None)
     p.add_argument("--out", required=True, help="PubTator file, or LitCoin submission when it ends in .csv/.tsv")
     p.add_argument("--gold-entities", action="store_true", help="keep the input's mentions; predict relations only")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best available)")
     s = sub.add_parser("score", help="score a prediction file against a gold file (entities and relations)")
     s.add_argument("--gold", required=True)
     s.add_argument("--pred", required=True)
@@ -415,22 +436,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train_command(args: argparse.Namespace) -> None:
+    """``train``: one process, or one of several under torchrun (rank 0 prints and saves)."""
+    from course_utils.device import pick_device
+    from course_utils.distributed import barrier, init_distributed
+
+    docs = read_documents(args.train, args.format)
+    settings = PipelineSettings(ner=args.ner, ner_model=args.ner_model, relation_model=args.relation_model,
+                                encoder=args.encoder, ner_epochs=args.ner_epochs, ner_batch_size=args.ner_batch_size,
+                                relation_epochs=args.relation_epochs, relation_batch_size=args.relation_batch_size,
+                                ner_max_length=args.max_length, encoder_lr=args.encoder_lr,
+                                encoder_layers=args.encoder_layers, seed=args.seed)
+    ctx = init_distributed(pick_device(args.device))
+    try:
+        models = train_pipeline(docs, settings, device=ctx.device, show_progress=ctx.is_main)
+        if ctx.is_main:
+            save_pipeline(models, args.out)
+            times = ", ".join(f"{k} {v:.1f} s" for k, v in models.train_seconds.items())
+            where = f" on {ctx.world_size} processes" if ctx.distributed else ""
+            print(f"trained on {len(docs)} abstracts{where} ({times}) -> {args.out}")
+        barrier(ctx)
+    finally:
+        if ctx.distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the commands train / predict / score; return the exit status (2 on bad input) (chapter 13)."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "train":
-            docs = read_documents(args.train, args.format)
-            settings = PipelineSettings(ner=args.ner, relation_model=args.relation_model, encoder=args.encoder,
-                                        ner_epochs=args.ner_epochs, relation_epochs=args.relation_epochs,
-                                        ner_max_length=args.max_length, encoder_lr=args.encoder_lr,
-                                        encoder_layers=args.encoder_layers, seed=args.seed)
-            models = train_pipeline(docs, settings)
-            save_pipeline(models, args.out)
-            times = ", ".join(f"{k} {v:.1f} s" for k, v in models.train_seconds.items())
-            print(f"trained on {len(docs)} abstracts ({times}) -> {args.out}")
+            _train_command(args)
         elif args.command == "predict":
-            models = load_pipeline(args.model_dir, gold_entities=args.gold_entities)
+            models = load_pipeline(args.model_dir, gold_entities=args.gold_entities, device=args.device)
             docs = read_documents(args.input, args.format)
             start = time.perf_counter()
             predicted = predict_documents(models, docs, gold_entities=args.gold_entities)

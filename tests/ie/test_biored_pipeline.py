@@ -203,3 +203,45 @@ def test_litcoin_files_are_read_with_their_siblings(tmp_path: Path) -> None:
     docs = read_documents(tmp_path / "abstracts_x.csv")
     assert len(docs) == 1 and len(docs[0].mentions) == 2 and docs[0].relations[0].novel is True
     assert read_documents(tmp_path / "abstracts_x.csv", "litcoin") == docs
+
+
+def test_train_command_under_torchrun_on_two_processes(split, tmp_path: Path) -> None:
+    """The student-facing train command under ``torchrun --standalone --nproc_per_node 2`` (gloo, CPU): it completes,
+    rank 0 alone prints and saves, and the saved pipeline predicts and scores."""
+    import os
+    import subprocess
+    import sys
+
+    train = write_pubtator(split.train, tmp_path / "train.PubTator")
+    test = write_pubtator(split.test, tmp_path / "test.PubTator")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_DEVICE": "cpu"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "course_utils.ie.biored_pipeline", "train", "--train", str(train), "--out",
+                           str(tmp_path / "model"), "--ner", "dictionary", "--relation-model", "lstm",
+                           "--relation-epochs", "2"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count(f"trained on {len(split.train)} abstracts on 2 processes") == 1, done.stdout
+    config = json.loads((tmp_path / "model" / "pipeline.json").read_text())
+    assert config["settings"]["relation_model"] == "lstm" and config["settings"]["ner"] == "dictionary"
+    assert main(["predict", "--model-dir", str(tmp_path / "model"), "--input", str(test), "--out",
+                 str(tmp_path / "pred.PubTator"), "--gold-entities", "--device", "cpu"]) == 0
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["ner", "pipeline.json", "relations"]
+    assert len(read_pubtator(tmp_path / "pred.PubTator").documents) == 6
+
+
+def test_train_command_passes_the_ner_encoder_and_batch_sizes(split, tmp_path: Path, monkeypatch) -> None:
+    """--ner-model reaches the NER model (lab: the manifest name biomedbert), batch sizes and the device too."""
+    import course_utils.ie.biored_pipeline as bp
+
+    seen = {}
+
+    def fake_train(documents, settings, *, device=None, show_progress=True):
+        seen.update(settings=settings, device=str(device))
+        raise PipelineError("stop here")
+
+    monkeypatch.setattr(bp, "train_pipeline", fake_train)
+    train = write_pubtator(split.train, tmp_path / "train.PubTator")
+    assert main(["train", "--train", str(train), "--out", str(tmp_path / "m"), "--ner-model", "biomedbert",
+                 "--ner-batch-size", "8", "--relation-batch-size", "2", "--device", "cpu"]) == 2
+    s = seen["settings"]
+    assert (s.ner_model, s.ner_batch_size, s.relation_batch_size, seen["device"]) == ("biomedbert", 8, 2, "cpu")
