@@ -69,14 +69,15 @@ NOTEBOOKS = {
 #: data, model or seed). About half a minute per chapter on one core.
 SCHEDULE: dict[str, dict[str, object]] = {
     "7": {"max_documents": 2000, "compare_documents": 300},
-    "8": {"max_documents": 2000},
-    "9": {"max_documents": 2000, "epochs": 1, "loop_sentences": 30},
+    "8": {"max_documents": 2000, "dim": 100, "dense_words": 1000},
+    "9": {"max_documents": 2000, "epochs": 3, "loop_sentences": 30},
     "10": {"max_documents": 200, "max_length": 64, "epochs": 0.5, "batch_size": 8},
-    "11": {"n_frequent_words": 300, "tsne_iter": 250, "n_bootstrap": 100},
-    "12": {"max_length": 64, "lstm_hidden": 32, "epochs": 1, "ablation_epochs": 1, "batch_size": 16},
+    "11": {"n_frequent_words": 300, "tsne_iter": 300, "n_bootstrap": 100},
+    "12": {"max_documents": 30, "max_eval_documents": 8, "max_length": 64, "lstm_hidden": 32, "epochs": 1,
+           "ablation_epochs": 1, "batch_size": 16},
     "13": {"max_length": 64, "epochs": 1, "ner_epochs": 1, "pretrained_epochs": 1, "train_documents": 40,
            "test_documents": 20},
-    "14": {"epochs": 1, "batch_size": 32, "max_pairs_per_concept": 5},
+    "14": {"epochs": 1, "batch_size": 32, "max_pairs_per_concept": 5, "max_steps": 20},
 }
 
 #: Chapters whose full profile takes a code path the lab profile does not (compare LAB and FULL in
@@ -132,18 +133,33 @@ def _home_folders() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def rehearsal_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Build once per session (per worker): the manifests, the data folder with the datasets and the stand-ins."""
+    """Build once per session (shared by pytest-xdist's workers): the manifests, the data folder with the datasets
+    and the stand-ins."""
+    from course_utils.cache import file_lock
+
+    keep = os.environ.get("COURSE_REHEARSAL_DIR", "").strip()
+    real_value = os.environ.get("COURSE_REAL_DATA", "").strip()
+    real = Path(real_value) if real_value and Path(real_value).is_dir() else None
+    if keep:
+        base = Path(keep)
+    else:  # pytest-xdist's workers share the parent of their temporary folders: build the data folder once
+        shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
+        base = (shared / f"lab_rehearsal_{'real' if real else 'fixtures'}") if shared else \
+            tmp_path_factory.mktemp("lab_rehearsal")
+    base.mkdir(parents=True, exist_ok=True)
+    with file_lock(base / ".build.lock"):
+        return _build(base, real)
+
+
+def _build(base: Path, real: Path | None) -> dict[str, object]:
     from rehearsal.datasets import build_data_dir, rehearsal_manifests
     from rehearsal.standins import STANDIN_MODELS, stage_standins
 
-    keep = os.environ.get("COURSE_REHEARSAL_DIR", "").strip()
-    base = Path(keep) if keep else tmp_path_factory.mktemp("lab_rehearsal")
-    base.mkdir(parents=True, exist_ok=True)
     data, manifests, scratch = base / "data", base / "manifests", base / "scratch"
-    real_value = os.environ.get("COURSE_REAL_DATA", "").strip()
-    real = Path(real_value) if real_value and Path(real_value).is_dir() else None
     start = time.perf_counter()
-    if not (data / ".rehearsal-complete").is_file():
+    marker = data / ".rehearsal-complete"
+    key = _build_key(real)
+    if not marker.is_file() or json.loads(marker.read_text()).get("key") != key:
         import shutil
 
         for folder in (data, manifests, scratch):
@@ -160,14 +176,25 @@ def rehearsal_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
             else:
                 os.environ["COURSE_MANIFEST_DIR"] = previous
         shutil.rmtree(scratch, ignore_errors=True)
-        (data / ".rehearsal-complete").write_text(json.dumps([vars(s) for s in staged], indent=2))
-    staged_info = json.loads((data / ".rehearsal-complete").read_text())
+        marker.write_text(json.dumps({"key": key, "staged": [vars(s) for s in staged]}, indent=2))
+    staged_info = json.loads(marker.read_text())["staged"]
     print(f"\n[lab rehearsal] data folder {data} ready in {time.perf_counter() - start:.1f} s "
           f"({'real files from ' + str(real) if real else 'fixtures from the course generators'})")
     for item in staged_info:
         how = "staged, verified" if item["verified"] else "placed as fetch leaves it"
         print(f"  {item['name']:16s} {item['source']:18s} {how}{': ' + item['note'] if item['note'] else ''}")
     return {"base": base, "data": data, "manifests": manifests, "real": real, "staged": staged_info}
+
+
+def _build_key(real: Path | None) -> str:
+    """Return a digest of what the data folder is made from (builders, manifests, real folder): a kept folder
+    (``COURSE_REHEARSAL_DIR``) is rebuilt when any of it changed."""
+    import hashlib
+
+    digest = hashlib.sha256(str(real).encode())
+    for path in sorted([*(ROOT / "tests" / "rehearsal").glob("*.py"), *(ROOT / "data_manifests").glob("*.yaml")]):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 _CPU_CELL = ("import resource as _r\n"
