@@ -251,6 +251,28 @@ def test_corpus_documents_for_each_profile_of_chapter_7() -> None:
     assert smoke.corpus == "synthetic" and len(docs) == (smoke.max_documents or 2000)
 
 
+def test_corpus_documents_cord19_reads_the_fetched_file_up_to_max_documents(tmp_path, monkeypatch) -> None:
+    """Lab/full (chapters 7-11): the fetched cord19/metadata.csv, cleaned and de-duplicated; with max_documents the
+    first documents of the whole file, the rest of the file left unread (a broken row after them is never seen)."""
+    folder = tmp_path / "cord19"
+    folder.mkdir()
+    rows = ["cord_uid,title,abstract,doi",
+            "a1,Fever in children,Fever &amp; cough.,10.1/a",
+            "a1,Fever in children,Fever &amp; cough.,10.1/a",  # duplicate cord_uid: dropped
+            "b2,,,",  # neither title nor abstract: dropped
+            "c3,Influenza,Influenza A in adults.,10.1/c",
+            "d4,Lungs,Lung injury.,10.1/d"]
+    (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
+    (folder / ".course-complete").write_text("{}")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    whole = corpus_documents(_Settings("cord19", None))
+    assert [d.doc_id for d in whole] == ["a1", "c3", "d4"] and whole[0].abstract == "Fever & cough."
+    with (folder / "metadata.csv").open("a") as handle:
+        handle.write('e5,"broken\n')  # a broken row past the first two documents
+    first = corpus_documents(_Settings("cord19", 2))
+    assert first == whole[:2]
+
+
 @pytest.mark.real_data
 def test_corpus_documents_real(real_data) -> None:
     docs = corpus_documents(_Settings("real", None), real_data=real_data)
