@@ -54,7 +54,9 @@ _HARD_CASES = [
     (0.3, 1.2, 0.2, False, "the negative is far beyond the positive: an easy triplet, nothing to learn"),
     (0.8, 0.5, 0.2, True, "the negative is nearer than the positive: a hard triplet"),
     (0.5, 0.6, 0.2, True, "the negative is farther, but by less than the margin: still mined"),
-    (0.5, 0.7, 0.2, True, "exactly at the margin: kept (the rule is <=)"),
+    # exactly representable in binary floating point, so d_an - d_ap == margin holds exactly, whichever way a
+    # student writes the comparison (0.7 - 0.5 is 0.19999999999999996, which would pass "<" as "<=")
+    (0.25, 0.5, 0.25, True, "exactly at the margin: kept (the rule is <=)"),
     (0.1, 0.35, 0.2, False, "farther by 0.25 > 0.2: not mined"),
 ]
 

@@ -309,8 +309,10 @@ def test_exercise_checkers():
     assert ch14.check_is_hard(ch14.is_hard_solution).status == CORRECT
     swapped = ch14.check_is_hard(lambda ap, an, m: ap < an + m)  # the poster's inequality as printed
     assert swapped.status == INCORRECT
-    strict_lt = ch14.check_is_hard(lambda ap, an, m: an - ap < m - 1e-12)
-    assert strict_lt.status == INCORRECT and "exactly at the margin" in strict_lt.message
+    for strict_lt in (lambda ap, an, m: an - ap < m, lambda ap, an, m: ap + m > an):  # "<" written two ways
+        feedback = ch14.check_is_hard(strict_lt)
+        assert feedback.status == INCORRECT and "exactly at the margin" in feedback.message
+    assert ch14.check_is_hard(lambda ap, an, m: ap + m >= an).status == CORRECT  # "<=" the other way round
 
 
 def test_synonym_auc_has_known_answers():
