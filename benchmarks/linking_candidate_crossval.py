@@ -51,6 +51,8 @@ def main() -> int:
                         help="save each fold's encoder after the last epoch to SAVE/fold-N (for linking_rerank.py)")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).with_name("results") / "linking_candidate_crossval.json")
+    parser.add_argument("--device", default="cpu",
+                        help="where the encoders run: cpu (the recorded figures), cuda, cuda:1, mps")
     args = parser.parse_args()
     for fold in (0, 1):
         if not (args.fold_encoders / f"fold-{fold}" / "config.json").is_file():
@@ -73,7 +75,7 @@ def main() -> int:
         if args.biored_extra:
             rows += biored_disease_rows([root / "biored" / "Train.PubTator", root / "biored" / "Dev.PubTator"],
                                         exclude_documents=set(develop_texts) | {m.doc_id for m in queries})
-        encoder = load_encoder(str(args.fold_encoders / f"fold-{fold}"), device="cpu")
+        encoder = load_encoder(str(args.fold_encoders / f"fold-{fold}"), device=args.device)
         tfidf = L.TfidfLinker(task.dictionary)
 
         def score(epoch: int, fold: int = fold, task=task, tfidf=tfidf, encoder=encoder) -> None:

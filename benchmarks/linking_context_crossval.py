@@ -71,6 +71,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu",
+                        help="where the encoders run: cpu (the recorded figures), cuda, cuda:1, mps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
@@ -83,7 +85,7 @@ def main() -> int:
     names = sorted({normalize_name(n) for n in vocab.names} | {normalize_name(m.text) for m in train}
                    | {normalize_name(e) for e in expanded.values()} | {normalize_name(e) for e in doc_expanded.values()})
     start = time.perf_counter()
-    vectors = embed_texts(names, encoder=load_encoder("minilm", device="cpu"), batch_size=128, max_length=25,
+    vectors = embed_texts(names, encoder=load_encoder("minilm", device=args.device), batch_size=128, max_length=25,
                           show_progress=False)
     print(f"embedded {len(names):,} names with the untrained MiniLM in {time.perf_counter() - start:.0f} s")
     row_of = {n: i for i, n in enumerate(names)}

@@ -50,6 +50,8 @@ def main() -> int:
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--goal", type=float, default=0.03, help="the margin the issue asks for")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "linking_margin.json")
+    parser.add_argument("--device", default="cpu",
+                        help="where the encoders run: cpu (the recorded figures), cuda, cuda:1, mps")
     args = parser.parse_args()
     encoders = {}
     for item in args.encoder:
@@ -68,7 +70,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
     t0 = time.perf_counter()
-    untrained = load_encoder("minilm", device="cpu")
+    untrained = load_encoder("minilm", device=args.device)
 
     def hits(task, tfidf, encoder) -> np.ndarray:
         linker = L.ContextLinker(L.CombinedLinker(L.DenseLinker(task.dictionary, encoder, show_progress=False),
@@ -98,7 +100,7 @@ def main() -> int:
         tfidf = L.TfidfLinker(develop.dictionary)
         base = hits(develop, tfidf, untrained)
         for label, folder in encoders.items():
-            report("develop", label, base, hits(develop, tfidf, load_encoder(str(folder), device="cpu")), documents)
+            report("develop", label, base, hits(develop, tfidf, load_encoder(str(folder), device=args.device)), documents)
     if args.fold_encoders is not None:
         vocab = read_disease_vocab(root / "disease_vocab")
         texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
@@ -107,7 +109,7 @@ def main() -> int:
             task = task_from_mentions(texts, listed, texts, queries, vocab, name=f"fold {fold}")
             tfidf = L.TfidfLinker(task.dictionary)
             base_parts.append(hits(task, tfidf, untrained))
-            tuned_parts.append(hits(task, tfidf, load_encoder(str(args.fold_encoders / f"fold-{fold}"), device="cpu")))
+            tuned_parts.append(hits(task, tfidf, load_encoder(str(args.fold_encoders / f"fold-{fold}"), device=args.device)))
             documents += [m.doc_id for m in queries]
         report("folds", "fold encoders", np.concatenate(base_parts), np.concatenate(tuned_parts), documents)
     print(f"total {time.perf_counter() - t0:.0f} s")

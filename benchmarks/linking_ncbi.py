@@ -90,6 +90,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1234,
                         help="self-alignment seed (pair sampling, batch order, dictionary negatives; 1234: every run "
                              "on the results page unless it says otherwise)")
+    parser.add_argument("--device", default="cpu",
+                        help="where the encoders run: cpu (the recorded figures), cuda, cuda:1, mps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
@@ -120,7 +122,7 @@ def main() -> int:
     for dictionary, name in (() if args.skip_baselines else ((primary, "vocabulary + train mentions"), (vocab, "vocabulary only"))):
         run(f"exact match | {name}", L.ExactMatchLinker(dictionary))
         run(f"char 2-4-gram TF-IDF | {name}", L.TfidfLinker(dictionary), context=dictionary is primary)
-    encoder = load_encoder("minilm", device="cpu")
+    encoder = load_encoder("minilm", device=args.device)
     tfidf = L.TfidfLinker(primary)
     if not args.skip_baselines:
         start = time.perf_counter()
@@ -146,7 +148,7 @@ def main() -> int:
           flush=True)
     steps = 0
     if args.encoder is not None:
-        encoder = load_encoder(str(args.encoder), device="cpu")
+        encoder = load_encoder(str(args.encoder), device=args.device)
         print(f"scoring the saved encoder {args.encoder} (no self-alignment)", flush=True)
     else:
         settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
@@ -173,7 +175,7 @@ def main() -> int:
     run(f"MiniLM self-aligned + {args.tfidf_weight} TF-IDF | vocabulary + train mentions",
         L.CombinedLinker(dense, tfidf, args.tfidf_weight))
     for alpha in args.wise:
-        mixed = (encoder[0], average_weights(copy.deepcopy(encoder[1]), load_encoder("minilm", device="cpu")[1], alpha))
+        mixed = (encoder[0], average_weights(copy.deepcopy(encoder[1]), load_encoder("minilm", device=args.device)[1], alpha))
         mixed_dense = L.DenseLinker(primary, mixed)
         run(f"MiniLM self-aligned, weights x {alpha} + untrained x {1 - alpha:g} | vocabulary + train mentions", mixed_dense)
         run(f"MiniLM self-aligned, weights x {alpha}, + {args.tfidf_weight} TF-IDF | vocabulary + train mentions",
@@ -186,7 +188,7 @@ def main() -> int:
         save_encoder(encoder, args.save_encoder)
     out = {"results": results, "times_s": times,
            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "total_s": time.perf_counter() - t0,
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}",
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}, device {args.device}",
            "train_rows": len(rows), "steps": steps, "biored_extra": args.biored_extra}
     path = args.out
     path.parent.mkdir(parents=True, exist_ok=True)

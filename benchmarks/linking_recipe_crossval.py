@@ -64,6 +64,8 @@ def main() -> int:
     parser.add_argument("--save", type=Path, default=None,
                         help="save each fold's encoder after the last epoch to SAVE/fold-N (for linking_rerank.py)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "linking_recipe_crossval.json")
+    parser.add_argument("--device", default="cpu",
+                        help="where the encoders run: cpu (the recorded figures), cuda, cuda:1, mps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
@@ -88,7 +90,7 @@ def main() -> int:
         print(task.description, flush=True)
         tfidf = L.TfidfLinker(task.dictionary)
         record(fold, "char TF-IDF + context", tfidf, task)
-        encoder = load_encoder("minilm", device="cpu")
+        encoder = load_encoder("minilm", device=args.device)
         record(fold, "MiniLM untrained + 0.25 TF-IDF + context",
                L.CombinedLinker(L.DenseLinker(task.dictionary, encoder, show_progress=False), tfidf, 0.25), task)
         other_forms = task_from_mentions(texts, listed, texts, queries, vocab, abbreviations=True).train_rows \
@@ -99,7 +101,7 @@ def main() -> int:
         rows = extended_training_rows(task.train_rows, other_forms=other_forms, extra=extra, vocabulary=vocab)
         print(f"fold {fold}: {len(rows):,} self-alignment rows", flush=True)
 
-        base_model = load_encoder("minilm", device="cpu")[1] if args.wise else None
+        base_model = load_encoder("minilm", device=args.device)[1] if args.wise else None
 
         def score(epoch: int, fold: int = fold, task=task, tfidf=tfidf, encoder=encoder, base_model=base_model) -> None:
             if epoch not in args.report_epochs:

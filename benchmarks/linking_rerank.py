@@ -54,6 +54,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="document split (0: the recipe cross-validation's)")
     parser.add_argument("--candidates", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "linking_rerank.json")
+    parser.add_argument("--device", default="cpu",
+                        help="where the encoders run: cpu (the recorded figures), cuda, cuda:1, mps")
     args = parser.parse_args()
     for folder in (args.fold_encoders / "fold-0", args.fold_encoders / "fold-1", args.encoder):
         if not (folder / "config.json").is_file():
@@ -65,7 +67,7 @@ def main() -> int:
     vocab = read_disease_vocab(root / "disease_vocab")
     texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
     halves = document_folds(texts, train, args.seed)
-    untrained = load_encoder("minilm", device="cpu")
+    untrained = load_encoder("minilm", device=args.device)
     systems = ("baseline", "self-aligned", "self-aligned + reference")
 
     def candidates(task, encoder) -> dict[str, object]:
@@ -86,10 +88,10 @@ def main() -> int:
     for fold in (0, 1):
         listed, queries = halves[fold]
         task = task_from_mentions(texts, listed, texts, queries, vocab, name=f"fold {fold}")
-        folds.append(candidates(task, load_encoder(str(args.fold_encoders / f"fold-{fold}"), device="cpu")))
+        folds.append(candidates(task, load_encoder(str(args.fold_encoders / f"fold-{fold}"), device=args.device)))
     develop = ncbi_task(root / "ncbi_disease" / "NCBItrainset.txt", root / "ncbi_disease" / "NCBIdevelopset.txt",
                         root / "disease_vocab")
-    develop_sets = candidates(develop, load_encoder(str(args.encoder), device="cpu"))
+    develop_sets = candidates(develop, load_encoder(str(args.encoder), device=args.device))
 
     def gold_of(sets) -> list[tuple[str, ...]]:
         return [tuple(c for c, g in zip(cids, lab) if g) or ("-",) for cids, lab in zip(sets.ids, sets.labels)]

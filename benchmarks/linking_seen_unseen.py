@@ -31,6 +31,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--abbreviations", action="store_true", help="expand short forms (default: as written)")
     parser.add_argument("--encoder", default=None, help="folder of a saved (self-aligned) encoder to add")
+    parser.add_argument("--device", default="cpu",
+                        help="where the encoders run: cpu (the recorded figures), cuda, cuda:1, mps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data")) / "ncbi_disease"
@@ -45,13 +47,13 @@ def main() -> int:
     print(task.description)
     print(f"develop mentions written as a training mention: {seen.sum()}; not: {(~seen).sum()}")
     start = time.perf_counter()
-    dense = L.DenseLinker(task.dictionary, load_encoder("minilm", device="cpu"), show_progress=False)
+    dense = L.DenseLinker(task.dictionary, load_encoder("minilm", device=args.device), show_progress=False)
     print(f"embedded {len(task.dictionary):,} names in {time.perf_counter() - start:.0f} s")
     tfidf = L.TfidfLinker(task.dictionary)
     linkers = [("exact match", L.ExactMatchLinker(task.dictionary)), ("char 2-4-gram TF-IDF", tfidf),
                ("MiniLM untrained", dense), ("MiniLM untrained + 0.25 TF-IDF", L.CombinedLinker(dense, tfidf, 0.25))]
     if args.encoder:
-        aligned = L.DenseLinker(task.dictionary, load_encoder(args.encoder, device="cpu"), show_progress=False)
+        aligned = L.DenseLinker(task.dictionary, load_encoder(args.encoder, device=args.device), show_progress=False)
         linkers += [("self-aligned", aligned), ("self-aligned + 0.25 TF-IDF", L.CombinedLinker(aligned, tfidf, 0.25))]
     for name, linker in linkers:
         runs = [(name, linker.rank(list(task.queries), k=1).top1())]
