@@ -404,3 +404,5 @@ def test_train_command_without_synonyms_is_a_clear_error(tmp_path, capsys):
     assert L.main(["train", "--pairs", str(pairs), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
     assert "needs synonym pairs" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+    assert L.main(["train", "--pairs", str(pairs), "--out", str(tmp_path / "out"), "--dictionary-negatives", "2"]) == 2
+    assert "needs K >= 0 and, when K > 0, a --dictionary" in capsys.readouterr().err
