@@ -81,7 +81,8 @@ def preprocess_configuration(prepared: PreparedDataset, configuration: str) -> P
     identifier = prepared.plans["configurations"][configuration]["data_identifier"]
     name = prepared.raw.name
     folder = prepared.folders.preprocessed / name / identifier
-    marker = folder / ".course-complete"
+    # beside the data folder, not in it: nnU-Net infers the dataset format from the endings of the files in it
+    marker = prepared.folders.preprocessed / name / f".course-complete.{identifier}"
     with open(prepared.folders.preprocessed / f".{name}.{configuration}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
