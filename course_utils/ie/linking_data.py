@@ -60,6 +60,7 @@ __all__ = [
     "linking_task",
 ]
 
+_MESH_PREFIXED = re.compile(r"^MESH:([DC]\d{6,9})$", re.IGNORECASE)
 _ID_FORMS = (re.compile(r"^[DC]\d{6,9}$"), re.compile(r"^OMIM:\d{6}(\.\d{4})?$"), re.compile(r"^[A-Z]{2,5}:\w+$"))
 
 
@@ -136,7 +137,8 @@ def normalize_name(text: str) -> str:
 
 def parse_ids(field_value: str, *, where: str = "") -> tuple[tuple[str, ...], int]:
     """Return ``(ids, n_stripped)``: the ids of an id field split on ``|`` and ``+``, and how many carried stray
-    spaces (chapter 14). An id in no known format raises :class:`LinkingDataError` naming ``where``."""
+    spaces (chapter 14). ``MESH:D051437`` (CTD's spelling) becomes ``D051437`` (the corpus's), a bare six-digit
+    number ``OMIM:nnnnnn``. An id in no known format raises :class:`LinkingDataError` naming ``where``."""
     parts = [p for p in re.split(r"[|+]", field_value)]
     ids: list[str] = []
     stripped = 0
@@ -148,6 +150,9 @@ def parse_ids(field_value: str, *, where: str = "") -> tuple[tuple[str, ...], in
             raise LinkingDataError(f"{where}: empty id in {field_value!r}; ids are joined by '|' or '+'.")
         if clean.isdigit() and len(clean) == 6:  # a bare OMIM number (some releases omit the prefix)
             clean = f"OMIM:{clean}"
+        mesh = _MESH_PREFIXED.match(clean)
+        if mesh:  # CTD's MEDIC writes MESH:D051437; the corpus writes D051437: one id, one spelling
+            clean = mesh.group(1)
         if not any(form.match(clean) for form in _ID_FORMS):
             raise LinkingDataError(
                 f"{where}: id {clean!r} is in no known format (MeSH D/C + digits, OMIM:nnnnnn, or PREFIX:id). "

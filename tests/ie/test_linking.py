@@ -26,6 +26,12 @@ VOCAB = Vocabulary(("Breast Neoplasms", "Ovarian Neoplasms", "Colonic Neoplasms"
                    ("D001943", "D010051", "D003110", "D009369", "D051437"))
 
 
+def test_mesh_prefixed_ids_are_the_corpus_ids():
+    # a MEDIC-style dictionary (MESH:D...) must match NCBI-disease's gold ids (D...), not score 0 silently
+    assert parse_ids("MESH:D051437|mesh:C000657245") == (("D051437", "C000657245"), 0)
+    assert parse_ids("MESHX:D051437") == (("MESHX:D051437",), 0)  # another prefix is left as it is
+
+
 def test_normalisation_and_ids():
     assert normalize_name("Colon-Cancers, (familial)") == "colon cancers familial"
     assert parse_ids("D001943|D010051") == (("D001943", "D010051"), 0)
