@@ -19,11 +19,12 @@ code path differs from lab's), on the CPU, with:
   they fail, logged as waived with the notebook's reason (``course_utils/claims.py``);
 * no network and nothing written outside temporary folders: ``COURSE_OFFLINE=1``, ``HF_HUB_OFFLINE=1``,
   ``TRANSFORMERS_OFFLINE=1``, ``HF_ENDPOINT=http://127.0.0.1:9`` (any hub call fails at once), ``HF_HOME``,
-  ``XDG_CACHE_HOME``, ``MPLCONFIGDIR``, ``IPYTHONDIR``, ``JUPYTER_RUNTIME_DIR`` and ``COURSE_WORK_DIR`` in the
-  test's temporary folder, ``COURSE_STATIC_FIGURES=1``, ``MPLBACKEND=Agg``, ``CUDA_VISIBLE_DEVICES=`` (CPU), and
+  ``XDG_CACHE_HOME``, ``MPLCONFIGDIR``, ``IPYTHONDIR``, ``JUPYTER_RUNTIME_DIR``, ``COURSE_WORK_DIR`` and even
+  ``HOME`` in the test's temporary folder, ``COURSE_STATIC_FIGURES=1``, ``MPLBACKEND=Agg``, ``CUDA_VISIBLE_DEVICES=`` (CPU), and
   ``COURSE_REAL_DATA`` removed from the kernel's environment (the notebooks read only the data folder). After each
-  chapter the test checks that the repository gained no file, and that the Hugging Face cache, the course's
-  default cache folder and the IPython and Jupyter folders of the home directory are unchanged.
+  chapter the test checks that the repository gained no file, that the data folder is unchanged, and that no
+  file appeared in the real home's Hugging Face cache, the course's default cache folder or ``~/nltk_data``; it
+  lists what the kernel wrote under its temporary ``HOME``.
 
 Every claim a chapter checks is logged (``COURSE_CLAIMS_LOG``); the test prints each chapter's time and its claims
 held / waived (with the notebook's reason) and fails when a cell raised or a claim failed, naming the cell.
@@ -126,9 +127,10 @@ def _repo_new_files() -> set[str]:
 
 
 def _home_folders() -> list[Path]:
+    # The caches a lab path would write to if it ignored the rehearsal's variables (the kernel's HOME is a temporary
+    # folder too, so anything it writes under ~ lands there and is listed).
     home = Path.home()
-    return [home / ".cache" / "huggingface", home / ".cache" / "biomed-ai-course", home / ".ipython",
-            home / ".local" / "share" / "jupyter", home / ".cache" / "matplotlib"]
+    return [home / ".cache" / "huggingface", home / ".cache" / "biomed-ai-course", home / "nltk_data"]
 
 
 @pytest.fixture(scope="session")
@@ -249,7 +251,9 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
     schedule = _schedule()
     missing = sorted(set(SCHEDULE[str(chapter)]) - set(schedule[str(chapter)]))
     home = run / "home"
+    watched = {str(f): _snapshot(f) for f in _home_folders()}  # the real home, before HOME is moved
     env = {
+        "HOME": str(home),
         "COURSE_PROFILE": profile,
         "COURSE_DATA_DIR": str(data["data"]),
         "COURSE_MANIFEST_DIR": str(data["manifests"]),
@@ -281,7 +285,7 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
     for name in ("COURSE_REAL_DATA", "COURSE_BOOK_CACHE", "COURSE_MRI_DIR", "COURSE_DATA_READONLY"):
         monkeypatch.delenv(name, raising=False)
 
-    watched = {str(f): _snapshot(f) for f in _home_folders()}
+    home_before = _snapshot(home)
     repo_before = _repo_new_files()
     data_before = _snapshot(Path(str(data["data"])))
     nb = nbformat.read(path, as_version=4)
@@ -324,7 +328,10 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
     print("\n" + _CJK.sub("…", "\n".join(lines)))
 
     new_in_repo = sorted(_repo_new_files() - repo_before)
-    changed_home = [f for f, before in watched.items() if _snapshot(Path(f)) != before]
+    changed_home = [f for f, before in watched.items() if set(_snapshot(Path(f))) - set(before)]
+    under_home = sorted({"/".join(Path(p).parts[:2]) for p in set(_snapshot(home)) - set(home_before)})
+    if under_home:
+        print(f"  written under the kernel's temporary HOME: {under_home[:12]}")
     data_changed = _snapshot(Path(str(data["data"]))) != data_before
     problems = []
     if error:
@@ -334,7 +341,8 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
     if new_in_repo:
         problems.append(f"files appeared in the repository: {new_in_repo[:10]}")
     if changed_home:
-        problems.append(f"folders outside the temporary ones changed: {changed_home}")
+        problems.append(f"new files in {changed_home} (outside the temporary folders; if another process on this "
+                        "machine wrote them, rerun)")
     if data_changed:
         problems.append(f"the data folder {data['data']} changed (the lab path must only read it)")
     assert not problems, _CJK.sub("…", f"chapter {chapter} ({profile}) lab rehearsal:\n" + "\n".join(problems))

@@ -202,6 +202,9 @@ run_tests() {
   # so nbval re-runs only Part I (a second layout) and tests/test_notebooks_executed.py checks the rest.
   # pytest runs two workers (pyproject's addopts): one BLAS/OpenMP thread each, or four threads fight over two
   # cores and torch slows down many times over.
+  # The same run holds the lab-path rehearsal of chapters 7-14 (marker lab_rehearsal, tests/test_lab_rehearsal.py):
+  # each notebook in COURSE_PROFILE=lab on the CPU with the real files of COURSE_REAL_DATA (or generated fixtures)
+  # and stand-in models, one chapter per test so both workers share it. It sets its own profile and variables.
   COURSE_WORK_DIR="${COURSE_WORK_DIR:-$ROOT/_build/work}" COURSE_REAL_DATA="$real" COURSE_PROFILE=smoke \
     COURSE_BOOK_CACHE="$ROOT/_build/.jupyter_cache" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" \
     MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}" "$VENV/bin/python" -m pytest "$@" || status=$?
