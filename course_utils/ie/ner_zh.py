@@ -855,13 +855,15 @@ def predict_documents(model: NerModel, vocab: CharVocab, texts: Sequence[str], *
 
 @dataclass
 class Evaluation:
-    """Exact span + type scores on the original brat offsets, error classes, token accuracy (chapter 12)."""
+    """Exact span + type scores on the original brat offsets, error classes, token accuracy, and the predicted
+    entities of each document (chapter 12)."""
 
     scores: SpanScores
     errors: dict[str, int]
     token_accuracy: float
     gold_tags: list[list[str]]
     pred_tags: list[list[str]]
+    entities: list[list[Entity]] = field(default_factory=list)
 
     def table(self) -> Any:
         """Return the per-type table with micro and macro rows (pandas; chapter 12)."""
@@ -883,7 +885,7 @@ def evaluate_documents(model: NerModel, vocab: CharVocab, docs: Sequence[BratDoc
     pred = [m for d, ents in zip(docs, entities, strict=True) for m in mentions_of(d.doc_id, ents)]
     gold_tags = [encode_document(d).tags for d in docs]
     return Evaluation(score_mentions(gold, pred), error_classes(gold, pred), token_accuracy(gold_tags, pred_tags),
-                      gold_tags, pred_tags)
+                      gold_tags, pred_tags, entities)
 
 
 def save_model(folder: str | os.PathLike[str], model: NerModel, vocab: CharVocab, meta: dict[str, Any]) -> Path:
