@@ -442,8 +442,12 @@ def evaluate(linker: Any, queries: Sequence[str], gold: Sequence[Sequence[str]],
     """Return the lenient and strict scores of ``linker`` on ``queries`` with their ``gold`` ids (chapter 14).
 
     Per unique mention: each distinct (normalised query, gold ids) pair counts once. ``variants`` (one other
-    surface form per query) is passed to a :class:`ContextLinker`; the strict rule links composite parts as
-    written.
+    surface form per query) and ``cited`` are passed to a :class:`ContextLinker`. Strict rule: a query with
+    several gold ids is split into parts (:func:`split_composite`), each part linked in the query's context (its
+    part of the variant when that splits into as many parts, else itself; the query's cited ids); a mention
+    with several gold ids that does not split (a combination concept, alternative ids) can never be strictly
+    right; every other query keeps its own top id, so its strict outcome does not depend on the rest of the
+    batch. Deciding the split by the gold id count follows BioSyn's preprocessing.
     """
     if (variants is not None or cited is not None) and not isinstance(linker, ContextLinker):
         raise LinkingError("variants and cited ids need a ContextLinker, which scores each query in its abstract.")
@@ -453,14 +457,27 @@ def evaluate(linker: Any, queries: Sequence[str], gold: Sequence[Sequence[str]],
         ranking = linker.rank(list(queries), k=k, variants=None if variants is None else list(variants),
                               cited=None if cited is None else list(cited))
     ranked = [list(r) for r in ranking.ids]
-    # strict: composites split into parts, the top id of each part
-    parts_of = [split_composite(q) if len(g) > 1 else [q] for q, g in zip(queries, gold)]
-    flat = [p for parts in parts_of for p in parts]
-    part_top = linker.rank(flat, k=1).top1() if any(len(p) > 1 for p in parts_of) else [r[0] if r else "" for r in ranked]
-    predicted, i = [], 0
-    for parts in parts_of:
-        predicted.append(part_top[i:i + len(parts)])
-        i += len(parts)
+    # strict: a composite is split into its parts, each linked to its top id *in the same context* as the query
+    # (its part of the expanded variant, the query's cited ids); any other query keeps its own top id
+    predicted: list[list[str]] = [[r[0]] if r else [""] for r in ranked]
+    split = [(j, split_composite(q)) for j, (q, g) in enumerate(zip(queries, gold)) if len(g) > 1]
+    split = [(j, parts) for j, parts in split if len(parts) > 1]
+    if split:
+        flat = [p for _, parts in split for p in parts]
+        if variants is None and cited is None:
+            part_top = linker.rank(flat, k=1).top1()
+        else:
+            part_variants, part_cited = [], []
+            for j, parts in split:
+                other = split_composite(variants[j]) if variants is not None else []
+                part_variants += other if len(other) == len(parts) else parts
+                part_cited += [cited[j] if cited is not None else ()] * len(parts)
+            part_top = linker.rank(flat, k=1, variants=part_variants,
+                                   cited=None if cited is None else part_cited).top1()
+        i = 0
+        for j, parts in split:
+            predicted[j] = part_top[i:i + len(parts)]
+            i += len(parts)
     seen: dict[tuple[str, tuple[str, ...]], int] = {}
     for j, (q, g) in enumerate(zip(queries, gold)):
         seen.setdefault((normalize_name(q), tuple(sorted(g))), j)

@@ -131,6 +131,27 @@ def test_lenient_and_strict_rules_on_a_composite_mention():
     assert scores.acc1 == 1.0 and scores.strict == 1.0
     exact = L.evaluate(L.ExactMatchLinker(VOCAB), ["breast and ovarian neoplasms"], [("D001943", "D010051")])
     assert exact.acc1 == 0.0 and exact.strict == 1.0  # the split parts do match exactly
+    # strict below lenient: one part found, the other not
+    partial = L.evaluate(tfidf, ["breast and kidney neoplasms"], [("D001943", "D010051")])
+    assert partial.acc1 == 1.0 and partial.strict == 0.0
+    # a mention with two gold ids that does not split can never be strictly right
+    assert L.evaluate(tfidf, ["breast neoplasms"], [("D001943", "D010051")]).strict == 0.0
+
+
+def test_strict_rule_keeps_each_mentions_context_beside_a_composite():
+    vocab = Vocabulary(("coronary heart disease", "CHD syndrome", "breast neoplasms", "ovarian neoplasms"),
+                       ("D003327", "C000001", "D001943", "D010051"))
+    ctx = L.ContextLinker(L.TfidfLinker(vocab), prior=0.0)
+    queries, gold = ["CHD", "breast and ovarian neoplasms"], [("D003327",), ("D001943", "D010051")]
+    together = L.evaluate(ctx, queries, gold, variants=["coronary heart disease", "breast and ovarian neoplasms"])
+    alone = L.evaluate(ctx, queries[:1], gold[:1], variants=["coronary heart disease"])
+    assert alone.acc1 == alone.strict == 1.0
+    assert together.acc1 == 1.0 and together.strict == 1.0  # CHD keeps its long form beside the composite
+    # a composite's parts take their parts of the variant ("BOC" expanded in its abstract) and the cited ids
+    vocab2 = Vocabulary(("breast neoplasms", "ovarian neoplasms", "boc syndrome"), ("D001943", "D010051", "C000002"))
+    ctx2 = L.ContextLinker(L.TfidfLinker(vocab2), prior=0.0)
+    expanded = L.evaluate(ctx2, ["BC and OC"], [("D001943", "D010051")], variants=["breast and ovarian neoplasms"])
+    assert expanded.strict == 1.0
 
 
 def test_baselines_rank_ids_not_names():
