@@ -115,6 +115,8 @@ def chapter_data(settings: Any) -> ChapterData:
     ``n_train`` + ``n_test`` abstracts with :func:`~course_utils.ie.synthetic_biored.synthetic_biored` (seeded by
     ``seed``); any other value names the data layer's dataset (``biored``, fetched by manifest), read with the
     checked PubTator reader. Only Train and Dev are used: the model is trained on Train and scored on Dev.
+    ``settings.train_documents`` / ``test_documents`` (when not None) keep the first N abstracts of each file (the
+    lab rehearsal's size knob).
     """
     if settings.dataset == "synthetic":
         from .synthetic_biored import synthetic_biored

@@ -549,7 +549,8 @@ def train_ner(documents: Sequence[BioDocument], *, model: str = "minilm", epochs
               seed: int = 1234, device: Any = None, show_progress: bool = True) -> BioNerModel:
     """Return a :class:`BioNerModel` fine-tuned on ``documents`` (first piece of each word labelled; chapter 13).
 
-    ``model`` is ``"minilm"`` (the installed encoder), a model manifest name or a hub id. Windows hold at most
+    ``model`` is ``"minilm"`` (the installed encoder), a model manifest name (lab/full: ``"biomedbert"``, its
+    verified folder) or a local folder, loaded through :mod:`course_utils.text.pretrained`. Windows hold at most
     ``max_length`` ids and share ``stride`` pieces (default a quarter of a window). AdamW with ``lr`` for the
     encoder and ``head_lr`` for the new tag layer, linear warm-up over the first ``warmup`` share of the steps
     and linear decay to 0, gradient norm clipped at ``grad_clip``, bf16 (or fp16 with loss scaling) autocast

@@ -6,7 +6,8 @@ candidate pair (the no-relation pairs included) is classified from ``[h1 + h2, h
 BioRED relations are undirected) by a relation head and a novelty head. Encoders: ``lstm`` and ``rnn``
 (bidirectional, over learned word embeddings) and ``transformer`` (a small encoder trained from scratch), and
 ``pretrained``: a Hugging Face encoder (``model="minilm"``, the real all-MiniLM-L6-v2 installed with the course,
-or any hub id / folder, e.g. BiomedBERT in lab/full) fine-tuned end to end. For it the typed markers are added to
+or a model manifest such as ``"biomedbert"`` in lab/full, loaded from its verified folder by
+:mod:`course_utils.text.pretrained`) fine-tuned end to end. For it the typed markers are added to
 the WordPiece vocabulary as special tokens (the embedding matrix grows by one row per marker), a document longer
 than the model's positions is split into overlapping windows and each marker's state is taken from the window in
 which it sits most centrally; AdamW with one learning rate for the encoder and another for the heads, linear
@@ -408,7 +409,8 @@ def train_relations(documents: Sequence[BioDocument], *, kind: str = "lstm", epo
     ``none_weight`` down-weights the (many) no-relation pairs in the relation loss; novelty is learned on the
     related pairs only. ``kind`` is ``lstm``, ``rnn`` or ``transformer`` (trained from scratch, ``dim`` 64 by
     default, on the CPU unless ``device`` says otherwise) or ``pretrained``: the encoder ``model`` (``"minilm"``,
-    a hub id or a folder) fine-tuned end to end with AdamW, ``encoder_lr`` for the encoder (1e-4 suits the small
+    a model manifest such as ``"biomedbert"`` or a local folder, through :mod:`course_utils.text.pretrained`)
+    fine-tuned end to end with AdamW, ``encoder_lr`` for the encoder (1e-4 suits the small
     MiniLM; 2e-5 to 5e-5 is usual for a BERT-base model) and ``lr`` for the heads (``dim`` defaults to the
     encoder's width), each marker's new embedding row starting from the mean embedding of its type's words, ``warmup`` (a fraction of the steps) of linear warm-up then
     linear decay to 0, windows of ``max_length`` WordPiece tokens overlapping by ``stride``; ``encoder_layers``

@@ -204,6 +204,13 @@ def test_chapter_data_per_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     lab = E.chapter_data(chapter_settings(13, "lab"))
     assert lab.train == (DOC,) and lab.test == (DOC2,) and lab.test_name == "BioRED Dev"
+    # the rehearsal's size knob: the first N abstracts of each file, through the documented override
+    write_pubtator([DOC, DOC2], folder / "BioRED" / "Train.PubTator")
+    monkeypatch.setenv("COURSE_SCHEDULE_OVERRIDE", '{"13": {"train_documents": 1, "test_documents": 0}}')
+    capped = E.chapter_data(chapter_settings(13, "lab"))
+    assert capped.train == (DOC,) and capped.test == () and "first 1 Train and 0 Dev" in capped.source
+    monkeypatch.delenv("COURSE_SCHEDULE_OVERRIDE")
+    assert E.chapter_data(chapter_settings(13, "lab")).train == (DOC, DOC2)
     (folder / "BioRED" / "Dev.PubTator").unlink()
     with pytest.raises(E.ExploreError, match="no Dev.PubTator.*fetch biored"):
         E.chapter_data(chapter_settings(13, "lab"))

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from course_utils.ie.biored import TypePairRule, labelled_pairs, read_pubtator, relation_scores, write_pubtator
-from course_utils.ie.relations import ENCODERS, load_classifier, main, predict_relations, train_relations
+from course_utils.ie.relations import (
+    ENCODERS,
+    load_classifier,
+    main,
+    predict_relations,
+    save_classifier,
+    train_relations,
+)
 from course_utils.ie.synthetic_biored import synthetic_biored
 
 
@@ -239,3 +246,24 @@ def test_the_two_process_run_completes_and_its_model_predicts(split, tmp_path: P
     assert main(["predict", "--model-dir", str(tmp_path / "model"), "--input", str(test), "--out",
                  str(tmp_path / "pred.PubTator"), "--device", "cpu"]) == 0
     assert len(read_pubtator(tmp_path / "pred.PubTator").documents) == 4
+
+
+def test_pretrained_kind_on_the_lab_model_by_manifest_name(split, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lab path: kind="pretrained", model="biomedbert" loads the staged manifest folder (config.json, vocab.txt,
+    pytorch_model.bin; no tokenizer files) through course_utils.text.pretrained; the marker tokens survive save and
+    load, and the loaded classifier predicts what the trained one did."""
+    from tests.ie.test_ner_biored import _stand_in_biomedbert
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _stand_in_biomedbert(tmp_path / "data")
+    clf = train_relations(split.train[:6], kind="pretrained", model="biomedbert", epochs=1, batch_size=3,
+                          max_length=64, stride=16, device="cpu", show_progress=False)
+    assert clf.encoder == "biomedbert" and clf.tokenizer.tokenize("BRCA1") == clf.tokenizer.tokenize("brca1")
+    marker = clf.markers[0]
+    assert clf.tokenizer.tokenize(f"a {marker} b") == ["a", marker, "b"]
+    before = predict_relations(clf, split.test[:3])
+    again = load_classifier(save_classifier(clf, tmp_path / "model"), device="cpu")
+    assert again.tokenizer.tokenize(f"a {marker} b") == ["a", marker, "b"]
+    assert predict_relations(again, split.test[:3]) == before
