@@ -443,3 +443,17 @@ def test_commands_refuse_bad_input_with_a_reason(tmp_path: Path, capsys: pytest.
     (tmp_path / "m" / "config.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(NerError, match="damaged"):
         load_model(tmp_path / "m")
+
+
+def test_rehearsal_size_knobs_keep_the_first_documents_of_each_split(tmp_path: Path) -> None:
+    import dataclasses
+
+    from course_utils.ie.ner_zh import chapter_data
+    from course_utils.profiles import chapter_settings
+
+    smoke = dataclasses.replace(chapter_settings(12, "smoke"), n_documents=8)
+    full = chapter_data(smoke, tmp_path)
+    capped = chapter_data(dataclasses.replace(smoke, max_documents=3, max_eval_documents=1), tmp_path)
+    assert (len(full.train), len(full.val), len(full.test)) == (8, 2, 4)
+    assert [d.doc_id for d in capped.train] == [d.doc_id for d in full.train[:3]]
+    assert (len(capped.val), len(capped.test)) == (1, 1) and capped.test[0].doc_id == full.test[0].doc_id
