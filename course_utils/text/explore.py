@@ -3,9 +3,11 @@ co-occurrence table (raw counts beside PPMI), and cosine neighbours across metho
 
 A t-SNE map is judged here by measurement, not by eye: :func:`knn_recall` asks, for every word, how many of its
 ``k`` nearest neighbours in the original space are still among its ``k`` nearest on the map (1 when all are, about
-``k / (n - 1)`` for a random map), beside scikit-learn's ``trustworthiness``. :func:`run_tsne` runs openTSNE (FFT
-gradients, approximate neighbours: fast) or scikit-learn's Barnes-Hut with the *same* perplexity, iterations,
-exaggeration, momentum, learning rate and PCA initialisation, so the two can be compared.
+``k / (n - 1)`` for a random map), beside scikit-learn's ``trustworthiness``. :func:`run_tsne` runs openTSNE or
+scikit-learn's Barnes-Hut with the *same* perplexity, iterations, exaggeration, momentum, learning rate and PCA
+initialisation, so the two can be compared. openTSNE 1.0 chooses its gradient method by size: Barnes-Hut below
+10,000 points (every map of the chapter), FFT-interpolated gradients from 10,000 up; exact neighbours below 1,000
+points, approximate ones above.
 
 Every function takes any "vectors" object with ``vocab`` (tuple of words), ``matrix`` (V x d) and ``index``
 (word -> row), as chapter 8's ``WordVectors`` has.
@@ -98,8 +100,9 @@ def run_tsne(
     ``n_iter`` counts all iterations, the first ``exaggeration_iter`` with early exaggeration (momentum 0.5) and
     the rest without (momentum 0.8), PCA initialisation scaled to a standard deviation of 1e-4, learning rate
     ``max(n / early_exaggeration, 200)`` in openTSNE's units (scikit-learn's are four times smaller, and get
-    the same step). ``backend`` is ``"opentsne"`` (FFT-accelerated gradients, approximate neighbours) or
-    ``"sklearn"`` (Barnes-Hut, exact neighbours). With ``normalize`` the rows are scaled to unit length first,
+    the same step). ``backend`` is ``"opentsne"`` (its automatic choice: Barnes-Hut below 10,000
+    points, FFT gradients above; exact neighbours below 1,000 points, approximate above) or ``"sklearn"``
+    (Barnes-Hut, exact neighbours). With ``normalize`` the rows are scaled to unit length first,
     so Euclidean distances order neighbours as cosine similarity does.
     """
     x = np.asarray(x, dtype=np.float64)
