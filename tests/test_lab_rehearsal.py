@@ -74,7 +74,7 @@ SCHEDULE: dict[str, dict[str, object]] = {
     "9": {"max_documents": 2000, "epochs": 3, "loop_sentences": 30},
     "10": {"max_documents": 200, "max_length": 64, "epochs": 0.5, "batch_size": 8},
     "11": {"n_frequent_words": 300, "tsne_iter": 300, "n_bootstrap": 100},
-    "12": {"max_documents": 30, "max_eval_documents": 8, "max_length": 64, "lstm_hidden": 32, "epochs": 1,
+    "12": {"max_documents": 12, "max_eval_documents": 4, "max_length": 64, "lstm_hidden": 32, "epochs": 1,
            "ablation_epochs": 1, "batch_size": 16},
     "13": {"max_length": 64, "epochs": 1, "ner_epochs": 1, "pretrained_epochs": 1, "train_documents": 40,
            "test_documents": 20},
@@ -248,6 +248,7 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
     run.mkdir(parents=True, exist_ok=True)
     claims_log = run / "claims.jsonl"
     claims_log.unlink(missing_ok=True)
+    (run / "progress.txt").unlink(missing_ok=True)
     schedule = _schedule()
     missing = sorted(set(SCHEDULE[str(chapter)]) - set(schedule[str(chapter)]))
     home = run / "home"
@@ -294,11 +295,24 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
     nb.cells.append(nbformat.v4.new_code_cell(_CPU_CELL))
     start = time.perf_counter()
     error = None
+    current = {"index": -1}
+
+    progress = run / "progress.txt"  # which cell is running, for whoever watches a long rehearsal
+
+    def on_cell_start(cell: nbformat.NotebookNode, cell_index: int, **_: object) -> None:
+        current["index"] = cell_index
+        with open(progress, "a", encoding="utf-8") as handle:
+            handle.write(f"{time.perf_counter() - start:8.1f} s  cell {cell_index}\n")
+
     try:
-        NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=False,
+        NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=False, on_cell_start=on_cell_start,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     except CellExecutionError:
         error = _failed_cell(nb)
+    except Exception as exc:  # the kernel died (memory, a crash) or a cell timed out: name the cell it was in
+        index = current["index"]
+        head = "\n".join(nb.cells[index].source.splitlines()[:6]) if index >= 0 else ""
+        error = f"cell {index}:\n{head}\n-> {type(exc).__name__}: {str(exc)[:500]}"
     seconds = time.perf_counter() - start
     cpu = _cpu_seconds(nb)
     claims = _claims(claims_log)
