@@ -161,7 +161,8 @@ def _build(base: Path, real: Path | None) -> dict[str, object]:
     start = time.perf_counter()
     marker = data / ".rehearsal-complete"
     key = _build_key(real)
-    if not marker.is_file() or json.loads(marker.read_text()).get("key") != key:
+    recorded = json.loads(marker.read_text()) if marker.is_file() else None
+    if not isinstance(recorded, dict) or recorded.get("key") != key:
         import shutil
 
         for folder in (data, manifests, scratch):
