@@ -591,6 +591,16 @@ def read_mention_lines(path: str | Path) -> list[str]:
     return mentions
 
 
+def _device(choice: str | None) -> Any:
+    """Return the device of ``--device`` (or COURSE_DEVICE, else the GPU), as a command-line error if unavailable."""
+    from ..device import pick_device
+
+    try:
+        return pick_device(choice)
+    except (ValueError, RuntimeError) as exc:
+        raise LinkingError(f"--device {choice!r}: {exc}") from None
+
+
 def _resolve_pooling(choice: str, model: str) -> str:
     return model_pooling(model) if choice == "auto" else choice
 
@@ -600,11 +610,10 @@ def _linker_for(kind: str, vocab: Vocabulary, model: str, device: str | None, po
         return ExactMatchLinker(vocab)
     if kind == "tfidf":
         return TfidfLinker(vocab)
-    from ..device import pick_device
     from ..text.pretrained import load_encoder
 
     how = _resolve_pooling(pooling, model)  # before loading: an unknown model fails fast, with what to pass
-    encoder = load_encoder(model, device=pick_device(device))
+    encoder = load_encoder(model, device=_device(device))
     dense = DenseLinker(vocab, encoder, pooling=how)
     return dense if kind == "dense" else CombinedLinker(dense, TfidfLinker(vocab))
 
@@ -733,7 +742,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             pooling = "cls"  # SapBERT's recipe, for a model that was never trained to embed names
     else:
         pooling = args.pooling
-    ctx = init_distributed(args.device)  # one process without torchrun; under torchrun, this process's GPU
+    ctx = init_distributed(_device(args.device))  # one process without torchrun; under torchrun, its local GPU
     try:
         with main_process_first(ctx):
             encoder = load_encoder(args.model, device=ctx.device)

@@ -433,3 +433,8 @@ def test_train_command_without_synonyms_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
     assert L.main(["train", "--pairs", str(pairs), "--out", str(tmp_path / "out"), "--dictionary-negatives", "2"]) == 2
     assert "needs K >= 0 and, when K > 0, a --dictionary" in capsys.readouterr().err
+    import torch
+
+    if not torch.cuda.is_available():
+        assert L.main(["train", "--pairs", str(pairs), "--out", str(tmp_path / "out"), "--device", "cuda"]) == 2
+        assert "--device 'cuda'" in capsys.readouterr().err
