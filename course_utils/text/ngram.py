@@ -98,6 +98,20 @@ class NgramModel:
         self._fitted = True
         return self
 
+    def with_smoothing(self, smoothing: str, *, k: float = 1.0, discount: float | None = None) -> NgramModel:
+        """Return this trained model with another smoothing, sharing its counts (chapter 8).
+
+        The counts do not depend on the smoothing, so :func:`perplexity_table` counts each order once and scores
+        it four ways; the result equals a model of that smoothing fitted on the same sentences.
+        """
+        import copy
+
+        self._check()
+        check = NgramModel(self.order, smoothing, k=k, discount=self.discount if discount is None else discount)
+        other = copy.copy(self)
+        other.smoothing, other.k, other.discount = check.smoothing, check.k, check.discount
+        return other
+
     def _prepare(self) -> None:
         # context totals and the number of distinct followers, from raw counts (highest order)
         top = self.order
@@ -242,7 +256,8 @@ def perplexity_table(
     """Return a pandas table of held-out perplexity by order (rows) and smoothing (columns) (chapter 8).
 
     Columns: ``mle`` (the seed's unsmoothed formula; inf as soon as one held-out n-gram is new), ``add_<k>``
-    for each k, ``kneser_ney``. Training and held-out sentences are tokenized lists.
+    for each k, ``kneser_ney``. Training and held-out sentences are tokenized lists; each order is counted once
+    and scored each way (:meth:`NgramModel.with_smoothing`).
     """
     import pandas as pd
 
@@ -251,10 +266,11 @@ def perplexity_table(
     rows = []
     for order in progress(range(1, max_order + 1), desc="n-gram orders", total=max_order):
         row: dict[str, float] = {"order": order}
-        row["mle"] = NgramModel(order, "mle").fit(train).perplexity(heldout)
+        model = NgramModel(order, "kneser_ney", discount=discount).fit(train)  # counted once, scored four ways
+        row["mle"] = model.with_smoothing("mle").perplexity(heldout)
         for k in ks:
-            row[f"add_{k:g}"] = NgramModel(order, "add_k", k=k).fit(train).perplexity(heldout)
-        row["kneser_ney"] = NgramModel(order, "kneser_ney", discount=discount).fit(train).perplexity(heldout)
+            row[f"add_{k:g}"] = model.with_smoothing("add_k", k=k).perplexity(heldout)
+        row["kneser_ney"] = model.perplexity(heldout)
         rows.append(row)
     return pd.DataFrame(rows).set_index("order")
 

@@ -131,3 +131,30 @@ def test_errors() -> None:
     with pytest.raises(NgramError, match="never predicted"):
         NgramModel(2).fit(TRAIN).prob(BOS, [])
     assert issubclass(NgramError, CourseError)
+
+
+def test_perplexity_table_counts_once_and_equals_separately_fitted_models() -> None:
+    """Chapter 8's table fits each order once and re-scores it with each smoothing (with_smoothing): the figures
+    must be those of a model of that smoothing fitted on its own; the original model is left as it was."""
+    from course_utils.text.ngram import perplexity_table
+
+    train = SENTENCES * 2 + TRAIN
+    heldout = [["the", "cat", "sat"], ["patients", "with", "fever", "were", "treated"], ["a", "dog", "ran"]]
+    table = perplexity_table(train, heldout, 3, ks=(1.0, 0.01))
+    assert list(table.columns) == ["mle", "add_1", "add_0.01", "kneser_ney"] and list(table.index) == [1, 2, 3]
+    for order in (1, 2, 3):
+        assert table.loc[order, "mle"] == NgramModel(order, "mle").fit(train).perplexity(heldout)
+        for k in (1.0, 0.01):
+            fitted = NgramModel(order, "add_k", k=k).fit(train).perplexity(heldout)
+            assert table.loc[order, f"add_{k:g}"] == pytest.approx(fitted, rel=1e-12)
+        assert table.loc[order, "kneser_ney"] == pytest.approx(
+            NgramModel(order, "kneser_ney").fit(train).perplexity(heldout), rel=1e-12)
+    model = NgramModel(2, "kneser_ney").fit(TRAIN)
+    add_half = model.with_smoothing("add_k", k=0.5)
+    assert (add_half.smoothing, add_half.k, model.smoothing) == ("add_k", 0.5, "kneser_ney")
+    assert float(add_half.prob("cat", ["the"])) == pytest.approx((1 + 0.5) / (2 + 0.5 * 8))
+    assert model.prob("cat", ["the"]) == pytest.approx(float(HAND_KN[("cat", ("the",))]))
+    with pytest.raises(NgramError, match="k > 0"):
+        model.with_smoothing("add_k", k=0)
+    with pytest.raises(NgramError, match="not been trained"):
+        NgramModel(2).with_smoothing("mle")
