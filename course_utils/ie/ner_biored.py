@@ -878,9 +878,10 @@ def save_ner(model: BioNerModel, folder: str | os.PathLike[str]) -> Path:
 
 def load_ner(folder: str | os.PathLike[str], *, device: Any = None) -> BioNerModel:
     """Return the :class:`BioNerModel` saved in ``folder`` by :func:`save_ner`, on ``device`` (chapter 13)."""
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoModelForTokenClassification
 
     from ..device import pick_device
+    from ..text.pretrained import load_tokenizer
 
     root = Path(folder)
     hint = (f"Train one with `python -m course_utils.ie.ner_biored train --train FILE --out {root}` "
@@ -897,8 +898,8 @@ def load_ner(folder: str | os.PathLike[str], *, device: Any = None) -> BioNerMod
         labels = tuple(meta["labels"])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise NerBioredError(f"{root / _CONFIG_FILE} cannot be read ({exc}). {hint}") from exc
+    tokenizer = load_tokenizer(str(root))  # a local folder: the same set-up as every course tokenizer
     with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(str(root))
         net = AutoModelForTokenClassification.from_pretrained(str(root))
     dev = pick_device(None if device is None else str(device))
     net.to(dev)

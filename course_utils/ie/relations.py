@@ -647,13 +647,11 @@ def load_classifier(folder: str | Path, *, device: Any = None) -> RelationClassi
     config = json.loads(config_path.read_text())
     dev = _resolve_device(device, config["kind"])
     if config["kind"] == "pretrained":
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        from course_utils.text.pretrained import _quiet_loading
+        from course_utils.text.pretrained import _quiet_loading, load_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(folder / "encoder"))
-        tokenizer.backend_tokenizer.no_truncation()
-        tokenizer.backend_tokenizer.no_padding()
+        tokenizer = load_tokenizer(str(folder / "encoder"))  # a local folder: truncation and padding off
         with _quiet_loading():
             encoder = AutoModel.from_pretrained(str(folder / "encoder"))
         net: nn.Module = _PretrainedNet(encoder, len(config["labels"]), config["dim"])
