@@ -560,8 +560,8 @@ def train_ner(documents: Sequence[BioDocument], *, model: str = "minilm", epochs
 
     Under ``torchrun`` (:mod:`course_utils.distributed`) each process takes its share of every global batch of
     ``batch_size`` windows; the loss is the mean over the labelled pieces of the global batch (each process divides
-    its sum by the global count), so N processes train the model one process would, N times faster. A last batch
-    with fewer windows than processes is skipped; only rank 0 shows progress.
+    its sum by the global count), so N processes take the steps one process would, each computing 1/N of every
+    step. A last batch with fewer windows than processes is skipped; only rank 0 shows progress.
     """
     from transformers import get_linear_schedule_with_warmup
 

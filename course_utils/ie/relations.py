@@ -421,8 +421,8 @@ def train_relations(documents: Sequence[BioDocument], *, kind: str = "lstm", epo
 
     Under ``torchrun`` (:mod:`course_utils.distributed`) each process takes its share of every global batch of
     ``batch_size`` documents and gradients are averaged, the loss normalised over the global batch, so N processes
-    train the same model as one process, N times faster; a last global batch with fewer documents than processes
-    is skipped. Every process returns the trained classifier; only rank 0 shows progress.
+    take the steps one process would, each computing 1/N of every step; a last global batch with fewer documents
+    than processes is skipped. Every process returns the trained classifier; only rank 0 shows progress.
     """
     if kind not in KINDS:
         raise RelationModelError(f"unknown encoder {kind!r}; choose one of {', '.join(KINDS)}")
