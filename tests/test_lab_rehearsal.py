@@ -73,7 +73,7 @@ SCHEDULE: dict[str, dict[str, object]] = {
     "8": {"max_documents": 2000, "dim": 100, "dense_words": 1000, "ngram_max_order": 3},
     "9": {"max_documents": 2000, "epochs": 3, "loop_sentences": 30},
     "10": {"max_documents": 200, "max_length": 64, "epochs": 0.5, "batch_size": 8},
-    "11": {"n_frequent_words": 200, "tsne_iter": 300, "n_bootstrap": 50},
+    "11": {"n_frequent_words": 300, "tsne_iter": 300, "n_bootstrap": 50},
     "12": {"max_documents": 12, "max_eval_documents": 4, "max_length": 64, "lstm_hidden": 32, "epochs": 1,
            "ablation_epochs": 1, "batch_size": 16},
     "13": {"max_length": 64, "epochs": 1, "ner_epochs": 1, "pretrained_epochs": 1, "train_documents": 40,
