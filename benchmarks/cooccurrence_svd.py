@@ -13,10 +13,20 @@ used here.
 
 Each stage runs in its own process so that its peak memory (``ru_maxrss``) is its own: ``generate`` (not
 timed against the target), ``ours`` (co-occurrence, PPMI, randomized SVD; timed and measured), ``svds``
-(scipy's ARPACK on the PPMI matrix ``ours`` built). Run::
+(scipy's ARPACK on the PPMI matrix ``ours`` built). The randomized SVD runs with the library's defaults, the
+settings chapter 8 uses (``max(20, k // 2)`` extra columns, ``counting.POWER_ITERATIONS`` power iterations), unless
+``--oversamples`` / ``--power-iterations`` say otherwise. Run::
 
     .venv/bin/python benchmarks/cooccurrence_svd.py            # the full benchmark (several minutes)
     .venv/bin/python benchmarks/cooccurrence_svd.py --tokens 1000000 --vocab 30000   # a quick look
+
+``--real-sweep`` measures instead how the randomized SVD's accuracy depends on its settings on real text: the PPMI
+matrix of the abstracts in ``$COURSE_REAL_DATA`` (chapter 8's lab settings: window 5, min count 5, k = 300; the
+first ``--documents`` abstracts, all by default), one ``svds`` reference, then each ``--settings`` pair
+(oversamples:power iterations), numpy backend, printing the worst relative error of the top half and of all k
+singular values (chapter 8's claims: 1 % and 5 %)::
+
+    COURSE_REAL_DATA=../shared/data OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cooccurrence_svd.py --real-sweep
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.text.counting import POWER_ITERATIONS
 
 
 def _zipf(n: int, exponent: float, shift: float = 2.7) -> np.ndarray:
@@ -77,7 +89,7 @@ def ours(args: argparse.Namespace, folder: Path) -> dict:
     del counts
     times["ppmi_s"] = time.perf_counter() - mark
     mark, cpu_mark = time.perf_counter(), time.process_time()
-    result = randomized_svd(weighted, args.k, oversamples=args.oversamples, power_iterations=args.power_iterations,
+    result = randomized_svd(weighted, args.k, oversamples=_oversamples(args), power_iterations=args.power_iterations,
                             seed=args.seed, backend=args.backend)
     times["svd_s"] = time.perf_counter() - mark
     times["svd_cpu_s"] = time.process_time() - cpu_mark
@@ -101,6 +113,47 @@ def reference(args: argparse.Namespace, folder: Path) -> dict:
     return {"svds_s": seconds, "svds_cpu_s": cpu, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def _oversamples(args: argparse.Namespace) -> int:
+    from course_utils.text.counting import default_oversamples
+
+    return default_oversamples(args.k) if args.oversamples is None else args.oversamples
+
+
+def real_sweep(args: argparse.Namespace) -> None:
+    """Print the randomized SVD's worst relative errors against svds for each setting, on real abstracts (chapter 8)."""
+    from scipy.sparse.linalg import svds
+
+    from course_utils.text import counting as C
+    from course_utils.text.readers import real_abstracts
+    from course_utils.text.tokenize import words
+
+    root = os.environ.get("COURSE_REAL_DATA")
+    if not root:
+        raise SystemExit("--real-sweep needs COURSE_REAL_DATA (a folder like ../shared/data).")
+    docs = real_abstracts(root)[: args.documents]
+    tokens = [words(d.text) for d in docs]
+    vocab = C.build_vocabulary(tokens, min_count=5)
+    encoded = C.encode(tokens, vocab)
+    weighted = C.ppmi(C.cooccurrence_matrix(encoded.ids, encoded.doc, len(vocab), 5), alpha=0.75)
+    print(f"real abstracts: {len(docs):,} documents, {sum(map(len, tokens)):,} tokens, vocabulary {len(vocab):,} "
+          f"(min count 5), PPMI window 5, {weighted.nnz:,} non-zero; k {args.k}; load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+    start = time.perf_counter()
+    reference = np.sort(svds(weighted.astype(np.float64), k=args.k, random_state=args.seed)[1])[::-1]
+    print(f"scipy svds: {time.perf_counter() - start:.1f} s", flush=True)
+    half = args.k // 2
+    for item in args.settings.split(","):
+        oversamples, power = (int(v) for v in item.split(":"))
+        start = time.perf_counter()
+        s = C.randomized_svd(weighted, args.k, oversamples=oversamples, power_iterations=power, seed=args.seed).S
+        seconds = time.perf_counter() - start
+        relative = np.abs(s.astype(np.float64) - reference) / reference
+        top, worst = 100 * relative[:half].max(), 100 * relative.max()
+        verdict = "holds" if top <= 1 and worst <= 5 else "MISSES"
+        print(f"oversamples {oversamples:>3}, power iterations {power}: top {half} within {top:.2f} %, all {args.k} "
+              f"within {worst:.2f} % ({seconds:.1f} s; chapter 8's 1 % / 5 % {verdict})", flush=True)
+
+
 def _stage(name: str, argv: list[str], folder: Path) -> dict:
     out = subprocess.run([sys.executable, __file__, *argv, "--stage", name, "--folder", str(folder)],
                          check=True, capture_output=True, text=True)
@@ -114,8 +167,15 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=2)
     parser.add_argument("--window", type=int, default=2)
     parser.add_argument("--k", type=int, default=300)
-    parser.add_argument("--oversamples", type=int, default=150)
-    parser.add_argument("--power-iterations", type=int, default=4)
+    parser.add_argument("--oversamples", type=int, default=None,
+                        help="extra columns of the random block (default: the library's, max(20, k // 2))")
+    parser.add_argument("--power-iterations", type=int, default=POWER_ITERATIONS,
+                        help=f"power iterations (default: the library's, {POWER_ITERATIONS})")
+    parser.add_argument("--real-sweep", action="store_true",
+                        help="measure the SVD settings' accuracy on the real abstracts of $COURSE_REAL_DATA instead")
+    parser.add_argument("--documents", type=int, default=None, help="--real-sweep: the first N abstracts only")
+    parser.add_argument("--settings", default="20:3,150:4,150:5,150:6",
+                        help="--real-sweep: oversamples:power-iterations pairs, comma-separated")
     parser.add_argument("--backend", default="torch", choices=["torch", "numpy"])
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--skip-svds", action="store_true", help="skip scipy's svds (no ratio, no accuracy)")
@@ -124,6 +184,9 @@ def main() -> None:
     parser.add_argument("--stage", choices=["generate", "ours", "svds"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.real_sweep:
+        real_sweep(args)
+        return
     if args.stage:
         folder = Path(args.folder)
         result = {"generate": generate, "ours": ours, "svds": reference}[args.stage](args, folder)
@@ -131,7 +194,7 @@ def main() -> None:
         return
     argv = [a for a in sys.argv[1:]]
     print(f"co-occurrence + PPMI + randomized SVD: {args.tokens:,} tokens, V <= {args.vocab:,}, min count "
-          f"{args.min_count}, window {args.window}, k {args.k}, oversamples {args.oversamples}, power iterations "
+          f"{args.min_count}, window {args.window}, k {args.k}, oversamples {_oversamples(args)}, power iterations "
           f"{args.power_iterations}, backend {args.backend}; {os.cpu_count()} CPUs visible, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="cooc-bench-") as tmp:
