@@ -81,12 +81,13 @@ def init_distributed(device: Any = None, *, timeout_s: float = 600.0) -> Distrib
 
     from .device import pick_device
 
+    # pick_device checks that an explicit choice (argument or COURSE_DEVICE) exists on this machine.
+    wanted = pick_device(None if device is None else str(device))
     if not launched_by_torchrun():
-        return DistributedContext(0, 1, 0, pick_device() if device is None else torch.device(device))
+        return DistributedContext(0, 1, 0, wanted)
     rank = int(os.environ["RANK"])
     world = int(os.environ["WORLD_SIZE"])
     local = int(os.environ.get("LOCAL_RANK", rank))
-    wanted = torch.device(device) if device is not None else pick_device()
     if wanted.type == "cuda":
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)
@@ -99,18 +100,19 @@ def init_distributed(device: Any = None, *, timeout_s: float = 600.0) -> Distrib
     return DistributedContext(rank, world, local, dev)
 
 
-def wrap_model(model: Any, ctx: DistributedContext) -> Any:
+def wrap_model(model: Any, ctx: DistributedContext, *, find_unused_parameters: bool = True) -> Any:
     """Return ``model`` wrapped in ``DistributedDataParallel`` when ``ctx`` is distributed, else ``model``.
 
-    The wrapper averages gradients over processes during ``backward()``. Parameters that a step does not use (a
-    frozen layer, an unused head) are allowed (``find_unused_parameters=True``).
+    The wrapper averages gradients over processes during ``backward()``. By default parameters that a step does not
+    use (BERT's pooler when the loss reads the token vectors, an unused head) are allowed
+    (``find_unused_parameters=True``, one extra pass over the graph a step); pass False when every parameter is used.
     """
     if not ctx.distributed:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
 
 def unwrap_model(model: Any) -> Any:

@@ -102,3 +102,10 @@ def test_torchrun_command_quotes_its_arguments() -> None:
                                gpus=4)
     assert command == ("torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner_zh train "
                        "--data 'my data/ruijin' --out model")
+
+
+def test_an_explicit_device_that_is_missing_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        init_distributed("cuda")
