@@ -197,6 +197,17 @@ def test_bpe_is_merges_without_continuation_marks(bpe) -> None:
         train_bpe(["a"], 5)
 
 
+def test_bpe_ignore_merges_gives_the_same_pieces_as_replaying_the_merges(bpe) -> None:
+    """train_bpe's ignore_merges (a word that is one vocabulary entry is encoded as that entry) is a speed-up only:
+    on the corpus it was trained on and on unseen text, every piece equals the merges replayed in order."""
+    texts = synthetic_corpus(600).texts()
+    replayed = train_bpe(texts, 800, ignore_merges=False)
+    assert replayed.get_vocab() == bpe.get_vocab()
+    unseen = [*synthetic_corpus(200, seed=99, domain=1).texts(), *TRICKY_STRINGS, "ziodolar hydroxychloroquine"]
+    for batch in (texts, unseen):
+        assert bpe_tokenize_batch(batch, bpe) == bpe_tokenize_batch(batch, replayed)
+
+
 def test_compare_tracks_measures_every_track(wp, bpe) -> None:
     texts = synthetic_corpus(200).texts()
     rows = {r.track: r for r in compare_tracks(texts, wordpiece=wp, bpe=bpe)}
