@@ -198,6 +198,8 @@ class CountingSettings:
     heldout_fraction: float  # documents held out for perplexity
     dense_words: int  # vocabulary of the seed's dense bigram matrix demonstration
     seed: int = 1234
+    # documents the pure-Python n-gram tables (perplexity, sparsity) are counted on, drawn at random (None: all)
+    ngram_documents: int | None = None
 
 
 @dataclass(frozen=True)
