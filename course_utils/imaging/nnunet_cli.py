@@ -198,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--configuration", help="train (or adopt) this configuration (e.g. 2d) instead of the profile's")
     parser.add_argument("--existing", choices=nt.EXISTING_CHOICES, default="refuse",
                         help="a fold folder holding a model the course did not train with this schedule: refuse "
-                             "(default, nothing deleted), reuse it as it is, or overwrite it")
+                             "(default, nothing deleted), reuse it (adopted in place after its plans are checked, "
+                             "and recorded), or overwrite it (deletes it)")
     args = parser.parse_args(argv)
     if (args.folder is not None) != (args.action == "adopt"):
         parser.error("give a FOLDER with adopt (the nnUNet_results folder nnUNetv2_train wrote to), and only with adopt")

@@ -257,3 +257,54 @@ def test_the_command_line_adopts_a_folder(course, monkeypatch, capsys):
     command = cli.adopt_command(source_root, "full", work=Path("/a work/dir"))
     assert shlex.split(command) == ["COURSE_PROFILE=full", "COURSE_WORK_DIR=/a work/dir", "python", "-m",
                                     "course_utils.imaging.nnunet_cli", "adopt", str(source_root)]
+
+
+_NNUNET_ENTRY = """
+import sys
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+start = nnUNetTrainer.on_train_start
+
+
+def short(self):  # nnU-Net's own command and trainer, with a schedule of seconds instead of days
+    self.num_epochs, self.num_iterations_per_epoch, self.num_val_iterations_per_epoch = 1, 2, 1
+    start(self)
+
+
+nnUNetTrainer.on_train_start = short
+from nnunetv2.run.run_training import run_training_entry
+
+sys.argv = ["nnUNetv2_train", *sys.argv[1:]]
+run_training_entry()
+"""
+
+
+@pytest.mark.timeout(1800)
+def test_the_printed_command_runs_nnunet_into_its_own_folder_and_the_result_is_adopted(tmp_path):
+    """The command chapter 6 prints, run through nnU-Net's own entry point (one process, on the CPU, one epoch): it
+    reads the course's data, writes beside the course's results, and the chapter adopts what it wrote."""
+    import subprocess
+    import sys
+
+    from course_utils.imaging.synthetic import synthetic_dataset
+
+    seed = synthetic_dataset("seed", 5, seed=8, root=tmp_path / "syn")
+    folders = nd.nnunet_folders(tmp_path / "a work dir" / "nnunet")
+    nd.convert_seed_to_nnunet(seed, folders)
+    nd.plan_and_preprocess(501, folders)
+    words = shlex.split(ne.ddp_command(501, 0, 1, folders))
+    at = words.index("nnUNetv2_train")
+    env = {**os.environ, **dict(w.split("=", 1) for w in words[:at]), "nnUNet_n_proc_DA": "1", "nnUNet_def_n_proc": "1"}
+    done = subprocess.run([sys.executable, "-c", _NNUNET_ENTRY, *words[at + 1:], "-device", "cpu"], env=env,
+                          capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    written = ne.ddp_results_folder(folders) / NAME / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0"
+    assert (written / "checkpoint_final.pth").is_file() and any((written / "validation").glob("*.npz"))
+    assert not nt.fold_folder(501, folders, 0).exists()  # the course's fold folder was not touched
+    before = _snapshot(ne.ddp_results_folder(folders))
+    out = nt.adopt_folds(501, folders, ne.ddp_results_folder(folders), (0,), save_probabilities=True)[0]
+    assert _snapshot(ne.ddp_results_folder(folders)) == before
+    record = nt.fold_record(out)
+    assert record.provenance == "adopted" and record.epochs == 1 and record.source == str(written.resolve())
+    assert nt.fold_summary(out) == json.loads((written / "validation" / "summary.json").read_text())  # nnU-Net's own
+    assert nt.train_fold(501, folders, 0, SCHEDULE, save_probabilities=True) == out  # used as it is
