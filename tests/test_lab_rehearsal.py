@@ -146,7 +146,7 @@ def rehearsal_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
 
 def _build(base: Path, real: Path | None) -> dict[str, object]:
     from rehearsal.datasets import build_data_dir, rehearsal_manifests
-    from rehearsal.standins import STANDIN_MODELS, stage_standins
+    from rehearsal.standins import build_standins, stage_standins
 
     data, manifests, scratch = base / "data", base / "manifests", base / "scratch"
     start = time.perf_counter()
@@ -158,12 +158,13 @@ def _build(base: Path, real: Path | None) -> dict[str, object]:
 
         for folder in (data, manifests, scratch):
             shutil.rmtree(folder, ignore_errors=True)
-        rehearsal_manifests(manifests, STANDIN_MODELS)
+        built = build_standins(scratch / "models")
+        rehearsal_manifests(manifests, built)
         previous = os.environ.get("COURSE_MANIFEST_DIR")
         os.environ["COURSE_MANIFEST_DIR"] = str(manifests)
         try:
             staged = build_data_dir(data, scratch / "datasets", real=real)
-            stage_standins(data, scratch / "models", manifests)
+            stage_standins(data, built, manifests)
         finally:
             if previous is None:
                 os.environ.pop("COURSE_MANIFEST_DIR", None)

@@ -52,11 +52,14 @@ class Staged:
 # ------------------------------------------------------------------------------------------------ manifests
 
 
-def rehearsal_manifests(folder: Path, standins: tuple[str, ...]) -> Path:
-    """Write a copy of ``data_manifests/`` into ``folder`` in which the model manifests of ``standins`` pin no size or
-    checksum (their files are recorded in ``checksums.lock`` on staging, as for any unpinned download), and return
-    it. Every other manifest is copied byte for byte. The rehearsal points ``COURSE_MANIFEST_DIR`` at it: a tiny
-    stand-in can never match the real weights' sha256, and this is the one place the rehearsal says so."""
+def rehearsal_manifests(folder: Path, standins: dict[str, Path]) -> Path:
+    """Write a copy of ``data_manifests/`` into ``folder`` and return it. In the manifest of each stand-in model
+    (``standins``: name -> the folder of its built files) a file pins no size or checksum when the stand-in's file
+    differs from the pinned one (the weights, config.json, tokenizer.json), so it is recorded in ``checksums.lock``
+    on staging as any unpinned download is; a file the stand-in shares byte for byte keeps its pin and is verified
+    (bert-base-uncased's vocab.txt and tokenizer_config.json). Every other manifest is copied byte for byte. The
+    rehearsal points ``COURSE_MANIFEST_DIR`` at the copy: a tiny stand-in can never match the real weights'
+    sha256, and this is the one place the rehearsal says so."""
     import yaml
 
     from course_utils.data import manifest_dir
@@ -67,6 +70,11 @@ def rehearsal_manifests(folder: Path, standins: tuple[str, ...]) -> Path:
         if path.stem in standins:
             raw = yaml.safe_load(text)
             for entry in raw.get("files", []):
+                checksum = entry.get("checksum") or {}
+                built = standins[path.stem] / (entry.get("filename") or Path(str(entry.get("url"))).name)
+                if (checksum.get("value") and built.is_file() and checksum.get("algorithm", "sha256") == "sha256"
+                        and _sha256(built) == checksum["value"]):
+                    continue  # the stand-in's file is the real one: keep the pin
                 entry["size"] = None
                 entry["checksum"] = None
                 for key in ("size_source", "checksum_source"):

@@ -25,7 +25,9 @@ All are 2 layers x 32 hidden units, 2 heads, 64 intermediate, 512 positions, ran
 seed: a rehearsal checks that the code path runs and what its claims say, not what a real model learns. Pooling
 is the course's business ([CLS] for SapBERT, mean for the others), chosen by the model's name as for the real
 models. Each folder holds exactly the files its manifest lists, so the course verifies and loads it the way it
-does the real model.
+does the real model. ``tokenizer_config.json`` is written as the real repositories have it (two keys), which for
+bert-base-uncased makes it, like its ``vocab.txt``, byte-identical to the pinned file: those two keep their pins
+in the rehearsal's manifests and are verified against them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["STANDIN_MODELS", "build_standin", "chinese_vocabulary", "uncased_vocabulary"]
+__all__ = ["STANDIN_MODELS", "build_standin", "build_standins", "chinese_vocabulary", "stage_standins",
+           "uncased_vocabulary"]
 
 STANDIN_MODELS = ("bert_base_uncased", "biomedbert", "sapbert", "bert_base_chinese")
 
@@ -152,14 +155,16 @@ def _manifest_files(name: str) -> list[str]:
     return [spec.filename for spec in load_manifest(name).files]
 
 
-def stage_standins(root: Path, scratch: Path, manifests: Path, names: tuple[str, ...] = STANDIN_MODELS) -> list[Path]:
-    """Build the stand-ins of ``names`` under ``scratch`` and stage each into the data folder ``root`` with the
-    course's own ``course_utils.data.stage``, against the rehearsal's manifests (``manifests``: the real ones with
-    the weights' pins removed, see ``rehearsal.datasets.rehearsal_manifests``); return their folders."""
+def build_standins(scratch: Path, names: tuple[str, ...] = STANDIN_MODELS) -> dict[str, Path]:
+    """Build the stand-ins of ``names`` under ``scratch``; return ``{name: folder}``."""
+    return {name: build_standin(name, scratch / name) for name in names}
+
+
+def stage_standins(root: Path, built: dict[str, Path], manifests: Path) -> list[Path]:
+    """Stage each built stand-in into the data folder ``root`` with the course's own ``course_utils.data.stage``,
+    against the rehearsal's manifests (``manifests``, see ``rehearsal.datasets.rehearsal_manifests``); return
+    their folders."""
     from course_utils.data import load_manifest, stage
 
-    out = []
-    for name in names:
-        source = build_standin(name, scratch / name)
-        out.append(stage(name, source, root=root, manifest=load_manifest(name, manifests), show_progress=False))
-    return out
+    return [stage(name, source, root=root, manifest=load_manifest(name, manifests), show_progress=False)
+            for name, source in built.items()]
