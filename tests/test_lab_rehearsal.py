@@ -107,14 +107,21 @@ def _snapshot(folder: Path) -> dict[str, int]:
     return out
 
 
+#: Source folders people edit while a rehearsal runs; a new file there is theirs, not the notebook's. A notebook's
+#: relative paths land in notebooks/ (its working folder) or at the top level, which are checked.
+_AUTHORED = ("tests/", "course_utils/", "book/", "data_manifests/", "benchmarks/", "tools/", "requirements/")
+
+
 def _repo_new_files() -> set[str]:
-    """Untracked and ignored paths of the repository (ignored folders collapsed), to spot a file written into it."""
+    """Untracked and ignored paths of the repository (ignored folders collapsed, source folders left out), to spot a
+    file written into it."""
     def lines(*args: str) -> set[str]:
         done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False)
         return set(done.stdout.splitlines()) if done.returncode == 0 else set()
 
-    return lines("ls-files", "--others", "--exclude-standard") | lines(
+    found = lines("ls-files", "--others", "--exclude-standard") | lines(
         "ls-files", "--others", "--ignored", "--exclude-standard", "--directory")
+    return {p for p in found if not p.startswith(_AUTHORED)}
 
 
 def _home_folders() -> list[Path]:
