@@ -334,11 +334,14 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
         "failed": [c["statement"] for c in outcome["failed"]], "hidden_claim_calls": _hidden_claim_calls(nb),
         "hidden_claim_cells_without_a_claim": silent, "error": error,
     }
-    if keep:
+    if keep:  # both xdist workers may write it
+        from course_utils.cache import file_lock
+
         report = Path(keep) / "summary.json"
-        table = json.loads(report.read_text()) if report.is_file() else {}
-        table[f"ch{chapter:02d}-{profile}"] = summary
-        report.write_text(json.dumps(table, indent=2, ensure_ascii=False))
+        with file_lock(Path(keep) / ".summary.lock"):
+            table = json.loads(report.read_text()) if report.is_file() else {}
+            table[f"ch{chapter:02d}-{profile}"] = summary
+            report.write_text(json.dumps(table, indent=2, ensure_ascii=False))
     lines = [f"[lab rehearsal] chapter {chapter} ({profile}): {seconds:.1f} s wall, {cpu} s kernel CPU, load "
              f"{summary['load']}; claims "
              f"{summary['held']} held, {len(summary['waived'])} waived, {len(summary['failed'])} failed "
