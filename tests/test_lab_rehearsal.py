@@ -11,23 +11,27 @@ code path differs from lab's), on the CPU, with:
   tokens and pooling (``tests/rehearsal/standins.py``). The one mechanism that selects them: they are staged into
   the temporary ``COURSE_DATA_DIR`` exactly where ``fetch`` puts the real model (``COURSE_DATA_DIR/NAME/``), with
   the course's own ``course_utils.data.stage``; since a stand-in cannot match the real weights' pinned sha256,
-  ``COURSE_MANIFEST_DIR`` points at a copy of the manifests in which only those models' file pins are removed (so
-  their checksums are recorded in ``checksums.lock`` on staging, as for any unpinned download). The profile is
-  never edited;
+  ``COURSE_MANIFEST_DIR`` points at a copy of the manifests in which only the pins of the stand-in files that
+  differ from the real ones are removed (so their checksums are recorded in ``checksums.lock`` on staging, as for
+  any unpinned download; bert-base-uncased's vocab.txt and tokenizer_config.json are the real files and stay
+  pinned). The profile is never edited;
 * the schedule shortened by the one documented override, ``COURSE_SCHEDULE_OVERRIDE`` (per-chapter objects, see
   :data:`SCHEDULE` and ``course_utils/profiles.py``); claims that need the full schedule are evaluated and, when
   they fail, logged as waived with the notebook's reason (``course_utils/claims.py``);
 * no network and nothing written outside temporary folders: ``COURSE_OFFLINE=1``, ``HF_HUB_OFFLINE=1``,
   ``TRANSFORMERS_OFFLINE=1``, ``HF_ENDPOINT=http://127.0.0.1:9`` (any hub call fails at once), ``HF_HOME``,
   ``XDG_CACHE_HOME``, ``MPLCONFIGDIR``, ``IPYTHONDIR``, ``JUPYTER_RUNTIME_DIR``, ``COURSE_WORK_DIR`` and even
-  ``HOME`` in the test's temporary folder, ``COURSE_STATIC_FIGURES=1``, ``MPLBACKEND=Agg``, ``CUDA_VISIBLE_DEVICES=`` (CPU), and
-  ``COURSE_REAL_DATA`` removed from the kernel's environment (the notebooks read only the data folder). After each
+  ``HOME`` in the test's temporary folder, ``COURSE_STATIC_FIGURES=1``, ``MPLBACKEND=Agg``, ``CUDA_VISIBLE_DEVICES=``
+  and ``COURSE_DEVICE=cpu``, and ``COURSE_REAL_DATA`` removed from the kernel's environment (the notebooks read only the data folder). After each
   chapter the test checks that the repository gained no file, that the data folder is unchanged, and that no
   file appeared in the real home's Hugging Face cache, the course's default cache folder or ``~/nltk_data``; it
   lists what the kernel wrote under its temporary ``HOME``.
 
 Every claim a chapter checks is logged (``COURSE_CLAIMS_LOG``); the test prints each chapter's time and its claims
-held / waived (with the notebook's reason) and fails when a cell raised or a claim failed, naming the cell.
+held / waived (with the notebook's reason), its wall time and its kernel's CPU seconds, and fails when a cell
+raised or a claim failed, naming the cell (Chinese text in messages is elided: no Ruijin text reaches a log).
+Each chapter is its own test class, so pytest-xdist's ``--dist loadscope`` (pyproject's addopts) spreads them
+over both workers; the data folder is built once and shared by the workers.
 
 Run one chapter (here 12) against the real data::
 
