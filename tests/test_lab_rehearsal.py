@@ -329,6 +329,7 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
         error = f"cell {index}:\n{head}\n-> {type(exc).__name__}: {str(exc)[:500]}"
     seconds = time.perf_counter() - start
     cpu = _cpu_seconds(nb)
+    error = _CJK.sub("…", error) if error else None
     claims = _claims(claims_log)
     outcome = {k: [c for c in claims if c["outcome"] == k] for k in ("held", "waived", "failed")}
     summary = {
@@ -378,7 +379,9 @@ def rehearse(chapter: int, profile: str, data: dict[str, object], tmp_path: Path
                         "machine wrote them, rerun)")
     if data_changed:
         problems.append(f"the data folder {data['data']} changed (the lab path must only read it)")
-    assert not problems, _CJK.sub("…", f"chapter {chapter} ({profile}) lab rehearsal:\n" + "\n".join(problems))
+    if problems:  # pytest.fail, not assert: pytest would print the list itself, unelided
+        pytest.fail(_CJK.sub("…", f"chapter {chapter} ({profile}) lab rehearsal:\n" + "\n".join(problems)),
+                    pytrace=False)
 
 
 def _chapter_class(chapter: int) -> type:
