@@ -33,6 +33,7 @@ __all__ = [
     "shard_batch",
     "all_reduce_mean",
     "barrier",
+    "shutdown",
     "main_process_first",
     "torchrun_command",
 ]
@@ -149,6 +150,15 @@ def barrier(ctx: DistributedContext) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def shutdown(ctx: DistributedContext) -> None:
+    """Leave the process group at the end of a command (every torchrun command's ``finally``); a no-op alone."""
+    if ctx.distributed:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 @contextlib.contextmanager

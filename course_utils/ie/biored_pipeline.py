@@ -439,7 +439,7 @@ def _parser() -> argparse.ArgumentParser:
 def _train_command(args: argparse.Namespace) -> None:
     """``train``: one process, or one of several under torchrun (rank 0 prints and saves)."""
     from course_utils.device import pick_device
-    from course_utils.distributed import barrier, init_distributed
+    from course_utils.distributed import barrier, init_distributed, shutdown
 
     docs = read_documents(args.train, args.format)
     settings = PipelineSettings(ner=args.ner, ner_model=args.ner_model, relation_model=args.relation_model,
@@ -457,10 +457,7 @@ def _train_command(args: argparse.Namespace) -> None:
             print(f"trained on {len(docs)} abstracts{where} ({times}) -> {args.out}")
         barrier(ctx)
     finally:
-        if ctx.distributed:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        shutdown(ctx)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

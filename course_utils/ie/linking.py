@@ -725,7 +725,7 @@ def _cmd_link(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..distributed import barrier, init_distributed, main_process_first
+    from ..distributed import barrier, init_distributed, main_process_first, shutdown
     from ..text.pretrained import load_encoder
     from .self_align import SelfAlignSettings, save_encoder, self_align
 
@@ -762,10 +762,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                   f"{history.losses[-1]:.4f}; saved to {args.out} ({pooling} pooling)")
         barrier(ctx)
     finally:
-        if ctx.distributed:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        shutdown(ctx)
     return 0
 
 

@@ -933,7 +933,7 @@ def read_documents(path: str | os.PathLike[str], *, format: str = "pubtator",
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from ..device import pick_device
-    from ..distributed import barrier, init_distributed
+    from ..distributed import barrier, init_distributed, shutdown
 
     docs = read_documents(args.train, format=args.format, entities=args.entities)
     if not any(d.mentions for d in docs):
@@ -957,10 +957,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"trained{where} in {model.train_seconds:.1f} s; model written to {args.out}")
         barrier(ctx)
     finally:
-        if ctx.distributed:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        shutdown(ctx)
     return 0
 
 

@@ -1029,7 +1029,7 @@ def unseen_scores(train: Sequence[BratDocument], test: Sequence[BratDocument],
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..distributed import barrier, init_distributed, main_process_first
+    from ..distributed import barrier, init_distributed, main_process_first, shutdown
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -1081,11 +1081,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             say(f"model written to {args.out}")
         barrier(ctx)
     finally:
-        if ctx.distributed:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
+        shutdown(ctx)
     return 0
 
 

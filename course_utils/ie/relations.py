@@ -681,7 +681,7 @@ _MULTI_GPU_EPILOG = ("Several GPUs: torchrun --standalone --nproc_per_node N -m 
 
 def _train_command(args: argparse.Namespace) -> None:
     """``train``: one process, or one of several under torchrun (rank 0 prints and saves)."""
-    from course_utils.distributed import barrier, init_distributed
+    from course_utils.distributed import barrier, init_distributed, shutdown
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -701,10 +701,7 @@ def _train_command(args: argparse.Namespace) -> None:
             print(f"trained {args.model}{where} in {clf.train_seconds:.1f} s -> {args.out}")
         barrier(ctx)
     finally:
-        if ctx.distributed:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        shutdown(ctx)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
