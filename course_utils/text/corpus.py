@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CourseError
+from . import readers
+from .readers import Document  # re-exported: corpus.Document keeps working
 
 __all__ = [
     "Document",
@@ -59,24 +61,6 @@ __all__ = [
 
 class CorpusError(CourseError, ValueError):
     """A corpus request the course cannot serve (unknown corpus name, bad size) (chapter 7)."""
-
-
-@dataclass(frozen=True)
-class Document:
-    """One title + abstract record (chapter 7; every text chapter).
-
-    ``source`` says where it came from (``"synthetic"``, ``"cord19"``, ``"biored"``, ...).
-    """
-
-    doc_id: str
-    title: str
-    abstract: str
-    source: str = ""
-
-    @property
-    def text(self) -> str:
-        """Return ``title + " " + abstract`` (the seed's concatenation; a missing field leaves a space)."""
-        return f"{self.title} {self.abstract}"
 
 
 @dataclass(frozen=True)
@@ -591,8 +575,6 @@ def corpus_documents(settings: Any, *, real_data: str | os.PathLike[str] | None 
     seed = getattr(settings, "seed", 1234)
     if name == "synthetic":
         return list(synthetic_corpus(limit or 2000, seed=seed).documents)
-    from . import readers
-
     if name == "cord19":
         from ..data import require_dataset
 

@@ -1,7 +1,7 @@
 """Readers of real biomedical text: CORD-19 ``metadata.csv``, PubTator files (BioRED, NCBI-disease), LitCoin
 abstracts, and the word-similarity sets (chapter 7; used by chapters 8-14).
 
-Every reader returns :class:`~course_utils.text.corpus.Document` records with clean text: HTML entities
+Every reader returns :class:`Document` records with clean text: HTML entities
 unescaped (the seed left ``&ndash;`` in), line endings and Unicode normalised (NFC), white space collapsed.
 A row the reader cannot parse raises :class:`CorpusReadError` naming the file and line.
 """
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CourseError
-from .corpus import Document
 
 __all__ = [
+    "Document",
     "CorpusReadError",
     "CordMetadata",
     "clean_text",
@@ -44,6 +44,25 @@ _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
 
 class CorpusReadError(CourseError, ValueError):
     """A text file the course cannot read as expected: missing column, broken row, bad line (chapter 7)."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One title + abstract record (chapter 7; every text chapter).
+
+    ``source`` says where it came from (``"synthetic"``, ``"cord19"``, ``"biored"``, ...). It lives here, below
+    :mod:`course_utils.text.corpus` (which re-exports it), so that the readers need nothing from the corpus module.
+    """
+
+    doc_id: str
+    title: str
+    abstract: str
+    source: str = ""
+
+    @property
+    def text(self) -> str:
+        """Return ``title + " " + abstract`` (the seed's concatenation; a missing field leaves a space)."""
+        return f"{self.title} {self.abstract}"
 
 
 def clean_text(text: str) -> str:
@@ -115,6 +134,21 @@ def _open_csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             ) from exc
 
 
+def _csv_header(file: Path, rows: Iterator[tuple[int, list[str]]], required: tuple[str, ...], hint: str) -> list[str]:
+    """Return the stripped header row of ``rows``; an empty file or a missing required column raises
+    :class:`CorpusReadError` naming the file, the columns found and ``hint`` (what the file should be)."""
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise CorpusReadError(f"{file} is empty: expected a header with {', '.join(required)}. {hint}") from None
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise CorpusReadError(f"{file}, line 1: missing required column(s) {', '.join(missing)}; the header has "
+                              f"{', '.join(header)}. {hint}")
+    return header
+
+
 def read_cord19_metadata(path: str | os.PathLike[str], *, max_rows: int | None = None,
                          max_documents: int | None = None) -> CordMetadata:
     """Return the cleaned, de-duplicated documents of a CORD-19 ``metadata.csv`` and its counts (chapter 7).
@@ -132,17 +166,7 @@ def read_cord19_metadata(path: str | os.PathLike[str], *, max_rows: int | None =
     if not file.is_file():
         raise CorpusReadError(f"No CORD-19 metadata file at {file}; fetch it with `python -m course_utils.data fetch cord19`.")
     rows = _open_csv_rows(file)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise CorpusReadError(f"{file} is empty: expected a header with {', '.join(_REQUIRED)}.") from None
-    header = [h.strip() for h in header]
-    missing = [c for c in _REQUIRED if c not in header]
-    if missing:
-        raise CorpusReadError(
-            f"{file}, line 1: missing required column(s) {', '.join(missing)}; the header has {', '.join(header)}. "
-            "Is this a CORD-19 metadata.csv?"
-        )
+    header = _csv_header(file, rows, _REQUIRED, "Is this a CORD-19 metadata.csv?")
     col = {name: header.index(name) for name in header}
     docs: list[Document] = []
     seen_ids: set[str] = set()
@@ -341,15 +365,8 @@ def read_umnsrs_csv(path: str | os.PathLike[str]) -> list[tuple[str, str, float]
     """
     file = Path(path)
     rows = _open_csv_rows(file)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise CorpusReadError(f"{file} is empty: expected the header Mean, Stdev, Term1, Term2, CUI1, CUI2.") from None
-    header = [h.strip() for h in header]
-    missing = [c for c in ("Mean", "Term1", "Term2") if c not in header]
-    if missing:
-        raise CorpusReadError(f"{file}, line 1: missing column(s) {', '.join(missing)}; the header has "
-                              f"{', '.join(header)}. Is this a UMNSRS file from `python -m course_utils.data fetch umnsrs`?")
+    header = _csv_header(file, rows, ("Mean", "Term1", "Term2"),
+                         "Is this a UMNSRS file from `python -m course_utils.data fetch umnsrs`?")
     mean, first, second = header.index("Mean"), header.index("Term1"), header.index("Term2")
     pairs: list[tuple[str, str, float]] = []
     for number, row in rows:

@@ -202,7 +202,7 @@ def test_manifest_formats_umnsrs_csv_and_mayosrs(tmp_path: Path) -> None:
     with pytest.raises(CorpusReadError, match=r"MayoSRS.terms, line 2: expected term1, term2 separated by '<>'"):
         read_mayosrs(gold)
     (tmp_path / "bad.csv").write_text('"Mean","Term1"\n1,a\n')
-    with pytest.raises(CorpusReadError, match=r"bad\.csv, line 1: missing column\(s\) Term2"):
+    with pytest.raises(CorpusReadError, match=r"bad\.csv, line 1: missing required column\(s\) Term2"):
         read_umnsrs_csv(tmp_path / "bad.csv")
     (tmp_path / "bad.csv").write_text('"Mean","Stdev","Term1","Term2","CUI1","CUI2"\nhigh,1,"a","b","C1","C2"\n')
     with pytest.raises(CorpusReadError, match=r"bad\.csv, line 2: the score 'high' is not a number"):
@@ -217,3 +217,21 @@ def test_read_cord19_metadata_stops_at_max_documents(tmp_path: Path) -> None:
     assert [d.doc_id for d in meta.documents] == ["0", "1", "3"]
     assert meta.n_rows == 4  # parsing stopped there
     assert [d.doc_id for d in read_cord19_metadata(path).documents] == ["0", "1", "3", "4", "5"]
+
+
+def test_readers_do_not_import_the_corpus_module() -> None:
+    """The import circle corpus <-> readers is gone: readers holds Document, corpus re-exports it (issue 29)."""
+    import ast
+    from pathlib import Path
+
+    import course_utils.text.corpus as corpus
+    import course_utils.text.readers as readers
+
+    tree = ast.parse(Path(readers.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module is None
+                 for alias in node.names}
+    assert "corpus" not in imported and not any(m and m.endswith("corpus") for m in imported)
+    assert corpus.Document is readers.Document
+    doc = corpus.Document("d1", "A title", "An abstract.", "test")
+    assert doc.text == "A title An abstract."
