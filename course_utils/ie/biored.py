@@ -8,8 +8,11 @@ relation type, novel or not). Two readers fill it:
   lines, five-column relation lines, a blank line between documents);
 * :func:`read_litcoin` reads the LitCoin NLP Challenge files (tab-separated despite ``.csv``).
 
-Both check every offset against the text, every mention against its slice and every relation id against the ids
-the document's mentions carry; every problem names file and line. Id lists are split on ``id_separators``, a
+Both check every offset against the text, every mention against its slice, every relation id against the ids
+the document's mentions carry, and every entity type, relation type and novelty value against the allowed sets
+(BioRED's by default, a parameter for other corpora): a misspelt label is an error naming file, line, document
+and the allowed values, never a new class. A file with no document is an error too. Every problem names file
+and line. Id lists are split on ``id_separators``, a
 parameter of each reader (BioRED variant ids such as ``c|INS|5382|C`` contain ``|``, LitCoin lists use ``,``),
 never one global rule.
 
@@ -36,6 +39,7 @@ __all__ = [
     "NO_RELATION",
     "ENTITY_TYPES",
     "RELATION_TYPES",
+    "NOVELTY_VALUES",
     "BioREDFormatError",
     "Problem",
     "EntityMention",
@@ -64,6 +68,8 @@ ENTITY_TYPES = ("GeneOrGeneProduct", "DiseaseOrPhenotypicFeature", "ChemicalEnti
                 "OrganismTaxon", "CellLine")
 RELATION_TYPES = ("Association", "Positive_Correlation", "Negative_Correlation", "Bind", "Cotreatment",
                   "Comparison", "Drug_Interaction", "Conversion")
+NOVELTY_VALUES = ("Novel", "No")
+"""The novelty labels of BioRED and LitCoin (read case-insensitively); a relation line without one has novelty None."""
 
 
 class BioREDFormatError(CourseError, ValueError):
@@ -179,16 +185,51 @@ def _check_relations(doc: BioDocument, relation_lines: Sequence[int], file: str,
                                         f"relation {relation.type} names id {entity_id!r} that no mention carries"))
 
 
-def _novel(value: str) -> bool | None:
+_UNSET = object()
+
+
+def _novel(value: str) -> object:
+    """Return True / False for a BioRED novelty label, ``_UNSET`` for any other value."""
     value = value.strip().lower()
-    if value in {"novel", "yes", "true"}:
+    if value == "novel":
         return True
-    if value in {"no", "false"}:
+    if value == "no":
         return False
-    return None
+    return _UNSET
+
+
+def _label_problem(kind: str, value: str, allowed: Sequence[str] | None, where: tuple[str, int, str]
+                   ) -> Problem | None:
+    """Return a problem when ``value`` is not one of ``allowed`` (``None``: any value is accepted)."""
+    if allowed is None or value in allowed:
+        return None
+    file, line, doc_id = where
+    return Problem(file, line, doc_id, f"{kind} {value!r} is not one of {', '.join(allowed)}; fix the spelling "
+                                       f"(or pass the allowed {kind}s of another corpus to the reader)")
+
+
+def _relation(cols: Sequence[str], novelty: str | None, relation_types: Sequence[str] | None,
+              where: tuple[str, int, str], problems: list[Problem]) -> Relation | None:
+    """Return the relation (type, id1, id2) of a checked line, or None after noting its problems (chapter 13)."""
+    found = [_label_problem("relation type", cols[0], relation_types, where)]
+    novel: object = None
+    if novelty is not None:
+        novel = _novel(novelty)
+        if novel is _UNSET:
+            file, line, doc_id = where
+            found.append(Problem(file, line, doc_id, f"novelty {novelty!r} is not one of "
+                                                     f"{', '.join(NOVELTY_VALUES)} (any case)"))
+    found = [f for f in found if f is not None]
+    if found:
+        problems.extend(found)
+        return None
+    return Relation(cols[0], cols[1].strip(), cols[2].strip(), novel)  # type: ignore[arg-type]
 
 
 def _finish(documents: list[BioDocument], problems: list[Problem], strict: bool, path: Path) -> ReadResult:
+    if not documents and not problems:
+        problems.append(Problem(str(path), 1, "-", "no document in the file (is it empty, or the wrong file?); "
+                                                    "give a file with at least one title line"))
     if strict and problems:
         shown = "\n  ".join(str(p) for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -197,14 +238,18 @@ def _finish(documents: list[BioDocument], problems: list[Problem], strict: bool,
     return ReadResult(tuple(documents), tuple(problems))
 
 
-def read_pubtator(path: str | os.PathLike[str], *, id_separators: str = ",", strict: bool = True) -> ReadResult:
+def read_pubtator(path: str | os.PathLike[str], *, id_separators: str = ",", strict: bool = True,
+                  entity_types: Sequence[str] | None = ENTITY_TYPES,
+                  relation_types: Sequence[str] | None = RELATION_TYPES) -> ReadResult:
     """Return the documents of a PubTator file and the problems found, checked line by line (chapter 13).
 
     ``id_separators`` splits a mention's id list (BioRED: ``,``; its variant ids contain ``|`` and ``;`` is kept
-    inside them). With ``strict`` (default) any problem raises :class:`BioREDFormatError` naming file and line;
-    with ``strict=False`` the bad lines are skipped and returned in ``problems``.
+    inside them). ``entity_types`` and ``relation_types`` are the allowed labels (BioRED's by default; ``None``
+    accepts any); novelty must be one of :data:`NOVELTY_VALUES`. With ``strict`` (default) any problem raises
+    :class:`BioREDFormatError` naming file and line; with ``strict=False`` the bad lines are skipped and returned
+    in ``problems``. A missing file raises :class:`BioREDFormatError` too.
     """
-    path = Path(path)
+    path = _existing(path)
     name = str(path)
     documents: list[BioDocument] = []
     problems: list[Problem] = []
@@ -224,53 +269,70 @@ def read_pubtator(path: str | os.PathLike[str], *, id_separators: str = ",", str
         documents.append(doc)
         current = None
 
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise BioREDFormatError(f"{path} is not UTF-8 text (byte {exc.start}); give a PubTator file") from None
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\n").rstrip("\r")
+        if not line.strip():
+            close()
+            continue
+        head = line.split("|", 2)
+        if len(head) == 3 and head[1] in {"t", "a"} and "\t" not in head[0]:
+            doc_id, kind, body = head
+            if kind == "t":
                 close()
-                continue
-            head = line.split("|", 2)
-            if len(head) == 3 and head[1] in {"t", "a"} and "\t" not in head[0]:
-                doc_id, kind, body = head
-                if kind == "t":
-                    close()
-                    current = {"id": doc_id, "title": body, "abstract": "", "mentions": [], "relations": [],
-                               "relation_lines": [], "line": number}
-                elif current is None or current["id"] != doc_id:
-                    problems.append(Problem(name, number, doc_id, "abstract line without its title line"))
-                else:
-                    current["abstract"] = body
-                continue
-            cols = line.split("\t")
-            doc_id = cols[0]
-            if current is None or doc_id != current["id"]:
-                problems.append(Problem(name, number, doc_id, "annotation line outside its document "
-                                        "(no title line with this id before it)"))
-                continue
-            text = f"{current['title']} {current['abstract']}"
-            if len(cols) == 6:
-                try:
-                    start, end = int(cols[1]), int(cols[2])
-                except ValueError:
-                    problems.append(Problem(name, number, doc_id, f"offsets {cols[1]!r}, {cols[2]!r} are not integers"))
-                    continue
-                if _check_mention(text, start, end, cols[3], (name, number, doc_id), problems):
-                    ids = _split_ids(cols[5], id_separators)
-                    current["mentions"].append(EntityMention(start, end, cols[3], cols[4], ids))
-            elif len(cols) in (4, 5) and cols[1].strip().isdigit():
-                problems.append(Problem(name, number, doc_id, f"{len(cols)} tab-separated columns in a mention line "
-                                        "(its second column is an offset); expected 6: pmid, start, end, mention, "
-                                        "type, ids"))
-            elif len(cols) in (4, 5):
-                novel = _novel(cols[4]) if len(cols) == 5 else None
-                current["relations"].append(Relation(cols[1], cols[2], cols[3], novel))
-                current["relation_lines"].append(number)
+                current = {"id": doc_id, "title": body, "abstract": "", "mentions": [], "relations": [],
+                           "relation_lines": [], "line": number}
+            elif current is None or current["id"] != doc_id:
+                problems.append(Problem(name, number, doc_id, "abstract line without its title line"))
             else:
-                problems.append(Problem(name, number, doc_id, f"{len(cols)} tab-separated columns; expected 6 "
-                                        "(mention) or 5 (relation)"))
+                current["abstract"] = body
+            continue
+        cols = line.split("\t")
+        doc_id = cols[0]
+        if current is None or doc_id != current["id"]:
+            problems.append(Problem(name, number, doc_id, "annotation line outside its document "
+                                    "(no title line with this id before it)"))
+            continue
+        text = f"{current['title']} {current['abstract']}"
+        if len(cols) == 6:
+            try:
+                start, end = int(cols[1]), int(cols[2])
+            except ValueError:
+                problems.append(Problem(name, number, doc_id, f"offsets {cols[1]!r}, {cols[2]!r} are not integers"))
+                continue
+            bad = _label_problem("entity type", cols[4], entity_types, (name, number, doc_id))
+            if bad is not None:
+                problems.append(bad)
+            elif _check_mention(text, start, end, cols[3], (name, number, doc_id), problems):
+                ids = _split_ids(cols[5], id_separators)
+                current["mentions"].append(EntityMention(start, end, cols[3], cols[4], ids))
+        elif len(cols) in (4, 5) and cols[1].strip().isdigit():
+            problems.append(Problem(name, number, doc_id, f"{len(cols)} tab-separated columns in a mention line "
+                                    "(its second column is an offset); expected 6: pmid, start, end, mention, "
+                                    "type, ids"))
+        elif len(cols) in (4, 5):
+            relation = _relation(cols[1:4], cols[4] if len(cols) == 5 else None, relation_types,
+                                 (name, number, doc_id), problems)
+            if relation is not None:
+                current["relations"].append(relation)
+                current["relation_lines"].append(number)
+        else:
+            problems.append(Problem(name, number, doc_id, f"{len(cols)} tab-separated columns; expected 6 "
+                                    "(mention) or 5 (relation)"))
     close()
     return _finish(documents, problems, strict, path)
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` as a Path, or raise :class:`BioREDFormatError` when it is not a file (chapter 13)."""
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not found"
+        raise BioREDFormatError(f"{path}: {what}; give the path of a PubTator file or of a LitCoin .csv file")
+    return path
 
 
 def _atomic_write(path: Path, text: str) -> Path:
@@ -307,7 +369,11 @@ def _read_tsv(path: Path, expected: Sequence[str], problems: list[Problem]) -> l
     rows: list[tuple[int, dict[str, str]]] = []
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t")  # fields holding a double quote are quoted CSV-style
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except UnicodeDecodeError as exc:
+            raise BioREDFormatError(f"{path} is not UTF-8 text (byte {exc.start}); give a LitCoin .csv file "
+                                    "(tab-separated)") from None
         if header is None or [h.strip() for h in header] != list(expected):
             problems.append(Problem(str(path), 1, "-", f"header {header} is not {list(expected)}"))
             return rows
@@ -326,15 +392,19 @@ def _read_tsv(path: Path, expected: Sequence[str], problems: list[Problem]) -> l
 
 def read_litcoin(abstracts: str | os.PathLike[str], entities: str | os.PathLike[str] | None = None,
                  relations: str | os.PathLike[str] | None = None, *, id_separators: str = ",;",
-                 strict: bool = True) -> ReadResult:
+                 strict: bool = True, entity_types: Sequence[str] | None = ENTITY_TYPES,
+                 relation_types: Sequence[str] | None = RELATION_TYPES) -> ReadResult:
     """Return LitCoin documents (abstracts + optional entities and relations files) and their problems (chapter 13).
 
     The files are tab-separated despite ``.csv``. Entity offsets index ``title + " " + abstract``; an entity's
-    ``entity_ids`` list is split on ``id_separators`` (default ``,`` and ``;``). ``strict`` as in
-    :func:`read_pubtator`.
+    ``entity_ids`` list is split on ``id_separators`` (default ``,`` and ``;``). ``strict``, ``entity_types``
+    and ``relation_types`` as in :func:`read_pubtator`; novelty must be one of :data:`NOVELTY_VALUES`.
     """
     problems: list[Problem] = []
-    apath = Path(abstracts)
+    apath = _existing(abstracts)
+    for other in (entities, relations):
+        if other is not None:
+            _existing(other)
     docs: dict[str, dict] = {}
     for number, row in _read_tsv(apath, ("abstract_id", "title", "abstract"), problems):
         doc_id = row["abstract_id"].strip()
@@ -357,8 +427,11 @@ def read_litcoin(abstracts: str | os.PathLike[str], entities: str | os.PathLike[
             except ValueError:
                 problems.append(Problem(str(epath), number, doc_id, "offsets are not integers"))
                 continue
-            if _check_mention(f"{d['title']} {d['abstract']}", start, end, row["mention"], (str(epath), number, doc_id),
-                              problems):
+            bad = _label_problem("entity type", row["type"], entity_types, (str(epath), number, doc_id))
+            if bad is not None:
+                problems.append(bad)
+            elif _check_mention(f"{d['title']} {d['abstract']}", start, end, row["mention"],
+                                (str(epath), number, doc_id), problems):
                 d["mentions"].append(EntityMention(start, end, row["mention"], row["type"],
                                                    _split_ids(row["entity_ids"], id_separators)))
     rpath = Path(relations) if relations is not None else None
@@ -369,9 +442,11 @@ def read_litcoin(abstracts: str | os.PathLike[str], entities: str | os.PathLike[
             if doc_id not in docs:
                 problems.append(Problem(str(rpath), number, doc_id, "relation of an abstract id not in the abstracts file"))
                 continue
-            docs[doc_id]["relations"].append(Relation(row["type"], row["entity_1_id"].strip(),
-                                                      row["entity_2_id"].strip(), _novel(row["novel"])))
-            docs[doc_id]["relation_lines"].append(number)
+            relation = _relation((row["type"], row["entity_1_id"], row["entity_2_id"]), row["novel"],
+                                 relation_types, (str(rpath), number, doc_id), problems)
+            if relation is not None:
+                docs[doc_id]["relations"].append(relation)
+                docs[doc_id]["relation_lines"].append(number)
     documents = []
     for doc_id, d in docs.items():
         doc = BioDocument(doc_id, d["title"], d["abstract"], tuple(d["mentions"]), tuple(d["relations"]))
@@ -527,14 +602,18 @@ def relation_scores(gold: Iterable[BioDocument] | Iterable[PairExample],
 
 def biored_metrics(gold: Iterable[BioDocument] | Iterable[PairExample],
                    predicted: Iterable[BioDocument] | Iterable[PairExample]) -> dict[str, TypeScore]:
-    """Return the BioRED paper's three relation scores: entity pair; pair + type; pair + type + novelty (chapter 13).
+    """Return the four relation scores of BioCreative VIII BioRED: entity pair; pair + type; pair + novelty;
+    pair + type + novelty (chapter 13).
 
-    Each is a micro P/R/F1 over (document, unordered id pair[, type[, novelty]]) tuples.
+    Each is a micro P/R/F1 over (document, unordered id pair[, type][, novelty]) tuples. The BioRED paper
+    reports three of them (no ``pair_novelty``); BioCreative VIII's track added pair + novelty, so a student can
+    set the course's scores beside either table.
     """
     g, p = _gather(gold), _gather(predicted)
     out = {}
-    for name, width in (("entity_pair", 3), ("pair_type", 4), ("pair_type_novelty", 5)):
-        gs, ps = {k[:width] for k in g}, {k[:width] for k in p}
+    for name, fields in (("entity_pair", (0, 1, 2)), ("pair_type", (0, 1, 2, 3)), ("pair_novelty", (0, 1, 2, 4)),
+                         ("pair_type_novelty", (0, 1, 2, 3, 4))):
+        gs, ps = {tuple(k[i] for i in fields) for k in g}, {tuple(k[i] for i in fields) for k in p}
         out[name] = TypeScore(len(gs & ps), len(ps - gs), len(gs - ps))
     return out
 

@@ -67,6 +67,8 @@ __all__ = [
     "pair_distances",
     "cross_sentence_share",
     "pair_balance",
+    "annotated_type_pairs",
+    "pair_structure",
     "corpus_summary",
     "relation_summary",
     "relation_confusion",
@@ -375,6 +377,46 @@ def pair_balance(documents: Sequence[BioDocument]) -> pd.DataFrame:
                                        "no_relation_share"]).set_index("doc_id")
 
 
+def annotated_type_pairs(documents: Sequence[BioDocument]) -> set[tuple[str, str]]:
+    """Return the sorted entity-type pairs that carry at least one relation in ``documents`` (chapter 13).
+
+    On BioRED Train these are pairs of Disease, Gene, Chemical and Variant ids: no relation ever involves an
+    OrganismTaxon or a CellLine, and none joins two diseases.
+    """
+    out: set[tuple[str, str]] = set()
+    for d in documents:
+        types = d.entity_types()
+        for r in d.relations:
+            if r.id1 in types and r.id2 in types:
+                out.add(tuple(sorted((types[r.id1], types[r.id2]))))  # type: ignore[arg-type]
+    return out
+
+
+def pair_structure(corpora: Mapping[str, Sequence[BioDocument]], annotated: set[tuple[str, str]]) -> pd.DataFrame:
+    """Return one row per named corpus: how much of "no relation" is structural (chapter 13).
+
+    Columns: candidate pairs; the share of them whose entity-type pair is not in ``annotated`` (type pairs the
+    annotation never relates, fitted on training documents: :func:`annotated_type_pairs`); the no-relation share
+    over all candidates and within the annotated type pairs; gold relations, and those no candidate pair can
+    reach (self-relations, ``id1 == id2``).
+    """
+    rows = {}
+    for name, docs in corpora.items():
+        pairs = [p for d in docs for p in labelled_pairs(d)]
+        inside = [p for p in pairs if p.type_pair in annotated]
+        relations = sum(len(d.relations) for d in docs)
+        rows[name] = {
+            "candidate_pairs": len(pairs),
+            "unannotated_type_pair_share": 1 - len(inside) / len(pairs) if pairs else np.nan,
+            "no_relation_share": sum(p.relation == NO_RELATION for p in pairs) / len(pairs) if pairs else np.nan,
+            "no_relation_share_annotated_types": (sum(p.relation == NO_RELATION for p in inside) / len(inside)
+                                                  if inside else np.nan),
+            "relations": relations,
+            "self_relations": sum(r.id1 == r.id2 for d in docs for r in d.relations),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def corpus_summary(corpora: Mapping[str, Sequence[BioDocument]]) -> pd.DataFrame:
     """Return one row per named corpus: documents, median words, mentions, composite share, entities, relations,
     novel share, candidate pairs, no-relation share and the share of related pairs never within one sentence
@@ -401,20 +443,34 @@ def corpus_summary(corpora: Mapping[str, Sequence[BioDocument]]) -> pd.DataFrame
 # ------------------------------------------------------------------------------------------------ model tables
 
 
-def relation_summary(gold: Sequence[BioDocument], predicted: Sequence[PairExample]) -> dict[str, float]:
-    """Return one model's row: F1 of the three BioRED metrics, relation micro- and macro-F1 (macro over the gold
-    relation types present) and the seed's accuracy on the gold-related pairs only (chapter 13).
+def relation_summary(gold: Sequence[BioDocument], predicted: Sequence[PairExample],
+                     related_only: Sequence[PairExample] | None = None) -> dict[str, float]:
+    """Return one model's row: F1 of BioCreative VIII's four BioRED metrics (the paper's three and pair + novelty),
+    relation micro- and macro-F1 (macro over the gold relation types present) and accuracy on the gold-related
+    pairs only (chapter 13).
 
     ``predicted`` holds every candidate pair the model labelled (``NO_RELATION`` included), over gold or over
-    predicted entities; a relation counts only when document, ids (and type, and novelty) equal a gold one.
+    predicted entities; a relation counts only when document, ids (and type, and novelty) equal a gold one. Its
+    known-pairs accuracy charges every *None* on a related pair as an error, so for a model with a *None* class
+    it mostly measures abstention. ``related_only``, when given, holds the same model's predictions with the
+    argmax restricted to the relation types (:func:`~course_utils.ie.relations.predict_relations` with
+    ``related_only=True``, or a rule fitted on related pairs): its known-pairs accuracy is the seed's setting,
+    reported as ``"known-pairs accuracy (relation types only)"``.
     """
     metrics = biored_metrics(gold, predicted)
     rel = relation_scores(gold, predicted)
-    lookup = {(p.doc_id, *sorted((p.id1, p.id2))): p.relation for p in predicted if p.relation != NO_RELATION}
     gold_pairs = [p for d in gold for p in labelled_pairs(d)]
-    return {"entity pair F1": metrics["entity_pair"].f1, "pair + type F1": metrics["pair_type"].f1,
-            "pair + type + novelty F1": metrics["pair_type_novelty"].f1, "micro-F1": rel.micro_f1,
-            "macro-F1": rel.macro_f1, "known-pairs accuracy": known_pairs_accuracy(gold_pairs, lookup)}
+
+    def lookup(pairs: Sequence[PairExample]) -> dict[tuple[str, str, str], str]:
+        return {(p.doc_id, *sorted((p.id1, p.id2))): p.relation for p in pairs if p.relation != NO_RELATION}
+
+    row = {"entity pair F1": metrics["entity_pair"].f1, "pair + type F1": metrics["pair_type"].f1,
+           "pair + novelty F1": metrics["pair_novelty"].f1,
+           "pair + type + novelty F1": metrics["pair_type_novelty"].f1, "micro-F1": rel.micro_f1,
+           "macro-F1": rel.macro_f1, "known-pairs accuracy": known_pairs_accuracy(gold_pairs, lookup(predicted))}
+    if related_only is not None:
+        row["known-pairs accuracy (relation types only)"] = known_pairs_accuracy(gold_pairs, lookup(related_only))
+    return row
 
 
 def relation_confusion(gold: Sequence[BioDocument], predicted: Sequence[PairExample]) -> pd.DataFrame:

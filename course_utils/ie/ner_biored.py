@@ -176,17 +176,13 @@ class Encoding:
 
 
 def _prepare_tokenizer(tokenizer: Any) -> Any:
-    """Switch the backend's own truncation and padding off and silence the 'longer than max' warning."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
+    """Return a fast tokenizer set up as every course tokenizer (truncation and padding off), or raise."""
+    from ..text.pretrained import whole_text_tokenizer
+
+    if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise NerBioredError(f"{type(tokenizer).__name__} is not a fast (Rust) tokenizer; chapter 13 needs one "
                              "for character offsets. Use a model whose folder has a tokenizer.json.")
-    backend.no_truncation()
-    backend.no_padding()
-    warned = getattr(tokenizer, "deprecation_warnings", None)
-    if isinstance(warned, dict):
-        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
-    return tokenizer
+    return whole_text_tokenizer(tokenizer)
 
 
 def _word_tags(doc: BioDocument, word_spans: Sequence[tuple[int, int]]) -> tuple[list[str], TagStats]:

@@ -569,12 +569,14 @@ def _new_pretrained(documents: Sequence[BioDocument], model: str, dim: int | Non
 
 
 def predict_relations(clf: RelationClassifier, documents: Sequence[BioDocument], *,
-                      batch_size: int = 16) -> list[PairExample]:
+                      batch_size: int = 16, related_only: bool = False) -> list[PairExample]:
     """Return every candidate pair of ``documents`` labelled with a predicted relation and novelty (chapter 13).
 
     The candidate pairs are those of the mentions the documents carry: gold mentions, or the mentions a NER
     model predicted (ids from its dictionary or placeholders), in which case a predicted relation can only be
-    right when its two ids are the gold ids (:mod:`course_utils.ie.biored_pipeline`).
+    right when its two ids are the gold ids (:mod:`course_utils.ie.biored_pipeline`). With ``related_only`` the
+    argmax runs over the relation types alone, never *None*: what a classifier trained, as the seed's were, only
+    on related pairs would output, so its accuracy on the known pairs is the seed's setting (chapter 13).
     """
     from course_utils.device import autocast
 
@@ -590,7 +592,10 @@ def predict_relations(clf: RelationClassifier, documents: Sequence[BioDocument],
             batch = [e for _, e in indexed]
             with autocast(dev):
                 rel_logits, nov_logits = clf.net(*[t.to(dev) for t in clf._inputs(batch)])
-            rel = rel_logits.float().argmax(-1).tolist()
+            rel_logits = rel_logits.float()
+            if related_only and NO_RELATION in clf.labels:
+                rel_logits[..., clf.labels.index(NO_RELATION)] = float("-inf")
+            rel = rel_logits.argmax(-1).tolist()
             nov = nov_logits.float().argmax(-1).tolist()
             k = 0
             for i, e in indexed:
