@@ -43,6 +43,7 @@ __all__ = [
     "ModelLoadError",
     "ModelMissingError",
     "minilm_folder",
+    "whole_text_tokenizer",
     "model_manifests",
     "verify_model_files",
     "model_folder",
@@ -252,6 +253,12 @@ def load_tokenizer(name: str = "minilm") -> Any:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_load_hint(name, where, exc)) from exc
     _limit_to_positions(tokenizer, where)
+    return whole_text_tokenizer(tokenizer)
+
+
+def whole_text_tokenizer(tokenizer: Any) -> Any:
+    """Return ``tokenizer`` (a fast one) with its backend's truncation and padding off and the "longer than the
+    maximum" warning silenced (chapters 7, 13; :func:`load_tokenizer` applies it to every course tokenizer)."""
     backend = tokenizer.backend_tokenizer
     backend.no_truncation()
     backend.no_padding()
