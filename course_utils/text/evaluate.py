@@ -30,6 +30,7 @@ __all__ = [
     "rank_average",
     "spearman",
     "bootstrap_interval",
+    "paired_bootstrap_difference",
     "TermEncoder",
     "StaticEncoder",
     "ContextualEncoder",
@@ -39,6 +40,8 @@ __all__ = [
     "ScoredSet",
     "score_pairs",
     "compare_similarity",
+    "score_sets",
+    "paired_differences",
     "neighbour_purity",
     "chance_purity",
     "compare_categories",
@@ -145,6 +148,46 @@ def bootstrap_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(stats, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def paired_bootstrap_difference(
+    human: Sequence[float] | np.ndarray,
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    *,
+    statistic: Callable[[np.ndarray, np.ndarray], float] = spearman,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Return (difference, low, high): ``statistic(human, a) - statistic(human, b)`` and its paired percentile
+    bootstrap interval (chapter 11).
+
+    ``a`` and ``b`` are two methods' scores of the *same* pairs (the common pairs). Each resample draws one set of
+    pair indices and recomputes both statistics on it, so what the two methods share (easy and hard pairs) cancels
+    in the difference. Two marginal intervals that overlap say little; a paired interval that excludes 0 says one
+    method ranks these pairs better. Resamples where either statistic is undefined are dropped. Pairs that share
+    a term are not independent, so the interval is, if anything, too narrow.
+    """
+    human = np.asarray(human, dtype=np.float64)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not len(human) == len(a) == len(b):
+        raise EvaluationError(f"human has {len(human)} values, a {len(a)} and b {len(b)}: a paired bootstrap "
+                              "needs both methods' scores of the same pairs.")
+    if not 0 < level < 1:
+        raise EvaluationError(f"level must be between 0 and 1 (e.g. 0.95); got {level}.")
+    difference = statistic(human, a) - statistic(human, b)
+    if len(human) < 3:
+        return float(difference), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(human), size=(n_boot, len(human)))
+    diffs = np.array([statistic(human[d], a[d]) - statistic(human[d], b[d]) for d in draws])
+    diffs = diffs[np.isfinite(diffs)]
+    if len(diffs) == 0:
+        return float(difference), float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(difference), float(low), float(high)
 
 
 # --- turning terms into vectors -----------------------------------------------------------------------------------
@@ -362,6 +405,16 @@ def score_pairs(encoder: TermEncoder, pairs: Sequence[Any], *, set_name: str = "
     return ScoredSet(encoder.name, clean, cosines, covered)
 
 
+def score_sets(encoders: Sequence[TermEncoder], sets: Mapping[str, Sequence[Any]]) -> dict[str, list[ScoredSet]]:
+    """Return, for each similarity set, every encoder's :class:`ScoredSet` (chapter 11): encode once, then compare
+    with :func:`compare_similarity` and :func:`paired_differences`."""
+    return {name: [score_pairs(enc, pairs, set_name=name) for enc in encoders] for name, pairs in sets.items()}
+
+
+def _common(scored: Sequence[ScoredSet]) -> np.ndarray:
+    return np.logical_and.reduce([s.covered for s in scored]) if scored else np.zeros(0, dtype=bool)
+
+
 def compare_similarity(
     encoders: Sequence[TermEncoder],
     sets: Mapping[str, Sequence[Any]],
@@ -369,18 +422,20 @@ def compare_similarity(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    scored: Mapping[str, Sequence[ScoredSet]] | None = None,
 ) -> pd.DataFrame:
     """Return one row per (set, method): pairs, covered pairs, coverage, rho on the method's own covered pairs,
     and rho with a bootstrap interval on the pairs *every* method covers (chapter 11).
 
     The common pairs are the same for every method of a set, so those columns compare methods; the "own" column
-    is what each method would report alone, on pairs of its own choosing.
+    is what each method would report alone, on pairs of its own choosing. ``scored`` (from :func:`score_sets`)
+    skips the encoding. Each interval is one method's; to compare two methods use :func:`paired_differences`.
     """
+    scored = scored if scored is not None else score_sets(encoders, sets)
     rows = []
-    for set_name, pairs in sets.items():
-        scored = [score_pairs(enc, pairs, set_name=set_name) for enc in encoders]
-        common = np.logical_and.reduce([s.covered for s in scored]) if scored else np.zeros(0, dtype=bool)
-        for s in scored:
+    for set_name, group in scored.items():
+        common = _common(group)
+        for s in group:
             human = np.array([p[2] for p in s.pairs])
             low, high = bootstrap_interval(human[common], s.cosines[common], n_boot=n_boot, level=level, seed=seed)
             rows.append({
@@ -389,6 +444,44 @@ def compare_similarity(
                 "rho (common)": s.rho(common), "low": low, "high": high,
             })
     return pd.DataFrame(rows).set_index(["set", "method"])
+
+
+def paired_differences(
+    encoders: Sequence[TermEncoder],
+    sets: Mapping[str, Sequence[Any]],
+    *,
+    pairs_of_methods: Sequence[tuple[str, str]] | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    scored: Mapping[str, Sequence[ScoredSet]] | None = None,
+) -> pd.DataFrame:
+    """Return one row per (set, method A, method B): rho(A) - rho(B) on the pairs every method covers, with its
+    paired bootstrap interval (:func:`paired_bootstrap_difference`) and whether that interval excludes 0
+    (chapter 11).
+
+    ``pairs_of_methods`` names the comparisons (default: every pair of methods, in the encoders' order).
+    ``scored`` (from :func:`score_sets`) skips the encoding.
+    """
+    scored = scored if scored is not None else score_sets(encoders, sets)
+    rows = []
+    for set_name, group in scored.items():
+        common = _common(group)
+        by_name = {s.method: s for s in group}
+        wanted = pairs_of_methods if pairs_of_methods is not None else [
+            (group[i].method, group[j].method) for i in range(len(group)) for j in range(i + 1, len(group))]
+        for first, second in wanted:
+            if first not in by_name or second not in by_name:
+                raise EvaluationError(f"{set_name}: no method named {first!r} or {second!r}; the methods are "
+                                      f"{', '.join(by_name)}.")
+            human = np.array([p[2] for p in by_name[first].pairs])[common]
+            diff, low, high = paired_bootstrap_difference(human, by_name[first].cosines[common],
+                                                          by_name[second].cosines[common], n_boot=n_boot,
+                                                          level=level, seed=seed)
+            rows.append({"set": set_name, "method A": first, "method B": second, "common pairs": int(common.sum()),
+                         "rho A - rho B": diff, "low": low, "high": high,
+                         "excludes 0": bool(np.isfinite(low) and (low > 0 or high < 0))})
+    return pd.DataFrame(rows).set_index(["set", "method A", "method B"])
 
 
 # --- word classes -------------------------------------------------------------------------------------------------

@@ -75,6 +75,50 @@ def test_compare_similarity_scores_every_method_on_the_common_pairs():
     assert table.loc[("toy", "big"), "rho (common)"] == pytest.approx(expected, abs=1e-6)
 
 
+def test_paired_bootstrap_difference_equals_a_direct_computation():
+    """Same draws for both methods: the interval is the percentiles of scipy's rho(A) - rho(B) on each resample."""
+    rng = np.random.default_rng(3)
+    human = rng.normal(size=60)
+    a = human + rng.normal(scale=0.8, size=60)
+    b = human + rng.normal(scale=2.0, size=60)
+    diff, low, high = E.paired_bootstrap_difference(human, a, b, n_boot=300, seed=7)
+    assert diff == pytest.approx(spearmanr(human, a).statistic - spearmanr(human, b).statistic, abs=1e-12)
+    draws = np.random.default_rng(7).integers(0, 60, size=(300, 60))
+    direct = [spearmanr(human[d], a[d]).statistic - spearmanr(human[d], b[d]).statistic for d in draws]
+    assert (low, high) == pytest.approx(tuple(np.percentile(direct, [2.5, 97.5])), abs=1e-12)
+    # pairing removes what both share: the paired interval is narrower than the two marginal intervals combined
+    marginal_a = E.bootstrap_interval(human, a, n_boot=300, seed=7)
+    marginal_b = E.bootstrap_interval(human, b, n_boot=300, seed=7)
+    assert high - low < (marginal_a[1] - marginal_a[0]) + (marginal_b[1] - marginal_b[0])
+    assert E.paired_bootstrap_difference(human, a, a, n_boot=50) == (0.0, 0.0, 0.0)
+    with pytest.raises(E.EvaluationError, match="same pairs"):
+        E.paired_bootstrap_difference(human, a, b[:-1])
+
+
+def test_paired_differences_compares_methods_on_the_common_pairs():
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(30)]
+    truth = {w: rng.normal(size=6) for w in words}
+    good = _vectors({w: (v + rng.normal(scale=0.1, size=6)).tolist() for w, v in truth.items()}, "good")
+    noisy = _vectors({w: rng.normal(size=6).tolist() for w in words[:-1]}, "noisy")  # lacks the last word
+    pairs = []
+    for i in range(80):
+        x, y = rng.choice(30, size=2, replace=False)
+        u, v = truth[words[x]], truth[words[y]]
+        pairs.append((words[x], words[y], float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))))
+    encoders = [E.StaticEncoder(good), E.StaticEncoder(noisy)]
+    scored = E.score_sets(encoders, {"toy": pairs})
+    table = E.paired_differences(encoders, {"toy": pairs}, n_boot=200, seed=1, scored=scored)
+    row = table.loc[("toy", "good", "noisy")]
+    similarity = E.compare_similarity(encoders, {"toy": pairs}, n_boot=200, seed=1, scored=scored)
+    assert row["rho A - rho B"] == pytest.approx(similarity.loc[("toy", "good"), "rho (common)"]
+                                                 - similarity.loc[("toy", "noisy"), "rho (common)"])
+    assert row["common pairs"] == similarity.loc[("toy", "good"), "common pairs"] < 80
+    assert row["low"] > 0 and bool(row["excludes 0"])
+    with pytest.raises(E.EvaluationError, match="no method named"):
+        E.paired_differences(encoders, {"toy": pairs}, pairs_of_methods=[("good", "bad")], scored=scored)
+
+
 def test_malformed_pair_names_the_set_and_position():
     with pytest.raises(E.EvaluationError, match=r"UMNSRS-sim, pair 1"):
         E.score_pairs(E.StaticEncoder(_vectors({"a": [1.0]})), [("a", "a", 1.0), ("a",)], set_name="UMNSRS-sim")
