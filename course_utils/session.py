@@ -18,7 +18,9 @@ from .paths import data_dir, ensure_writable_dir, work_dir
 from .profiles import CHAPTERS, Profile, ProfileError, chapter_settings, resolve_profile
 from .seeding import seed_everything
 
-__all__ = ["ChapterContext", "start_chapter", "package_versions"]
+__all__ = ["ChapterContext", "start_chapter", "package_versions", "shown_path"]
+
+_COURSE_ROOT = Path(__file__).resolve().parents[1]
 
 _KEY_PACKAGES = (
     "course_utils", "torch", "numpy", "SimpleITK", "nibabel", "nilearn", "nnunetv2",
@@ -49,14 +51,30 @@ class ChapterContext:
             f"  device    {describe_device(self.device)}",
             f"  python    {platform.python_version()} on {platform.system()} {platform.machine()}",
             *_wrap("  packages  ", [f"{k} {v}" for k, v in versions.items()]),
-            f"  data dir  {self.data_dir}",
-            f"  work dir  {self.work_dir}",
+            f"  data dir  {shown_path(self.data_dir)}",
+            f"  work dir  {shown_path(self.work_dir)}",
             *_wrap("  settings  ", [f"{k}={v!r}" for k, v in vars(self.settings).items()]),
         ]
         override = os.environ.get("COURSE_SCHEDULE_OVERRIDE", "").strip()
         if override:
             lines.append(f"  REHEARSAL schedule shortened by COURSE_SCHEDULE_OVERRIDE={override}")
         return "\n".join(lines)
+
+
+def shown_path(path: Path, course_root: Path = _COURSE_ROOT, home: Path | None = None) -> str:
+    """Return ``path`` as the set-up report shows it: relative to the course (``<course>/...``) or home (``~/...``).
+
+    A folder elsewhere shows only its last two parts (``.../parent/name``): a printed report, and the pages built
+    from it, never carry the absolute paths of the machine that ran them.
+    """
+    path = Path(path).expanduser().resolve()
+    for base, shown in ((Path(course_root).resolve(), "<course>"), (Path(home or Path.home()).resolve(), "~")):
+        if path == base:
+            return shown
+        if path.is_relative_to(base):
+            return f"{shown}/{path.relative_to(base).as_posix()}"
+    tail = path.parts[-2:] if len(path.parts) > 2 else path.parts[1:]
+    return ".../" + "/".join(tail)
 
 
 def _wrap(head: str, items: list[str], width: int = 100) -> list[str]:

@@ -10,6 +10,9 @@
   notebooks are executed through jupyter-cache, and myst-nb's own ``{eval}`` would need inline execution).
 * Renders the ``{course-datasets}`` directive: the table of every dataset and model, generated from
   ``data_manifests/`` at build time so the Data page never drifts from the manifests.
+* Ships the three-plane MRI viewer (chapters 1 and 6): checks the vendored NiiVue bundle against the sha256 pinned
+  in ``course_utils.imaging.viewer.NIIVUE`` (a mismatch stops the build), copies it, its licence, the loader and the
+  small synthetic case into ``_static``, and adds the scripts only to pages that hold a viewer.
 * Shows a launch button only when a JupyterHub is named (``COURSE_HUB_URL`` when building, or ``_config.yml``);
   ``COURSE_REPO_URL`` overrides the repository nbgitpuller pulls from.
 """
@@ -104,6 +107,45 @@ def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     shutil.copy2(source / "tex-chtml.js", target / "tex-chtml.js")
     fonts = source / "output" / "chtml" / "fonts" / "woff-v2"
     shutil.copytree(fonts, target / "output" / "chtml" / "fonts" / "woff-v2", dirs_exist_ok=True)
+
+
+def _viewer_files(root: Path) -> list[tuple[Path, str]]:
+    """Return ``(source, target under _static)`` for every file the site's viewer needs, the bundle checked first."""
+    import dataclasses
+
+    from course_utils.imaging.viewer import NIIVUE, SITE_CASE_FILES, ViewerError, check_vendored
+
+    try:
+        bundle = check_vendored(dataclasses.replace(NIIVUE, path=root / "book" / "_static" / "niivue" / "niivue.umd.js"))
+    except ViewerError as exc:
+        raise ExtensionError(f"the vendored viewer failed its check: {exc}") from exc
+    own = bundle.parents[1] / "course_viewer"
+    files = [(bundle, "niivue/niivue.umd.js"), (bundle.parent / "LICENSE", "niivue/LICENSE"),
+             (own / "course_viewer.js", "course_viewer/course_viewer.js")]
+    files += [(own / name, f"course_viewer/{name}") for name in SITE_CASE_FILES]
+    missing = [str(source) for source, _ in files if not source.is_file()]
+    if missing:
+        raise ExtensionError(f"the site's viewer misses {', '.join(missing)}: restore them from git "
+                             "(the case: `python -c 'from course_utils.imaging.viewer import write_site_case; "
+                             "write_site_case()'`).")
+    return files
+
+
+def _copy_viewer(app: Sphinx) -> None:
+    """Copy the viewer's files before pages are written (Sphinx stamps each script's checksum into the page)."""
+    if app.builder.format != "html":
+        return
+    for source, target in _viewer_files(Path(app.srcdir)):
+        path = Path(app.outdir) / "_static" / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, path)
+
+
+def _add_viewer_scripts(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Load NiiVue (2.2 MB) only on the pages that hold a viewer."""
+    if 'class="course-niivue"' in str(context.get("body", "")):
+        app.add_js_file("niivue/niivue.umd.js")
+        app.add_js_file("course_viewer/course_viewer.js")
 
 
 def _glued_values(document: nodes.document) -> dict[str, Any]:
@@ -202,9 +244,12 @@ def _register_eval(app: Sphinx) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     _mathjax_source()  # fail early with a clear message
+    _viewer_files(Path(app.srcdir))  # the vendored NiiVue's sha256, before anything is executed
     app.connect("config-inited", _on_config)
     app.connect("builder-inited", _register_eval)
     app.add_directive("course-datasets", DatasetsDirective)
     app.connect("build-finished", _copy_mathjax)
+    app.connect("builder-inited", _copy_viewer)
+    app.connect("html-page-context", _add_viewer_scripts)
     app.connect("html-page-context", _drop_thebe, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
