@@ -11,10 +11,15 @@ are generated apart, with seeds never used for training (:func:`~course_utils.im
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from importlib import resources
+from pathlib import Path
 
-__all__ = ["msd_task01_test_ids", "holdout_ids_for", "HELDOUT_FRACTION"]
+from .layouts import open_mri_folder
+from .synthetic import load_truth
+
+__all__ = ["msd_task01_test_ids", "holdout_ids_for", "heldout_ids", "HELDOUT_FRACTION"]
 
 #: Fraction of a folder's cases held out when it is not MSD Task01.
 HELDOUT_FRACTION = 0.2
@@ -44,3 +49,15 @@ def holdout_ids_for(case_ids: Iterable[str], fraction: float = HELDOUT_FRACTION)
     n = max(1, round(fraction * len(ids)))
     ranked = sorted(ids, key=lambda i: hashlib.sha256(i.encode()).hexdigest())
     return tuple(sorted(ranked[:n]))
+
+
+def heldout_ids(source: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Return the case ids of ``source`` held out from training as the test set (chapter 6).
+
+    None for a synthetic folder (its test cases are generated apart, with other seeds); for MSD Task01 and the
+    FLAIR layout made from it, the committed list; for any other folder a fixed fifth of its cases. Also
+    importable from :mod:`course_utils.imaging.pipeline`, which uses it.
+    """
+    if load_truth(source) is not None:
+        return ()
+    return holdout_ids_for(open_mri_folder(Path(source)).case_ids)

@@ -33,6 +33,7 @@ from ..paths import ensure_writable_dir, staged_directory, work_dir
 from ..progress import progress
 from .checks import check_label_values, check_pair
 from .convert import write_flair_whole_tumour
+from .holdout import heldout_ids
 from .io import read_volume
 from .layouts import brats_regions, open_mri_folder
 
@@ -149,9 +150,7 @@ def _default_test_ids(source: str | os.PathLike[str], test_ids: Sequence[str] | 
     """Return ``test_ids``, or the course's held-out ids of ``source`` when it is None (never none by accident)."""
     if test_ids is not None:
         return test_ids
-    from .pipeline import heldout_ids  # the pipeline imports this module
-
-    return heldout_ids(Path(source))
+    return heldout_ids(source)
 
 
 def convert_seed_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolders,
@@ -160,7 +159,7 @@ def convert_seed_to_nnunet(source: str | os.PathLike[str], folders: NnunetFolder
 
     Cases named in ``test_ids`` go to ``imagesTs``/``labelsTs`` (the held-out test set, chapter 6), never to
     ``imagesTr``. ``None`` (the default) means the course's held-out cases of ``source``
-    (:func:`~course_utils.imaging.pipeline.heldout_ids`); pass ``()`` to train on every case.
+    (:func:`~course_utils.imaging.holdout.heldout_ids`); pass ``()`` to train on every case.
     """
     data = open_mri_folder(source)
     if data.layout != "seed":

@@ -16,7 +16,7 @@ from typing import Any
 from ..data import require_dataset
 from ..errors import DatasetLayoutError
 from ..paths import work_dir
-from .holdout import holdout_ids_for
+from .holdout import heldout_ids  # re-exported: chapter 2 and the tests import it from here
 from .layouts import open_mri_folder
 from .nnunet_data import (
     DATASET_IDS,
@@ -27,7 +27,7 @@ from .nnunet_data import (
     plan_and_preprocess,
 )
 from .sources import MSD_TASK01_SUBDIR, mri_folder_for
-from .synthetic import load_truth, synthetic_dataset
+from .synthetic import synthetic_dataset
 
 __all__ = ["PreparedDataset", "part1_source", "heldout_ids", "nnunet_folders_for", "results_key", "prepare_nnunet"]
 
@@ -57,17 +57,6 @@ def part1_source(settings: Any, *, regions: bool = False) -> Path:
             return synthetic_dataset("msd", settings.n_cases, seed=settings.seed, spacing_mm=settings.spacing_mm)
         return require_dataset(settings.dataset) / MSD_TASK01_SUBDIR
     return mri_folder_for(settings, layout="seed")
-
-
-def heldout_ids(source: Path) -> tuple[str, ...]:
-    """Return the case ids of ``source`` held out from training as the test set (chapter 6).
-
-    None for a synthetic folder (its test cases are generated apart, with other seeds); for MSD Task01 and the
-    FLAIR layout made from it, the committed list; for any other folder a fixed fifth of its cases.
-    """
-    if load_truth(source) is not None:
-        return ()
-    return holdout_ids_for(open_mri_folder(source).case_ids)
 
 
 def results_key(settings: Any) -> str:
