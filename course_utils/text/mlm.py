@@ -900,23 +900,15 @@ def read_text_files(paths: Sequence[str | Path]) -> list[str]:
     return texts
 
 
-def _parser() -> Any:
-    import argparse
+_DESCRIPTION = ("Chapter 10: continue the masked-language-model pretraining of a BERT on new text, with LoRA or "
+                "fully, and report held-out perplexity before and after. Runs on one device, or on several GPUs (or "
+                "CPU processes) under `torchrun --standalone --nproc_per_node N -m course_utils.text.mlm train ...`: "
+                "each process takes --batch-size examples per step and Trainer averages the gradients.")
 
-    parser = argparse.ArgumentParser(
-        prog="python -m course_utils.text.mlm",
-        description="Chapter 10: continue the masked-language-model pretraining of a BERT on new text, with LoRA "
-                    "or fully, and report held-out perplexity before and after. Runs on one device, or on several "
-                    "GPUs (or CPU processes) under `torchrun --standalone --nproc_per_node N -m "
-                    "course_utils.text.mlm train ...`: each process takes --batch-size examples per step and "
-                    "Trainer averages the gradients.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser(
-        "train", help="train a masked language model and save it",
-        description="Train a masked language model on text files (one document per line) or on the profile's "
-                    "corpus (COURSE_PROFILE; chapter 10's settings), hold out a share of the documents, print "
-                    "held-out perplexity before and after, and save the model (LoRA adapters merged) and its "
-                    "tokenizer to --output. Options left out take the profile's values.")
+
+def _train_arguments(train: Any) -> None:
+    from ..commands import positive_int, probability
+
     train.add_argument("--text", nargs="+", type=Path, help="text files, one document per line (default: the "
                        "profile's corpus: the synthetic domain 1 in smoke, CORD-19 in lab/full)")
     train.add_argument("--output", type=Path, required=True, help="folder to save the trained model in")
@@ -925,14 +917,35 @@ def _parser() -> Any:
                        "for the course's small BERT (default: the profile's)")
     train.add_argument("--epochs", type=float, help="passes over the training documents")
     train.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps")
-    train.add_argument("--batch-size", type=int, help="sequences per step per process")
+    train.add_argument("--batch-size", type=positive_int, help="sequences per step per process")
     train.add_argument("--learning-rate", type=float)
-    train.add_argument("--max-length", type=int, help="WordPieces per sequence")
-    train.add_argument("--held-out-fraction", type=float, help="share of the documents held out for perplexity")
+    train.add_argument("--max-length", type=positive_int, help="WordPieces per sequence")
+    train.add_argument("--held-out-fraction", type=probability, help="share of the documents held out for perplexity")
     train.add_argument("--seed", type=int)
-    train.add_argument("--device", help="cpu, cuda, ... (default: COURSE_DEVICE, else the GPU if any); under "
-                       "torchrun each process takes the GPU of its LOCAL_RANK")
-    return parser
+
+
+def _run_train(args: Any) -> int:
+    train_command(args)
+    return 0
+
+
+def _verbs() -> list[Any]:
+    from ..commands import Verb
+
+    return [Verb(
+        "train", "train a masked language model and save it", _run_train,
+        _train_arguments, device=True,
+        description="Train a masked language model on text files (one document per line) or on the profile's "
+                    "corpus (COURSE_PROFILE; chapter 10's settings), hold out a share of the documents, print "
+                    "held-out perplexity before and after, and save the model (LoRA adapters merged) and its "
+                    "tokenizer to --output. Options left out take the profile's values.")]
+
+
+def _parser() -> Any:
+    """Return the command's argument parser (``course_utils.commands.build_parser``; the tests read its help)."""
+    from ..commands import build_parser
+
+    return build_parser("python -m course_utils.text.mlm", _DESCRIPTION, _verbs())
 
 
 def train_command(args: Any) -> dict[str, Any]:
@@ -944,66 +957,69 @@ def train_command(args: Any) -> dict[str, Any]:
     import dataclasses
     import json
 
-    from ..distributed import barrier, init_distributed, main_process_first
+    from ..distributed import barrier, init_distributed, main_process_first, shutdown
     from ..profiles import CHAPTERS, chapter_settings, resolve_profile
 
     ctx = init_distributed(args.device)
-    profile = resolve_profile(CHAPTERS[10].datasets).profile
-    settings = chapter_settings(10, profile)
-    changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length,
-                                 "held_out_fraction": args.held_out_fraction}.items() if v is not None}
-    if args.learning_rate is not None:
-        changes["learning_rate_lora" if args.method == "lora" else "learning_rate_full"] = args.learning_rate
-    settings = dataclasses.replace(settings, **changes)
-    seed = args.seed if args.seed is not None else settings.seed
-    with main_process_first(ctx):  # the small BERT's cache and the corpus are built once, by rank 0
-        if args.model is None or args.model == "tiny-random":
-            source = base_model_folder(settings) if args.model is None else small_bert_folder(settings)
-        elif Path(args.model).is_dir():
-            source = Path(args.model)
-        else:
-            source = base_model_folder(dataclasses.replace(settings, model=args.model))
-        if args.text:
-            train, held = split_held_out(read_text_files(args.text), settings.held_out_fraction, seed=seed)
-        else:
-            train, held, _ = adaptation_texts(settings)
-    tokenizer, model = load_mlm(source, ctx.device)
-    batches = fixed_masked_batches(tokenizer, encode_for_mlm(tokenizer, held, settings.max_length),
-                                   probability=settings.mask_probability, seed=seed)
-    before = masked_perplexity(model, batches) if ctx.is_main else None
-    if args.method == "lora":
-        model = add_lora(model, settings.lora_rank, alpha=settings.lora_alpha, targets=settings.lora_targets)
-    lr = settings.learning_rate_lora if args.method == "lora" else settings.learning_rate_full
-    result = fine_tune(model, tokenizer, encode_for_mlm(tokenizer, train, settings.max_length), method=args.method,
-                       learning_rate=lr, epochs=settings.epochs, batch_size=settings.batch_size, seed=seed,
-                       mask_probability=settings.mask_probability, max_steps=args.max_steps, device=ctx.device,
-                       description=f"{args.method} MLM")
-    summary: dict[str, Any] = {"method": args.method, "base": str(source), "processes": ctx.world_size,
-                               "device": result.device, "steps": result.steps, "output": str(args.output)}
-    if ctx.is_main:
-        after = masked_perplexity(result.model, batches)
-        trained = result.model.merge_and_unload() if args.method == "lora" else result.model
-        args.output.mkdir(parents=True, exist_ok=True)
-        with quiet_training():
-            trained.save_pretrained(args.output)
-            tokenizer.save_pretrained(args.output)
-        summary.update(perplexity_before=before.perplexity, perplexity_after=after.perplexity,
-                       masked_tokens=after.n_masked, trainable=result.trainable, total=result.total,
-                       tokens_per_second=result.tokens_per_second)
-        (args.output / "training.json").write_text(json.dumps(summary, indent=2))
-        print(f"{args.method} on {result.device} x {ctx.world_size} process(es), {result.steps} steps: held-out "
-              f"perplexity {before.perplexity:.3f} -> {after.perplexity:.3f} ({after.n_masked:,} masked tokens); "
-              f"trainable {100 * result.trainable_fraction:.2f} %; saved to {args.output}", flush=True)
-    barrier(ctx)
+    try:
+        profile = resolve_profile(CHAPTERS[10].datasets).profile
+        settings = chapter_settings(10, profile)
+        changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length,
+                                     "held_out_fraction": args.held_out_fraction}.items() if v is not None}
+        if args.learning_rate is not None:
+            changes["learning_rate_lora" if args.method == "lora" else "learning_rate_full"] = args.learning_rate
+        settings = dataclasses.replace(settings, **changes)
+        seed = args.seed if args.seed is not None else settings.seed
+        with main_process_first(ctx):  # the small BERT's cache and the corpus are built once, by rank 0
+            if args.model is None or args.model == "tiny-random":
+                source = base_model_folder(settings) if args.model is None else small_bert_folder(settings)
+            elif Path(args.model).is_dir():
+                source = Path(args.model)
+            else:
+                source = base_model_folder(dataclasses.replace(settings, model=args.model))
+            if args.text:
+                train, held = split_held_out(read_text_files(args.text), settings.held_out_fraction, seed=seed)
+            else:
+                train, held, _ = adaptation_texts(settings)
+        tokenizer, model = load_mlm(source, ctx.device)
+        batches = fixed_masked_batches(tokenizer, encode_for_mlm(tokenizer, held, settings.max_length),
+                                       probability=settings.mask_probability, seed=seed)
+        before = masked_perplexity(model, batches) if ctx.is_main else None
+        if args.method == "lora":
+            model = add_lora(model, settings.lora_rank, alpha=settings.lora_alpha, targets=settings.lora_targets)
+        lr = settings.learning_rate_lora if args.method == "lora" else settings.learning_rate_full
+        result = fine_tune(model, tokenizer, encode_for_mlm(tokenizer, train, settings.max_length), method=args.method,
+                           learning_rate=lr, epochs=settings.epochs, batch_size=settings.batch_size, seed=seed,
+                           mask_probability=settings.mask_probability, max_steps=args.max_steps, device=ctx.device,
+                           description=f"{args.method} MLM")
+        summary: dict[str, Any] = {"method": args.method, "base": str(source), "processes": ctx.world_size,
+                                   "device": result.device, "steps": result.steps, "output": str(args.output)}
+        if ctx.is_main:
+            after = masked_perplexity(result.model, batches)
+            trained = result.model.merge_and_unload() if args.method == "lora" else result.model
+            args.output.mkdir(parents=True, exist_ok=True)
+            with quiet_training():
+                trained.save_pretrained(args.output)
+                tokenizer.save_pretrained(args.output)
+            summary.update(perplexity_before=before.perplexity, perplexity_after=after.perplexity,
+                           masked_tokens=after.n_masked, trainable=result.trainable, total=result.total,
+                           tokens_per_second=result.tokens_per_second)
+            (args.output / "training.json").write_text(json.dumps(summary, indent=2))
+            print(f"{args.method} on {result.device} x {ctx.world_size} process(es), {result.steps} steps: held-out "
+                  f"perplexity {before.perplexity:.3f} -> {after.perplexity:.3f} ({after.n_masked:,} masked tokens); "
+                  f"trainable {100 * result.trainable_fraction:.2f} %; saved to {args.output}", flush=True)
+        barrier(ctx)
+    finally:
+        shutdown(ctx)
     return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line of chapter 10: ``python -m course_utils.text.mlm train --output DIR [...]`` (see ``--help``)."""
-    args = _parser().parse_args(argv)
-    if args.command == "train":
-        train_command(args)
-    return 0
+    """Command line of chapter 10: ``python -m course_utils.text.mlm train --output DIR [...]`` (see ``--help``);
+    a course error prints one line ``error: ...`` and returns 2 (:func:`course_utils.commands.run_command`)."""
+    from ..commands import run_command
+
+    return run_command("python -m course_utils.text.mlm", _DESCRIPTION, _verbs(), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -102,7 +102,7 @@ def test_paired_differences_compares_methods_on_the_common_pairs():
     good = _vectors({w: (v + rng.normal(scale=0.1, size=6)).tolist() for w, v in truth.items()}, "good")
     noisy = _vectors({w: rng.normal(size=6).tolist() for w in words[:-1]}, "noisy")  # lacks the last word
     pairs = []
-    for i in range(80):
+    for _ in range(80):
         x, y = rng.choice(30, size=2, replace=False)
         u, v = truth[words[x]], truth[words[y]]
         pairs.append((words[x], words[y], float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))))

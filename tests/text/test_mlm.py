@@ -211,6 +211,20 @@ def test_launch_commands_name_the_launchers():
         mlm.main(["train", "--help"])
 
 
+def test_train_command_reports_a_course_error_in_one_line_with_status_2(tmp_path, capsys):
+    """The command runs on course_utils.commands.run_command: bad input is one line on stderr, status 2."""
+    out = tmp_path / "adapted"
+    status = mlm.main(["train", "--text", str(tmp_path / "missing.txt"), "--output", str(out),
+                       "--model", str(tmp_path), "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert err[0].startswith("error: No text file at") and "missing.txt" in err[0]
+    assert not out.exists()  # nothing half-written
+    with pytest.raises(SystemExit) as usage:  # argparse's own errors keep status 2 too
+        mlm.main(["train", "--output", str(out), "--batch-size", "0"])
+    assert usage.value.code == 2
+
+
 def test_training_honours_the_cpu_on_a_machine_with_a_gpu(toy_tokenizer, tmp_path, monkeypatch):
     """Review item 4: Trainer moves the model to CUDA whenever CUDA exists unless use_cpu is set."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
