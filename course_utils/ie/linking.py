@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..commands import Verb, non_negative_int, positive_int, run_command
 from ..errors import CourseError
 from .linking_data import (
     LinkingDataError,
@@ -67,6 +69,13 @@ __all__ = [
     "hardest_errors",
     "read_dictionary_tsv",
     "read_mention_lines",
+    "read_document_mentions",
+    "DocumentMentions",
+    "is_pubtator",
+    "LinkerRecipe",
+    "RECIPES",
+    "recipe",
+    "build_linker",
     "TRAINED_POOLING",
     "model_pooling",
     "main",
@@ -268,7 +277,7 @@ class DenseLinker:
 class CombinedLinker:
     """Rank ids by dense cosine + ``weight`` x sparse cosine (BioSyn's combination) (chapter 14)."""
 
-    def __init__(self, dense: DenseLinker, sparse: TfidfLinker, weight: float = 0.5) -> None:
+    def __init__(self, dense: DenseLinker, sparse: TfidfLinker, weight: float = 0.25) -> None:
         if dense.vocabulary is not sparse.vocabulary and dense.vocabulary.names != sparse.vocabulary.names:
             raise LinkingError("The dense and sparse linkers must share one dictionary.")
         self.dense, self.sparse, self.weight = dense, sparse, weight
@@ -549,6 +558,8 @@ def hardest_errors(linker: Any, queries: Sequence[str], gold: Sequence[Sequence[
 
 
 def _read_text(path: Path, what: str) -> str:
+    if path.is_dir():
+        raise LinkingError(f"{path} is a folder; pass a {what}.")
     if not path.is_file():
         raise LinkingError(f"{path} does not exist; pass a {what}.")
     raw = path.read_bytes()
@@ -591,6 +602,171 @@ def read_mention_lines(path: str | Path) -> list[str]:
     return mentions
 
 
+_PUBTATOR_TEXT = re.compile(r"^(\d+)\|([ta])\|(.*)$")
+
+
+@dataclass(frozen=True)
+class DocumentMentions:
+    """Mentions read with their documents (chapter 14's ``link`` command): what the context features need.
+
+    ``queries`` as written; ``variants`` each with its abstract's short forms expanded; ``cited`` the OMIM ids
+    its abstract cites; ``where`` (document, start, end) per mention; ``gold`` the ids of the file (empty tuples
+    where the file gives none)."""
+
+    queries: tuple[str, ...]
+    variants: tuple[str, ...]
+    cited: tuple[frozenset[str], ...]
+    where: tuple[tuple[str, int, int], ...]
+    gold: tuple[tuple[str, ...], ...]
+
+
+def is_pubtator(path: str | Path) -> bool:
+    """Return whether a mention file is PubTator (``PMID|t|title`` lines), not one mention per line."""
+    text = _read_text(Path(path), "mention file")
+    return any(_PUBTATOR_TEXT.match(line) for line in text.splitlines()[:50])
+
+
+def read_document_mentions(path: str | Path) -> DocumentMentions:
+    """Return the mentions of a PubTator file with their documents' context (chapter 14's ``link`` command).
+
+    The format of NCBI-disease and BioRED: ``PMID|t|title`` and ``PMID|a|abstract`` lines, then one line per
+    mention, ``PMID<TAB>start<TAB>end<TAB>text<TAB>type`` with an optional sixth column of gold ids (offsets index
+    title + " " + abstract). Each mention gets the variants and cited ids that :func:`~course_utils.ie.
+    linking_data.ncbi_task` computes, by the same functions, so ``link --recipe`` scores as the benchmarks do.
+    """
+    from .linking_data import Mention, cited_omim_ids, expanded_mentions
+
+    path = Path(path)
+    titles: dict[str, str] = {}
+    abstracts: dict[str, str] = {}
+    rows: list[tuple[int, list[str]]] = []
+    for lineno, line in enumerate(_read_text(path, "PubTator mention file").splitlines(), 1):
+        if not line.strip():
+            continue
+        m = _PUBTATOR_TEXT.match(line)
+        if m:
+            (titles if m.group(2) == "t" else abstracts)[m.group(1)] = m.group(3)
+            continue
+        cols = line.split("\t")
+        if len(cols) not in (5, 6):
+            raise LinkingError(f"{path}:{lineno}: expected a PMID|t| or PMID|a| line or 5-6 tab-separated columns "
+                               f"(pmid, start, end, text, type[, ids]), found {len(cols)} column(s).")
+        rows.append((lineno, cols))
+    texts = {pmid: f"{titles.get(pmid, '')} {abstracts.get(pmid, '')}" for pmid in titles.keys() | abstracts.keys()}
+    mentions: list[Mention] = []
+    for lineno, cols in rows:
+        pmid, start, end, text, kind = cols[:5]
+        here = f"{path}:{lineno}"
+        if pmid not in texts:
+            raise LinkingError(f"{here}: mention of document {pmid}, which has no {pmid}|t| or {pmid}|a| line; add "
+                               "the document's title and abstract above its mentions.")
+        try:
+            s, e = int(start), int(end)
+        except ValueError:
+            raise LinkingError(f"{here}: offsets {start!r}, {end!r} are not whole numbers.") from None
+        doc = texts[pmid]
+        if not 0 <= s < e <= len(doc):
+            raise LinkingError(f"{here}: offsets {s}-{e} fall outside document {pmid} ({len(doc)} characters).")
+        if doc[s:e] != text.strip():
+            raise LinkingError(f"{here}: mention {text!r} differs from the text at {s}-{e}, {doc[s:e]!r}; fix the "
+                               "offsets (they index title + ' ' + abstract).")
+        ids = parse_ids(cols[5], where=here)[0] if len(cols) == 6 and cols[5].strip() else ()
+        mentions.append(Mention(pmid, s, e, doc[s:e], kind, ids, cols[5] if len(cols) == 6 else "", len(ids) > 1))
+    if not mentions:
+        raise LinkingError(f"{path} has no mention lines; after each document's |t| and |a| lines write "
+                           "'pmid<TAB>start<TAB>end<TAB>text<TAB>type' per mention.")
+    return DocumentMentions(tuple(m.text for m in mentions), tuple(expanded_mentions(mentions, texts)),
+                            tuple(frozenset(cited_omim_ids(texts[m.doc_id])) for m in mentions),
+                            tuple((m.doc_id, m.start, m.end) for m in mentions), tuple(m.ids for m in mentions))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Recipes: each linker the results page reports, by name, for the notebook, the command and the benchmarks.
+
+
+@dataclass(frozen=True)
+class LinkerRecipe:
+    """One linker, fully stated (chapter 14): what ``link --recipe NAME`` and the benchmarks build.
+
+    ``kind``: exact, tfidf, dense or combined (dense + ``tfidf_weight`` x TF-IDF); ``model``: the encoder of dense
+    and combined (a manifest name or a folder saved by ``train``; the self-aligned rows pass their folder);
+    ``context``: wrap in :class:`ContextLinker` with ``prior`` and ``citation`` (needs mentions with their
+    documents for the variants and cited ids, and the training annotations' ids for the prior).
+    """
+
+    name: str
+    kind: str
+    description: str
+    model: str = "minilm"
+    pooling: str = "auto"
+    tfidf_weight: float = 0.25
+    context: bool = False
+    prior: float = 0.1
+    citation: float = 0.1
+
+    def with_options(self, **options: Any) -> "LinkerRecipe":
+        """Return the recipe with the options that are not None replaced (``link``'s overriding options)."""
+        from dataclasses import replace
+
+        return replace(self, **{k: v for k, v in options.items() if v is not None})
+
+
+_FOLDS = "chosen by two-fold cross-validation over NCBI-disease training documents"
+#: The linkers of chapter 14's results page. The TF-IDF weight 0.25, the prior 0.1 and the citation bonus 0.1 were
+#: chosen on training folds (``benchmarks/linking_context_crossval.py``), never on develop.
+RECIPES: dict[str, LinkerRecipe] = {r.name: r for r in (
+    LinkerRecipe("exact", "exact", "exact match of the normalised mention"),
+    LinkerRecipe("tfidf", "tfidf", "character 2-4-gram TF-IDF"),
+    LinkerRecipe("tfidf+context", "tfidf", f"TF-IDF + context (the best baseline; prior and citation {_FOLDS})",
+                 context=True),
+    LinkerRecipe("dense", "dense", "encoder cosine (MiniLM unless --model)"),
+    LinkerRecipe("dense+context", "dense", "encoder cosine + context", context=True),
+    LinkerRecipe("dense+tfidf", "combined", f"encoder + 0.25 TF-IDF (weight {_FOLDS})"),
+    LinkerRecipe("dense+tfidf+context", "combined",
+                 f"encoder + 0.25 TF-IDF + context (the page's self-aligned rows with --model FOLDER; weight, prior "
+                 f"and citation {_FOLDS})", context=True),
+)}
+
+
+def recipe(name: str, **options: Any) -> LinkerRecipe:
+    """Return the recipe ``name`` of :data:`RECIPES` with ``options`` (not None) replacing its settings."""
+    if name not in RECIPES:
+        raise LinkingError(f"No linker recipe {name!r}; choose one of {', '.join(RECIPES)}.")
+    return RECIPES[name].with_options(**options)
+
+
+def build_linker(chosen: LinkerRecipe, dictionary: Vocabulary, *, encoder: Any = None,
+                 known_ids: Iterable[str] = (), sparse: "TfidfLinker | None" = None, device: Any = None,
+                 show_progress: bool = True) -> Any:
+    """Return the linker a recipe names over ``dictionary`` (chapter 14: notebook, command and benchmarks).
+
+    ``encoder``: an already loaded ``(tokenizer, model)`` (else ``chosen.model`` is loaded); ``known_ids``: the
+    training annotations' ids, for the context prior; ``sparse``: a TF-IDF linker of the same dictionary to reuse.
+    """
+    if chosen.kind not in ("exact", "tfidf", "dense", "combined"):
+        raise LinkingError(f"Recipe {chosen.name!r}: unknown kind {chosen.kind!r} (exact, tfidf, dense, combined).")
+    if chosen.kind == "exact":
+        if chosen.context:
+            raise LinkingError(f"Recipe {chosen.name!r}: exact match has no scores to add context to.")
+        return ExactMatchLinker(dictionary)
+    tfidf = sparse if sparse is not None else (TfidfLinker(dictionary) if chosen.kind in ("tfidf", "combined")
+                                               else None)
+    if chosen.kind == "tfidf":
+        base: Any = tfidf
+    else:
+        how = _resolve_pooling(chosen.pooling, chosen.model)
+        if encoder is None:
+            from ..text.pretrained import load_encoder
+
+            encoder = load_encoder(chosen.model, device=device)
+        base = DenseLinker(dictionary, encoder, pooling=how, show_progress=show_progress)
+        if chosen.kind == "combined":
+            base = CombinedLinker(base, tfidf, chosen.tfidf_weight)
+    if chosen.context:
+        return ContextLinker(base, known_ids=frozenset(known_ids), prior=chosen.prior, citation=chosen.citation)
+    return base
+
+
 def _device(choice: str | None) -> Any:
     """Return the device of ``--device`` (or COURSE_DEVICE, else the GPU), as a command-line error if unavailable."""
     from ..device import pick_device
@@ -605,29 +781,6 @@ def _resolve_pooling(choice: str, model: str) -> str:
     return model_pooling(model) if choice == "auto" else choice
 
 
-def _linker_for(kind: str, vocab: Vocabulary, model: str, device: str | None, pooling: str = "auto") -> Any:
-    if kind == "exact":
-        return ExactMatchLinker(vocab)
-    if kind == "tfidf":
-        return TfidfLinker(vocab)
-    from ..text.pretrained import load_encoder
-
-    how = _resolve_pooling(pooling, model)  # before loading: an unknown model fails fast, with what to pass
-    encoder = load_encoder(model, device=_device(device))
-    dense = DenseLinker(vocab, encoder, pooling=how)
-    return dense if kind == "dense" else CombinedLinker(dense, TfidfLinker(vocab))
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 _TRAIN_EPILOG = """\
 Several GPUs (data parallel, one process per GPU; --batch-size stays the global batch, so the steps are those of
 one process):
@@ -636,105 +789,152 @@ one process):
 Every process embeds its share of each batch; the shares are gathered with their gradients, so hard-pair mining
 and the multi-similarity loss see the whole global batch, as on one GPU."""
 
+_LINK_EPILOG = "recipes (--recipe NAME; --linker, --model, --tfidf-weight, --prior, --citation override them):\n" + \
+    "\n".join(f"  {r.name:22s} {r.description}" for r in RECIPES.values()) + """
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the linking commands: ``link`` mentions to top-k ids, ``train`` an encoder, ``score`` predictions.
+Mentions: one per line, or a PubTator file (PMID|t|title, PMID|a|abstract, then
+PMID<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>ids] per mention), which gives each mention its document: the
+context recipes need it (abbreviations expanded in their abstract, cited OMIM ids)."""
 
-    ``train`` runs data-parallel under ``torchrun --standalone --nproc_per_node N -m course_utils.ie.linking
-    train ...`` (chapter 14).
-    """
-    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.linking",
-                                     description="Entity linking by nearest names (chapter 14).")
-    sub = parser.add_subparsers(dest="command", required=True)
-    pooling_help = ("how a name becomes one vector: 'cls' (the [CLS] vector, SapBERT's recipe) or 'mean' (the mean "
-                    "of the token vectors, MiniLM's); 'auto' (default): what the model was trained with (recorded "
-                    "by `train`, or known for minilm, sapbert, biomedbert)")
-    link = sub.add_parser("link", help="link each line of a mention file to its top-k concept ids and names")
+_POOLING_HELP = ("how a name becomes one vector: 'cls' (the [CLS] vector, SapBERT's recipe) or 'mean' (the mean "
+                 "of the token vectors, MiniLM's); 'auto' (default): what the model was trained with (recorded "
+                 "by `train`, or known for minilm, sapbert, biomedbert)")
+
+
+def _link_arguments(link: argparse.ArgumentParser) -> None:
     link.add_argument("--dictionary", required=True, type=Path, help="TSV: id<TAB>name per line")
-    link.add_argument("--mentions", required=True, type=Path, help="text file: one mention per line")
-    link.add_argument("--linker", choices=("exact", "tfidf", "dense", "combined"), default="dense")
-    link.add_argument("--model", default="minilm",
-                      help="encoder: 'minilm', a model manifest fetched with `python -m course_utils.data fetch NAME` "
-                           "(sapbert, biomedbert), or a folder saved by `train`")
-    link.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto", help=pooling_help)
-    link.add_argument("--top-k", type=_positive_int, default=5)
-    link.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: COURSE_DEVICE, else the GPU)")
+    link.add_argument("--mentions", required=True, type=Path,
+                      help="text file with one mention per line, or a PubTator file (mentions with their documents)")
+    link.add_argument("--recipe", default="dense", choices=tuple(RECIPES), help="a named linker (default: dense)")
+    link.add_argument("--linker", choices=("exact", "tfidf", "dense", "combined"), default=None,
+                      help="override the recipe's kind")
+    link.add_argument("--model", default=None,
+                      help="encoder: 'minilm' (default), a model manifest fetched with `python -m course_utils.data "
+                           "fetch NAME` (sapbert, biomedbert), or a folder saved by `train`")
+    link.add_argument("--pooling", choices=("auto", "cls", "mean"), default=None, help=_POOLING_HELP)
+    link.add_argument("--tfidf-weight", type=float, default=None, help="override the TF-IDF weight of combined")
+    link.add_argument("--prior", type=float, default=None, help="override the context prior for --known-ids")
+    link.add_argument("--citation", type=float, default=None, help="override the context bonus for cited OMIM ids")
+    link.add_argument("--known-ids", type=Path, default=None,
+                      help="context recipes: TSV id<TAB>name of the training annotations; their ids get the prior "
+                           "(e.g. the pairs file of `train`)")
+    link.add_argument("--top-k", type=positive_int, default=5)
     link.add_argument("--out", type=Path, default=None, help="TSV output (default: standard output)")
-    train = sub.add_parser("train", help="self-align an encoder on synonym pairs (TSV: id<TAB>name per line)",
-                           epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--pairs", required=True, type=Path,
                        help="TSV: id<TAB>name per line; names sharing an id are synonyms")
     train.add_argument("--model", default="minilm", help="encoder to start from (as for `link`)")
     train.add_argument("--out", required=True, type=Path, help="folder for the trained encoder (must not exist)")
     train.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto",
-                       help=pooling_help + "; a model with none recorded trains with 'cls'. Recorded in --out.")
-    train.add_argument("--epochs", type=_positive_int, default=1)
-    train.add_argument("--batch-size", type=_positive_int, default=64,
+                       help=_POOLING_HELP + "; a model with none recorded trains with 'cls'. Recorded in --out.")
+    train.add_argument("--epochs", type=positive_int, default=1)
+    train.add_argument("--batch-size", type=positive_int, default=64,
                        help="synonym pairs per step, over all processes (default 64)")
     train.add_argument("--learning-rate", type=float, default=2e-5)
     train.add_argument("--weight-decay", type=float, default=0.01)
-    train.add_argument("--max-steps", type=_positive_int, default=None, help="stop after this many steps")
+    train.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps")
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
                        help="AdamW (default) or plain SGD")
     train.add_argument("--seed", type=int, default=1234)
     train.add_argument("--dictionary", type=Path, default=None,
                        help="TSV id<TAB>name: the dictionary that --dictionary-negatives searches")
-    train.add_argument("--dictionary-negatives", type=int, default=0, metavar="K",
+    train.add_argument("--dictionary-negatives", type=non_negative_int, default=0, metavar="K",
                        help="each pair brings one of its anchor's K nearest dictionary names of another id (needs "
                             "--dictionary; default 0: in-batch mining only)")
-    train.add_argument("--device", default=None, help="cpu, cuda, mps (default: COURSE_DEVICE, else the GPU); under "
-                                                      "torchrun each process takes the GPU of its local rank")
-    score = sub.add_parser("score", help="score a `link` output against gold ids (TSV: mention<TAB>ids)")
-    score.add_argument("--predictions", required=True, type=Path)
-    score.add_argument("--gold", required=True, type=Path)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "link":
-            return _cmd_link(args)
-        if args.command == "train":
-            return _cmd_train(args)
-        return _cmd_score(args)
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+
+def _score_arguments(score: argparse.ArgumentParser) -> None:
+    score.add_argument("--predictions", required=True, type=Path, help="the TSV written by `link`")
+    score.add_argument("--gold", required=True, type=Path,
+                       help="TSV mention<TAB>ids per line, or the PubTator file (with ids) that `link` read")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the linking commands: ``link`` mentions to top-k ids, ``train`` an encoder, ``score`` predictions.
+
+    ``train`` runs data-parallel under ``torchrun --standalone --nproc_per_node N -m course_utils.ie.linking
+    train ...`` (chapter 14). Bad input: one line naming the file, line or id and what to do, exit status 2.
+    """
+    verbs = [
+        Verb("link", "link each mention to its top-k concept ids and names", _cmd_link, _link_arguments,
+             epilog=_LINK_EPILOG, device=True),
+        Verb("train", "self-align an encoder on synonym pairs (TSV: id<TAB>name per line)", _cmd_train,
+             _train_arguments, epilog=_TRAIN_EPILOG, device=True),
+        Verb("score", "score a `link` output against gold ids", _cmd_score, _score_arguments),
+    ]
+    return run_command("python -m course_utils.ie.linking", "Entity linking by nearest names (chapter 14).", verbs,
+                       argv)
+
+
+def _check_out_file(out: Path | None) -> None:
+    if out is None:
+        return
+    if out.is_dir():
+        raise LinkingError(f"--out {out} is a folder; give a file name, e.g. {out / 'links.tsv'}.")
+    if not out.parent.is_dir():
+        raise LinkingError(f"The folder of --out, {out.parent}, does not exist; create it or choose another.")
 
 
 def _cmd_link(args: argparse.Namespace) -> int:
     vocab = read_dictionary_tsv(args.dictionary)
-    mentions = read_mention_lines(args.mentions)
-    if args.out is not None and not args.out.parent.is_dir():
-        raise LinkingError(f"The folder of --out, {args.out.parent}, does not exist; create it or choose another.")
-    linker = _linker_for(args.linker, vocab, args.model, args.device, args.pooling)
-    ranking = linker.rank(mentions, k=args.top_k)
-    rows = [(m, rank + 1, cid, name, f"{score:.4f}") for m, ids, names, scores in
-            zip(mentions, ranking.ids, ranking.names, ranking.scores)
+    chosen = recipe(args.recipe, kind=args.linker, model=args.model, pooling=args.pooling,
+                    tfidf_weight=args.tfidf_weight, prior=args.prior, citation=args.citation)
+    documents = read_document_mentions(args.mentions) if is_pubtator(args.mentions) else None
+    mentions = list(documents.queries) if documents else read_mention_lines(args.mentions)
+    if chosen.context and documents is None:
+        raise LinkingError(f"Recipe {chosen.name!r} uses each mention's abstract, but {args.mentions} is one mention "
+                           "a line; pass a PubTator file (PMID|t|, PMID|a| lines, then the mentions) or a recipe "
+                           "without context.")
+    known = read_dictionary_tsv(args.known_ids).ids if args.known_ids is not None else ()
+    if chosen.context and args.known_ids is None:
+        print("note: no --known-ids, so the context prior favours no id", file=sys.stderr)
+    _check_out_file(args.out)
+    device = _device(args.device) if chosen.kind in ("dense", "combined") else None
+    linker = build_linker(chosen, vocab, known_ids=known, device=device)
+    if isinstance(linker, ContextLinker):
+        ranking = linker.rank(mentions, k=args.top_k, variants=list(documents.variants), cited=list(documents.cited))
+    else:
+        ranking = linker.rank(mentions, k=args.top_k)
+    where = documents.where if documents else [()] * len(mentions)
+    rows = [(m, rank + 1, cid, name, f"{score:.4f}", *spot) for m, ids, names, scores, spot in
+            zip(mentions, ranking.ids, ranking.names, ranking.scores, where)
             for rank, (cid, name, score) in enumerate(zip(ids, names, scores))]
-    header = ("mention", "rank", "id", "name", "score")
+    header = ("mention", "rank", "id", "name", "score") + (("document", "start", "end") if documents else ())
     if args.out is None:
         writer = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
         return 0
     tmp = args.out.with_name(args.out.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-    tmp.replace(args.out)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+        tmp.replace(args.out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from ..distributed import barrier, init_distributed, main_process_first, shutdown
     from ..text.pretrained import load_encoder
-    from .self_align import SelfAlignSettings, save_encoder, self_align
+    from .self_align import SelfAlignSettings, save_encoder, self_align, synonym_pairs
 
     vocab = read_dictionary_tsv(args.pairs)
-    if args.dictionary_negatives < 0 or (args.dictionary_negatives > 0 and args.dictionary is None):
-        raise LinkingError("--dictionary-negatives K needs K >= 0 and, when K > 0, a --dictionary to search.")
+    if not synonym_pairs(list(zip(vocab.names, vocab.ids)), max_pairs_per_concept=1):
+        raise LinkingError(f"{args.pairs} has no synonyms: no id has two different names, so there is no pair to "
+                           "align; add rows that give an id a second name (id<TAB>other name).")
+    if args.dictionary_negatives > 0 and args.dictionary is None:
+        raise LinkingError("--dictionary-negatives K > 0 needs a --dictionary to search.")
     dictionary = read_dictionary_tsv(args.dictionary) if args.dictionary is not None else None
     if args.out.exists():
         raise LinkingError(f"{args.out} exists; choose a new folder (a trained model is never overwritten).")
+    if not args.out.parent.is_dir():
+        raise LinkingError(f"The folder of --out, {args.out.parent}, does not exist; create it or choose another.")
     if args.pooling == "auto":
         try:
             pooling = model_pooling(args.model)
@@ -747,8 +947,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         with main_process_first(ctx):
             encoder = load_encoder(args.model, device=ctx.device)
         settings = SelfAlignSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                     weight_decay=args.weight_decay, seed=args.seed, pooling=pooling, max_steps=args.max_steps,
-                                     optimizer=args.optimizer, dictionary_negatives=args.dictionary_negatives)
+                                     weight_decay=args.weight_decay, seed=args.seed, pooling=pooling,
+                                     max_steps=args.max_steps, optimizer=args.optimizer,
+                                     dictionary_negatives=args.dictionary_negatives)
         history = self_align(encoder, list(zip(vocab.names, vocab.ids)), settings, dictionary=dictionary, context=ctx)
         if ctx.is_main:
             save_encoder(encoder, args.out, pooling=pooling,
@@ -768,29 +969,49 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     pred_text = _read_text(args.predictions, "prediction file written by `link`")
-    ranked: dict[str, list[str]] = {}
-    for lineno, line in enumerate(pred_text.splitlines()[1:], 2):
-        cols = line.split("\t")
-        if len(cols) < 3:
-            raise LinkingError(f"{args.predictions}:{lineno}: expected the columns of `link` (mention, rank, id, ...).")
-        ranked.setdefault(cols[0], []).append(cols[2])
-    gold_rows = []
-    for lineno, line in enumerate(_read_text(args.gold, "gold file (mention<TAB>ids)").splitlines(), 1):
+    lines = pred_text.splitlines()
+    if not lines or not lines[0].startswith("mention\trank\tid"):
+        raise LinkingError(f"{args.predictions}:1: not a `link` output (its header 'mention<TAB>rank<TAB>id...' is "
+                           "missing); pass the file written by `link --out`.")
+    ranked: dict[Any, list[str]] = {}
+    by_place = lines[0].rstrip().endswith("document\tstart\tend")
+    for lineno, line in enumerate(lines[1:], 2):
         if not line.strip():
             continue
         cols = line.split("\t")
-        if len(cols) != 2:
-            raise LinkingError(f"{args.gold}:{lineno}: expected 'mention<TAB>ids'.")
-        ids, _ = parse_ids(cols[1], where=f"{args.gold}:{lineno}")
-        gold_rows.append((cols[0].strip(), ids))
+        if len(cols) < (8 if by_place else 3):
+            raise LinkingError(f"{args.predictions}:{lineno}: expected the columns of `link` (mention, rank, id, ...).")
+        key = (cols[5], cols[6], cols[7]) if by_place else cols[0]
+        ranked.setdefault(key, []).append(cols[2])
+    gold_rows: list[tuple[Any, tuple[str, ...]]] = []
+    if is_pubtator(args.gold):
+        documents = read_document_mentions(args.gold)
+        for (doc, s, e), q, ids in zip(documents.where, documents.queries, documents.gold):
+            if not ids:
+                raise LinkingError(f"{args.gold}: mention {q!r} of document {doc} at {s}-{e} has no gold ids; give "
+                                   "every mention line a sixth column of ids.")
+            gold_rows.append(((doc, str(s), str(e)) if by_place else q, ids))
+    else:
+        for lineno, line in enumerate(_read_text(args.gold, "gold file (mention<TAB>ids)").splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            if len(cols) != 2:
+                raise LinkingError(f"{args.gold}:{lineno}: expected 'mention<TAB>ids', found {len(cols)} column(s).")
+            ids, _ = parse_ids(cols[1], where=f"{args.gold}:{lineno}")
+            gold_rows.append((cols[0].strip(), ids))
     if not gold_rows:
         raise LinkingError(f"{args.gold} has no gold rows; write one 'mention<TAB>ids' line per mention.")
     missing = [m for m, _ in gold_rows if m not in ranked]
     if missing:
-        raise LinkingError(f"{len(missing)} gold mentions have no prediction, e.g. {missing[0]!r}.")
+        raise LinkingError(f"{len(missing)} gold mentions have no prediction in {args.predictions}, e.g. "
+                           f"{missing[0]!r}; run `link` on the same mentions.")
     r = [ranked[m] for m, _ in gold_rows]
     g = [ids for _, ids in gold_rows]
-    print(f"mentions {len(g)}  Acc@1 {accuracy_at_k(r, g, 1):.4f}  Acc@5 {accuracy_at_k(r, g, 5):.4f}  (lenient: any gold id)")
+    depth = max(len(x) for x in r)
+    at5 = (f"Acc@5 {accuracy_at_k(r, g, 5):.4f}" if depth >= 5
+           else f"Acc@{depth} {accuracy_at_k(r, g, depth):.4f} (`link` kept {depth} ids a mention)")
+    print(f"mentions {len(g)}  Acc@1 {accuracy_at_k(r, g, 1):.4f}  {at5}  (lenient: any gold id)")
     return 0
 
 
