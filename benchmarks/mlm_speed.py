@@ -11,15 +11,19 @@ trainable parameters and the AdamW state they need, and on a GPU the peak memory
 Each row is labelled by the device the weights were on after training (``fine_tune`` passes ``use_cpu`` for the CPU
 rows, so on a GPU machine they really run on the CPU; an assertion checks it). CPU rows use THREADS torch threads
 (default 2). GPU rows (bf16, ``Trainer``'s own mixed precision) run only when CUDA is present;
-otherwise they print "not run (no GPU)". Uses its own work folder (``_build/bench-mlm``).
+otherwise they print "not run (no GPU)". Uses its own work folder (``_build/bench-mlm``). Writes the record
+``benchmarks/results/ch10.mlm_speed.json`` (course_utils.records), whose rows the chapter 10 results page shows.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 os.environ.setdefault("COURSE_WORK_DIR", str(Path("_build/bench-mlm").resolve()))
 os.environ.setdefault("COURSE_PROFILE", "smoke")
@@ -31,9 +35,15 @@ def main(steps: int = 20, threads: int = 2) -> int:
     from transformers import BertForMaskedLM
 
     from course_utils.profiles import chapter_settings
+    from course_utils.records import start_run, write_record
     from course_utils.text import mlm
 
     settings = chapter_settings(10, "smoke")
+    run = start_run("ch10.mlm_speed", seeds=[settings.seed], threads=threads,
+                    settings={"steps": steps, "batch_size": 16, "max_length": settings.max_length,
+                              "lora_rank": settings.lora_rank, "lora_alpha": settings.lora_alpha,
+                              "lora_targets": list(settings.lora_targets)})
+    rows: list[dict] = []
     folder = mlm.small_bert_folder(settings)
     tokenizer, _ = mlm.load_mlm(folder, "cpu")
     texts = mlm.domain_texts(200, 1, seed=settings.seed + 1)
@@ -69,9 +79,20 @@ def main(steps: int = 20, threads: int = 2) -> int:
                 print(f"{label} | {method} | {used} | {result.trainable:,} ({100 * result.trainable_fraction:.2f} %) | "
                       f"{2 * 4 * result.trainable / 2**20:,.1f} | {result.tokens_per_second:,.0f} | {peak}", flush=True)
                 print(f"<!-- {label} {method} {device}: {n_steps} steps, {elapsed:.1f} s with set-up -->", flush=True)
+                rows.append({"model": label, "method": method, "device": used, "steps": n_steps,
+                             "trainable": result.trainable, "total": result.total,
+                             "trainable_percent": round(100 * result.trainable_fraction, 2),
+                             "adamw_state_mb": round(2 * 4 * result.trainable / 2**20, 1),
+                             "tokens_per_second": round(result.tokens_per_second, 1),
+                             "peak_gpu_mb": None if used != "cuda" else round(torch.cuda.max_memory_allocated() / 2**20),
+                             "seconds_with_setup": round(elapsed, 1)})
                 del model, result
     if "cuda" not in devices:
         print("GPU bf16 tokens/s and peak memory: not run (no GPU on this machine)")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    path = write_record(run, figures={"rows": rows, "sequences": len(examples), "gpu_rows": "cuda" in devices},
+                        times={"cpu": usage.ru_utime + usage.ru_stime})
+    print(f"record: {path}")
     return 0
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "VectorsLike",
     "TsneResult",
     "run_tsne",
+    "opentsne_methods",
     "knn_indices",
     "knn_recall",
     "trustworthiness",
@@ -81,6 +82,17 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
+
+
+def opentsne_methods(n_points: int) -> tuple[str, str]:
+    """Return (gradient method, neighbour search) that openTSNE 1.0's automatic choice gives ``n_points`` points
+    (chapter 11): Barnes-Hut below 10,000 points, FFT interpolation from 10,000; exact neighbours (scikit-learn's
+    search) below 1,000 points, approximate ones (Annoy) from 1,000 (``openTSNE/tsne.py``, ``affinity.py``)."""
+    if n_points < 1:
+        raise ExploreError(f"A map needs points; got {n_points}.")
+    gradient = "Barnes-Hut" if n_points < 10_000 else "FFT-interpolated"
+    neighbours = "exact" if n_points < 1000 else "approximate (Annoy)"
+    return gradient, neighbours
 
 
 def run_tsne(

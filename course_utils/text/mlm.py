@@ -68,6 +68,7 @@ __all__ = [
     "training_arguments",
     "fine_tune",
     "lora_modules",
+    "lora_parameter_table",
     "adaptation_texts",
     "SOURCE_COLUMN",
     "compare_adaptation",
@@ -404,6 +405,25 @@ def lora_modules(model: Any) -> list[str]:
         if hasattr(module, "lora_A") and hasattr(module, "base_layer"):
             names.append(name.replace("base_model.model.", "", 1))
     return names
+
+
+def lora_parameter_table(model: Any) -> Any:
+    """Return a DataFrame, one row per layer carrying a LoRA adapter: its input and output width, the rank and the
+    trainable numbers of its adapter, r (in + out), counted from the adapter's own tensors (chapter 10)."""
+    import pandas as pd
+
+    rows = []
+    for name, module in model.named_modules():
+        if not (hasattr(module, "lora_A") and hasattr(module, "base_layer")):
+            continue
+        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        rank = sum(int(a.weight.shape[0]) for a in module.lora_A.values())
+        base = module.base_layer
+        rows.append({"layer": name.replace("base_model.model.", "", 1), "in": int(base.in_features),
+                     "out": int(base.out_features), "rank": rank, "trainable": int(trainable)})
+    if not rows:
+        raise MlmError("The model carries no LoRA adapter: wrap it with add_lora first.")
+    return pd.DataFrame(rows).set_index("layer")
 
 
 def fine_tune(model: Any, tokenizer: Any, examples: Sequence[Mapping[str, list[int]]], *, method: str,

@@ -58,6 +58,19 @@ def test_tsne_errors_say_what_to_change():
         X.run_tsne(x, perplexity=3, backend="umap")
 
 
+def test_opentsne_methods_follow_opentsnes_own_rule():
+    assert X.opentsne_methods(300) == ("Barnes-Hut", "exact")
+    assert X.opentsne_methods(2000) == ("Barnes-Hut", "approximate (Annoy)")
+    assert X.opentsne_methods(20_000) == ("FFT-interpolated", "approximate (Annoy)")
+    import inspect
+
+    from openTSNE import affinity, tsne  # the thresholds are openTSNE's own
+    assert "n_samples < 10_000" in inspect.getsource(tsne._handle_nice_params)
+    assert "data.shape[0] < 1000" in inspect.getsource(affinity.get_knn_index)
+    with pytest.raises(X.ExploreError):
+        X.opentsne_methods(0)
+
+
 def test_perplexity_sweep_table():
     x, labels = _clusters(n_per=25)
     table, maps = X.perplexity_sweep(x, [5, 20], k=10, labels=labels, n_iter=300)

@@ -299,6 +299,13 @@ def test_lora_on_dense_also_adapts_the_mlm_heads_transform(toy_tokenizer):
     assert len(names) == 2 * 6 + 1  # per layer: query, key, value, attention output, intermediate, output; + head
     head = 2 * (32 + 32)  # rank x (in + out) of the head's 32 x 32 transform
     assert mlm.trainable_parameters(model)[0] == 2 * (4 * 2 * 64 + 2 * (32 + 128) + 2 * (128 + 32)) + head
+    table = mlm.lora_parameter_table(model)
+    assert list(table.index) == names
+    assert table.loc["cls.predictions.transform.dense", "trainable"] == head
+    assert (table["trainable"] == table["rank"] * (table["in"] + table["out"])).all()
+    assert int(table["trainable"].sum()) == mlm.trainable_parameters(model)[0]
+    with pytest.raises(mlm.MlmError, match="no LoRA adapter"):
+        mlm.lora_parameter_table(_tiny_model(toy_tokenizer))
 
 
 def test_without_old_domain_text_there_is_no_forgetting_column(toy_tokenizer, tmp_path):
