@@ -28,7 +28,7 @@ def main() -> int:
     """Print Acc@1 per fold and epoch; write benchmarks/results/linking_candidate_crossval.json."""
     from course_utils.ie import linking as L
     from course_utils.ie.linking_data import (
-        biored_disease_rows,
+        biored_training_rows,
         document_folds,
         expanded_mentions,
         read_disease_vocab,
@@ -73,8 +73,8 @@ def main() -> int:
         rows += [(e, m.ids[0]) for e, m in zip(expanded_mentions(listed, texts), listed)
                  if len(m.ids) == 1 and e != m.text]
         if args.biored_extra:
-            rows += biored_disease_rows([root / "biored" / "Train.PubTator", root / "biored" / "Dev.PubTator"],
-                                        exclude_documents=set(develop_texts) | {m.doc_id for m in queries})
+            rows += biored_training_rows(root / "biored", root / "ncbi_disease",  # NCBI develop and test left out
+                                         also_exclude={m.doc_id for m in queries})[0]
         encoder = load_encoder(str(args.fold_encoders / f"fold-{fold}"), device=args.device)
         tfidf = L.TfidfLinker(task.dictionary)
 

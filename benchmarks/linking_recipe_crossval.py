@@ -37,7 +37,7 @@ def main() -> int:
     """Print the per-epoch table and write benchmarks/results/linking_recipe_crossval.json."""
     from course_utils.ie import linking as L
     from course_utils.ie.linking_data import (
-        biored_disease_rows,
+        biored_training_rows,
         document_folds,
         extended_training_rows,
         read_disease_vocab,
@@ -95,9 +95,8 @@ def main() -> int:
                L.CombinedLinker(L.DenseLinker(task.dictionary, encoder, show_progress=False), tfidf, 0.25), task)
         other_forms = task_from_mentions(texts, listed, texts, queries, vocab, abbreviations=True).train_rows \
             if args.expanded_rows else ()
-        extra = biored_disease_rows([root / "biored" / "Train.PubTator", root / "biored" / "Dev.PubTator"],
-                                    exclude_documents=set(develop_texts) | {m.doc_id for m in queries}) \
-            if args.biored_extra else ()
+        extra = biored_training_rows(root / "biored", root / "ncbi_disease",  # NCBI develop and test left out
+                                     also_exclude={m.doc_id for m in queries})[0] if args.biored_extra else ()
         rows = extended_training_rows(task.train_rows, other_forms=other_forms, extra=extra, vocabulary=vocab)
         print(f"fold {fold}: {len(rows):,} self-alignment rows", flush=True)
 

@@ -736,13 +736,17 @@ def recipe(name: str, **options: Any) -> LinkerRecipe:
 
 
 def build_linker(chosen: LinkerRecipe, dictionary: Vocabulary, *, encoder: Any = None,
-                 known_ids: Iterable[str] = (), sparse: "TfidfLinker | None" = None, device: Any = None,
-                 show_progress: bool = True) -> Any:
+                 known_ids: Iterable[str] = (), sparse: "TfidfLinker | None" = None, dense: "DenseLinker | None" = None,
+                 device: Any = None, show_progress: bool = True) -> Any:
     """Return the linker a recipe names over ``dictionary`` (chapter 14: notebook, command and benchmarks).
 
     ``encoder``: an already loaded ``(tokenizer, model)`` (else ``chosen.model`` is loaded); ``known_ids``: the
-    training annotations' ids, for the context prior; ``sparse``: a TF-IDF linker of the same dictionary to reuse.
+    training annotations' ids, for the context prior; ``sparse`` and ``dense``: a TF-IDF linker and an embedded
+    dense linker of the same dictionary to reuse (a benchmark scores several recipes on one embedding).
     """
+    for given in (sparse, dense):
+        if given is not None and given.vocabulary.names != dictionary.names:
+            raise LinkingError(f"Recipe {chosen.name!r}: a linker to reuse must search the same dictionary.")
     if chosen.kind not in ("exact", "tfidf", "dense", "combined"):
         raise LinkingError(f"Recipe {chosen.name!r}: unknown kind {chosen.kind!r} (exact, tfidf, dense, combined).")
     if chosen.kind == "exact":
@@ -753,6 +757,8 @@ def build_linker(chosen: LinkerRecipe, dictionary: Vocabulary, *, encoder: Any =
                                                else None)
     if chosen.kind == "tfidf":
         base: Any = tfidf
+    elif dense is not None:
+        base = dense if chosen.kind == "dense" else CombinedLinker(dense, tfidf, chosen.tfidf_weight)
     else:
         how = _resolve_pooling(chosen.pooling, chosen.model)
         if encoder is None:

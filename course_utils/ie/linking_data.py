@@ -56,6 +56,9 @@ __all__ = [
     "task_from_mentions",
     "document_folds",
     "biored_disease_rows",
+    "biored_training_rows",
+    "held_out_documents",
+    "HeldOutDocuments",
     "extended_training_rows",
     "linking_task",
 ]
@@ -596,9 +599,9 @@ def biored_disease_rows(files: Sequence[str | Path], *, exclude_documents: Itera
     """Return (mention, id) rows of BioRED's disease mentions with one MeSH or OMIM id (chapter 14).
 
     Extra self-alignment data for NCBI-disease: BioRED annotates diseases with the same MeSH ids. Abbreviations
-    are expanded in their own abstract, as the queries are; documents in ``exclude_documents`` (the PMIDs of
-    the evaluation file: BioRED shares a few abstracts with NCBI-disease) are left out, so no evaluation
-    mention is trained on. Mentions whose ids are in no known format are skipped, not fatal.
+    are expanded in their own abstract, as the queries are; documents in ``exclude_documents`` are left out:
+    pass every NCBI-disease develop *and test* PMID (BioRED shares abstracts with both; :func:`biored_training_rows`
+    does this), so no evaluation mention is trained on. Mentions whose ids are in no known format are skipped, not fatal.
     """
     from .biored import read_pubtator
 
@@ -619,6 +622,52 @@ def biored_disease_rows(files: Sequence[str | Path], *, exclude_documents: Itera
                 if len(ids) == 1:
                     rows.append((expand_abbreviations(mention.text, abbreviations), ids[0]))
     return rows
+
+
+@dataclass(frozen=True)
+class HeldOutDocuments:
+    """The PMIDs no training set of chapter 14 may hold: NCBI-disease's develop and test abstracts."""
+
+    develop: frozenset[str]
+    test: frozenset[str]
+    test_file: Path | None  # the NCBItestset file read, or None where the folder has none
+
+    @property
+    def all(self) -> frozenset[str]:
+        """Return develop's and test's PMIDs together."""
+        return self.develop | self.test
+
+
+def held_out_documents(ncbi_folder: str | Path) -> HeldOutDocuments:
+    """Return the PMIDs of NCBI-disease's develop and test files under ``ncbi_folder`` (chapter 14).
+
+    Another corpus shares abstracts with NCBI-disease (BioRED Train holds one of its test abstracts and one of
+    its develop abstracts), so every extra training set leaves all of these out (:func:`biored_training_rows`).
+    The ``ncbi_disease`` manifest fetches the test file; a folder without one (the course's validation copy holds
+    train and develop only) gives ``test_file=None`` and an empty ``test``, which the benchmarks record.
+    """
+    folder = Path(ncbi_folder)
+    develop = sorted(folder.glob("**/NCBIdevelopset*.txt"))
+    if not develop:
+        raise LinkingDataError(f"No NCBIdevelopset*.txt under {folder}; run `python -m course_utils.data fetch "
+                               "ncbi_disease` or point COURSE_REAL_DATA at the data.")
+    test = sorted(folder.glob("**/NCBItestset*.txt"))
+
+    def pmids(path: Path) -> frozenset[str]:
+        return frozenset(re.findall(r"^(\d+)\|t\|", path.read_text(encoding="utf-8"), flags=re.M))
+
+    return HeldOutDocuments(pmids(develop[0]), pmids(test[0]) if test else frozenset(), test[0] if test else None)
+
+
+def biored_training_rows(biored_folder: str | Path, ncbi_folder: str | Path, *, also_exclude: Iterable[str] = ()
+                         ) -> tuple[list[tuple[str, str]], HeldOutDocuments]:
+    """Return BioRED Train + Dev disease rows for training or a dictionary, with NCBI-disease's develop and test
+    abstracts (and ``also_exclude``, e.g. a fold's query documents) left out, and what was held out (chapter 14)."""
+    held = held_out_documents(ncbi_folder)
+    folder = Path(biored_folder)
+    files = [folder / "Train.PubTator", folder / "Dev.PubTator"]
+    rows = biored_disease_rows(files, exclude_documents=held.all | set(also_exclude))
+    return rows, held
 
 
 def extended_training_rows(rows: Sequence[tuple[str, str]], *, other_forms: Sequence[tuple[str, str]] = (),

@@ -1,0 +1,55 @@
+"""Chapter 14's protocol: no NCBI-disease develop or test abstract in any training set; the folds choose the knobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from course_utils.ie.linking_data import LinkingDataError, biored_training_rows, held_out_documents
+
+
+def _doc(pmid: str, disease: str, mesh: str) -> str:
+    title = f"{disease} in a family."
+    return (f"{pmid}|t|{title}\n{pmid}|a|We studied it.\n"
+            f"{pmid}\t0\t{len(disease)}\t{disease}\tDiseaseOrPhenotypicFeature\t{mesh}\n\n")
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    ncbi, biored = tmp_path / "ncbi_disease", tmp_path / "biored"
+    ncbi.mkdir()
+    biored.mkdir()
+    ncbi_doc = "{p}|t|Kidney failure.\n{p}|a|x\n{p}\t0\t14\tKidney failure\tSpecificDisease\tD051437\n\n"
+    (ncbi / "NCBIdevelopset.txt").write_text(ncbi_doc.format(p="222"))
+    (ncbi / "NCBItestset_corpus.txt").write_text(ncbi_doc.format(p="111"))
+    (biored / "Train.PubTator").write_text(_doc("111", "breast cancer", "D001943") + _doc("333", "gout", "D006073"))
+    (biored / "Dev.PubTator").write_text(_doc("222", "kidney failure", "D051437") + _doc("444", "asthma", "D001249"))
+    return tmp_path
+
+
+def test_biored_rows_leave_out_ncbi_develop_and_test_abstracts(data):
+    rows, held = biored_training_rows(data / "biored", data / "ncbi_disease")
+    assert (held.develop, held.test) == ({"222"}, {"111"}) and held.test_file.name == "NCBItestset_corpus.txt"
+    assert rows == [("gout", "D006073"), ("asthma", "D001249")]  # 111 (test) and 222 (develop) left out
+    rows, _ = biored_training_rows(data / "biored", data / "ncbi_disease", also_exclude={"444"})
+    assert rows == [("gout", "D006073")]
+
+
+def test_without_a_test_file_it_is_said_not_hidden(data):
+    (data / "ncbi_disease" / "NCBItestset_corpus.txt").unlink()
+    held = held_out_documents(data / "ncbi_disease")
+    assert held.test_file is None and held.test == frozenset() and held.all == {"222"}
+    (data / "ncbi_disease" / "NCBIdevelopset.txt").unlink()
+    with pytest.raises(LinkingDataError, match="No NCBIdevelopset"):
+        held_out_documents(data / "ncbi_disease")
+
+
+def test_every_benchmark_takes_biored_rows_through_the_held_out_filter():
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    for script in sorted(bench.glob("linking_*.py")):
+        text = script.read_text()
+        assert "biored_disease_rows(" not in text, f"{script.name}: use biored_training_rows (NCBI test held out)"
+    assert "biored_training_rows" in (bench / "linking_protocol.py").read_text()
+    # the benchmark builds its linkers from the command's recipes
+    assert "L.build_linker(" in (bench / "linking_ncbi.py").read_text()
