@@ -14,6 +14,9 @@ implementation (chapter 9) instead. Without real data the synthetic corpus canno
 so the script stops and says so.
 
     .venv/bin/python benchmarks/tsne_speed.py [--n 20000] [--threads 2] [--own]
+
+openTSNE's automatic choice at 20,000 points is FFT-interpolated gradients with approximate (Annoy) neighbours
+(``explore.opentsne_methods``); the record says which. Writes ``benchmarks/results/ch11.tsne_speed.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -74,16 +78,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args()
 
-    from course_utils.text.explore import knn_recall, run_tsne
+    from course_utils.records import start_run, write_record
+    from course_utils.text.explore import knn_recall, opentsne_methods, run_tsne
 
+    run = start_run("ch11.tsne_speed", seeds=[1234], threads=args.threads,
+                    settings={"n": args.n, "dim": args.dim, "own": args.own, "perplexity": 30, "n_iter": 750,
+                              "exaggeration_iter": 250, "early_exaggeration": 12})
     x, desc = sgns_vectors(args.n, args.dim, args.own, args.threads)
     print(desc, flush=True)
     results = {}
     for backend in ("opentsne", "sklearn"):
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0 = usage.ru_utime + usage.ru_stime
         res = run_tsne(x, perplexity=30, n_iter=750, exaggeration_iter=250, early_exaggeration=12, backend=backend,
                        seed=1234, n_jobs=args.threads)
         recall = knn_recall(x, res.embedding, 10)
-        results[backend] = {"seconds": round(res.seconds, 1), "recall@10": round(recall, 4)}
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        results[backend] = {"seconds": round(res.seconds, 1), "recall@10": round(recall, 4),
+                            "cpu_s_with_recall": round(usage.ru_utime + usage.ru_stime - cpu0, 1)}
         print(f"{backend:9s} {res.seconds:7.1f} s   10-NN recall {recall:.4f}", flush=True)
     speedup = results["sklearn"]["seconds"] / results["opentsne"]["seconds"]
     gap = results["opentsne"]["recall@10"] - results["sklearn"]["recall@10"]
@@ -98,6 +110,12 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps({"vectors": desc, "results": results, "speedup": speedup, "gap": gap,
                                         "goals": verdict}, indent=2))
+    gradient, neighbours = opentsne_methods(args.n)
+    path = write_record(run, figures={"vectors": desc, "results": results, "speedup": round(speedup, 2),
+                                      "recall_gap": round(gap, 4), "goals": verdict,
+                                      "opentsne_gradient": gradient, "opentsne_neighbours": neighbours},
+                        data={"real_data": os.environ["COURSE_REAL_DATA"]})
+    print(f"record: {path}")
 
 
 if __name__ == "__main__":
