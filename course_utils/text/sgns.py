@@ -83,7 +83,7 @@ __all__ = [
 ]
 
 METHODS = ("sgns", "gensim")
-_LOSS_EVERY = 4  # batches between two samples of the training loss
+_LOSS_EVERY = 4  # batches between two samples of the training loss (one batch in four is scored)
 _ALGORITHM = "windows-shared-negatives"  # part of the cache key: vectors of an earlier batching are not reused
 _log = logging.getLogger(__name__)
 
@@ -101,7 +101,11 @@ class SgnsConfig:
 
     ``batch_size`` (pairs per update, about: windows stay whole, ``batch_size // (window + 1)`` centres per update)
     and ``chunk_tokens`` (tokens turned into windows at once) concern only the
-    course's implementation; ``table_size`` is the length of the negative-sampling lookup table.
+    course's implementation; ``table_size`` is the length of the negative-sampling lookup table. ``loss_every``
+    sets how often the loss curve gets a point (every that many batches, each point the mean loss per pair of
+    the scored batches since the last one). ``shared_negatives`` chooses between the course's window step (the
+    ``k`` negatives a centre draws serve all the pairs of its window: about ``k`` per centre instead of word2vec's
+    ``k`` per pair) and word2vec's own sampling (``k`` fresh negatives for every pair, :func:`sgd_step`).
     """
 
     dim: int = 100
@@ -116,9 +120,12 @@ class SgnsConfig:
     chunk_tokens: int = 1 << 20
     table_size: int = 1 << 20
     seed: int = 1234
+    loss_every: int = 40  # batches between two points of the loss curve (the first batch is a point of its own)
+    shared_negatives: bool = True  # k negatives per centre window (True) or k fresh ones per pair (word2vec's)
 
     def __post_init__(self) -> None:
-        for name in ("dim", "window", "negatives", "min_count", "epochs", "batch_size", "chunk_tokens", "table_size"):
+        for name in ("dim", "window", "negatives", "min_count", "epochs", "batch_size", "chunk_tokens", "table_size",
+                     "loss_every"):
             if int(getattr(self, name)) < 1:
                 raise SgnsError(f"SgnsConfig.{name} = {getattr(self, name)!r}: it must be a positive integer.")
         if not 0 <= self.sample < 1:
@@ -423,8 +430,10 @@ def window_step(w_in: torch.Tensor, w_out: torch.Tensor, centres: torch.Tensor, 
     """Apply one sparse SGD update for a batch of whole windows in place (chapter 9); return (summed loss, pairs).
 
     ``centres`` (B,), ``contexts`` and ``valid`` (B, T) from :func:`skipgram_windows`, ``negatives`` (B, k): the
-    ``k`` negatives one centre draws serve every pair of its window (negatives shared within a window, as in Ji et
-    al.'s HogBatch word2vec). Each pair's loss is still ``-log s(u_c.v) - sum_n log s(-u_n.v)``, so the update is
+    ``k`` negatives one centre draws serve every pair of its window. That is fewer negative samples than word2vec
+    draws (``k`` per centre against ``k`` per pair, about a sixth at window 5), the same objective in expectation;
+    it is not Ji et al.'s HogBatch, which batches the *context* words as inputs against shared output vectors.
+    Each pair's loss is still ``-log s(u_c.v) - sum_n log s(-u_n.v)``, so the update is
     :func:`sgd_step` on all the window's pairs with those negatives (a test checks it), a negative that equals a
     pair's context skipped for that pair. Per centre this gathers ``1 + T + k`` vectors instead of ``T (k + 2)``
     for its ``T`` pairs taken separately. ``workspace`` keeps the large temporaries between calls.
@@ -492,7 +501,7 @@ class SgnsResult:
 
     vectors: WordVectors
     output_vectors: np.ndarray = field(repr=False)  # the context (output) vectors u, (V, d)
-    losses: tuple[float, ...]  # mean loss per pair over each chunk, in training order
+    losses: tuple[float, ...]  # the loss curve: the first batch's mean loss per pair, then one mean every loss_every batches
     words_seen: tuple[int, ...]  # raw words processed when each loss was recorded
     seconds: float  # training time: subsampling, pairs, negatives and updates, every epoch
     raw_words: int  # raw tokens x epochs
@@ -528,6 +537,9 @@ def train_sgns(
     ``threads`` sets torch's CPU threads for the run. A ready ``vocabulary`` and ``corpus`` (from
     :func:`build_vocabulary` and :func:`encode_corpus`) skip those steps, as the GPU benchmark does with a corpus
     generated on the GPU. The timing covers training only: subsampling, pair generation, negatives, updates.
+    The loss curve (``losses``, ``words_seen``) has a point for the first batch, where the output vectors are still
+    zero, then one every ``config.loss_every`` batches. ``config.shared_negatives=False`` trains with ``k`` fresh
+    negatives per pair (word2vec's sampling, :func:`sgd_step`) instead of per window.
     """
     from ..device import pick_device
 
@@ -570,6 +582,18 @@ def train_sgns(
         _sync(dev)
         start = time.perf_counter()
         done_raw = 0.0
+        batch_count = 0
+        loss_sum = torch.zeros((), device=dev)
+        loss_pairs = torch.zeros((), dtype=torch.int64, device=dev)
+
+        def flush(raw: float) -> None:  # one point of the loss curve: the scored batches since the last point
+            pairs_scored = int(loss_pairs)
+            if pairs_scored:
+                losses.append(float(loss_sum) / pairs_scored)
+                seen.append(int(round(raw)))
+            loss_sum.zero_()
+            loss_pairs.zero_()
+
         for _epoch in range(config.epochs):
             for lo, hi in chunks:
                 ids, sent = subsample(corpus, keep, gen, lo, hi)
@@ -578,21 +602,30 @@ def train_sgns(
                 order = torch.randperm(len(batches), generator=gen, device=dev).tolist()  # reaches interleaved
                 chunk_raw = (hi - lo) * raw_per_kept
                 m = len(batches)
-                loss_sum = torch.zeros((), device=dev)
-                loss_pairs = torch.zeros((), dtype=torch.int64, device=dev)
                 for step, j in enumerate(order):
                     g, b = batches[j]
                     group = groups[g]
                     progress = (done_raw + chunk_raw * step / max(m, 1)) / total_raw
                     lr = max(config.min_lr, config.lr - (config.lr - config.min_lr) * progress)
                     c = group.centres[b:b + per_batch]
-                    negatives = sampler.draw((c.numel(), config.negatives), gen)
-                    record = step % _LOSS_EVERY == 0  # the loss curve samples every few batches
-                    out = window_step(w_in, w_out, c, group.contexts[b:b + per_batch], group.valid[b:b + per_batch],
-                                      negatives, lr, with_loss=record, workspace=workspace)
+                    record = batch_count == 0 or step % _LOSS_EVERY == 0  # the curve scores one batch in four
+                    contexts, valid = group.contexts[b:b + per_batch], group.valid[b:b + per_batch]
+                    if config.shared_negatives:
+                        negatives = sampler.draw((c.numel(), config.negatives), gen)
+                        out = window_step(w_in, w_out, c, contexts, valid, negatives, lr, with_loss=record,
+                                          workspace=workspace)
+                    else:  # word2vec's sampling: every pair draws its own k negatives
+                        pair_centres = c.unsqueeze(1).expand_as(contexts)[valid]
+                        pair_contexts = contexts[valid]
+                        negatives = sampler.draw((pair_contexts.numel(), config.negatives), gen)
+                        loss = sgd_step(w_in, w_out, pair_centres, pair_contexts, negatives, lr, with_loss=record)
+                        out = None if loss is None else (loss, valid.sum())
                     if out is not None:
                         loss_sum += out[0]
                         loss_pairs += out[1]
+                    batch_count += 1
+                    if batch_count == 1 or batch_count % config.loss_every == 0:
+                        flush(done_raw + chunk_raw * (step + 1) / max(m, 1))
                 n = sum(int(group.valid.sum()) for group in groups)
                 done_raw += chunk_raw
                 n_pairs += n
@@ -602,11 +635,9 @@ def train_sgns(
                         f"{config.lr} and batch_size={config.batch_size}. Frequent words receive the sum of their "
                         "gradients over a batch: lower batch_size (or lr), or raise subsampling (smaller sample)."
                     )
-                if int(loss_pairs):
-                    losses.append(float(loss_sum) / int(loss_pairs))
-                    seen.append(int(round(done_raw)))
                 if bar is not None:
                     bar.update(1)
+        flush(done_raw)  # the scored batches after the last full point
         _sync(dev)
         seconds = time.perf_counter() - start
         if bar is not None:

@@ -189,15 +189,33 @@ def test_subsampling_keeps_frequent_words_less_often():
 def test_loss_falls_and_training_is_seeded(planted):
     sentences, _ = planted
     part = sentences[:2000]
-    config = S.SgnsConfig(dim=24, window=3, negatives=4, min_count=3, epochs=2, chunk_tokens=4000, seed=7)
+    config = S.SgnsConfig(dim=24, window=3, negatives=4, min_count=3, epochs=2, batch_size=512, loss_every=5, seed=7)
     first = S.train_sgns(part, config, device="cpu", threads=1)
-    assert len(first.losses) >= 8
-    assert first.losses[0] == pytest.approx(5 * math.log(2), abs=0.05)  # vectors that know nothing: (1 + k) log 2
+    # one chunk per epoch: the curve's points come from batches, not chunks (the first batch is a point of its own)
+    assert len(first.losses) >= 8 and len(first.losses) == len(first.words_seen)
+    assert list(first.words_seen) == sorted(first.words_seen) and first.words_seen[-1] == first.raw_words
+    assert first.losses[0] == pytest.approx(5 * math.log(2), abs=1e-4)  # output vectors still zero: (1 + k) log 2
     assert first.losses[-1] < first.losses[0] - 0.3, first.losses
     again = S.train_sgns(part, config, device="cpu", threads=1)
     assert np.array_equal(first.vectors.matrix, again.vectors.matrix)
     assert first.raw_words == 2 * sum(len(s) for s in part) and first.pairs > first.raw_words // 4
     assert first.device == "cpu" and isinstance(first.vectors, WordVectors)
+
+
+def test_fresh_negatives_per_pair_train_the_same_objective(planted):
+    """shared_negatives=False draws k negatives for every pair (word2vec's sampling) through sgd_step."""
+    sentences, categories = planted
+    part = sentences[:2000]
+    base = dict(dim=24, window=3, negatives=4, min_count=3, epochs=2, batch_size=512, loss_every=5, seed=7)
+    shared = S.train_sgns(part, S.SgnsConfig(**base), device="cpu", threads=1)
+    fresh = S.train_sgns(part, S.SgnsConfig(**base, shared_negatives=False), device="cpu", threads=1)
+    assert fresh.pairs == pytest.approx(shared.pairs, rel=0.01)  # the same windows (draws differ after epoch 1)
+    assert fresh.losses[0] == pytest.approx(5 * math.log(2), abs=1e-4)
+    assert fresh.losses[-1] < fresh.losses[0] - 0.3, fresh.losses
+    assert not np.array_equal(fresh.vectors.matrix, shared.vectors.matrix)  # other negatives, other vectors
+    a = S.category_recovery(shared.vectors, categories).score
+    b = S.category_recovery(fresh.vectors, categories).score
+    assert abs(a - b) <= 0.1, (a, b)
 
 
 def test_own_sgns_is_within_005_of_gensim_on_the_planted_categories(planted):
