@@ -13,6 +13,8 @@
 * Ships the three-plane MRI viewer (chapters 1 and 6): checks the vendored NiiVue bundle against the sha256 pinned
   in ``course_utils.imaging.viewer.NIIVUE`` (a mismatch stops the build), copies it, its licence, the loader and the
   small synthetic case into ``_static``, and adds the scripts only to pages that hold a viewer.
+* Shows no path of the machine that built the site: executed outputs that print a folder (the set-up report,
+  a command line) show it relative to the course (``<course>/...``) or home (``~/...``).
 * Shows a launch button only when a JupyterHub is named (``COURSE_HUB_URL`` when building, or ``_config.yml``);
   ``COURSE_REPO_URL`` overrides the repository nbgitpuller pulls from.
 """
@@ -148,6 +150,41 @@ def _add_viewer_scripts(app: Sphinx, pagename: str, templatename: str, context: 
         app.add_js_file("course_viewer/course_viewer.js")
 
 
+def machine_paths(srcdir: Path) -> list[tuple[str, str]]:
+    """Return ``(absolute path, what the site shows instead)``, longest first: the folders of the building machine.
+
+    The course's folder becomes ``<course>``, the real-data folders their variable's name, home ``~``.
+    """
+    found: dict[str, str] = {}
+    for name in ("COURSE_REAL_DATA", "COURSE_MRI_DIR", "COURSE_DATA_DIR", "COURSE_WORK_DIR"):
+        value = os.environ.get(name, "").strip()
+        if value and len(Path(value).resolve().parts) > 2:
+            found.setdefault(str(Path(value).resolve()), f"${name}")
+    for path, shown in ((Path(srcdir).resolve(), "<course>"), (Path.home().resolve(), "~")):
+        if len(path.parts) > 1:  # never rewrite "/" itself
+            found.setdefault(str(path), shown)
+    for path in list(found):  # the same folder reached through a symbolic link
+        found.setdefault(os.path.realpath(path), found[path])
+    return sorted(found.items(), key=lambda item: -len(item[0]))
+
+
+def _without_machine_paths(text: str, paths: list[tuple[str, str]]) -> str:
+    for path, shown in paths:
+        if path in text:
+            text = re.sub(re.escape(path) + r"(?=[/\\\s'\"`),:;\]]|$)", shown, text)
+    return text
+
+
+def _hide_machine_paths(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Rewrite the building machine's folders in every text of the page (outputs included) before it is written."""
+    paths = machine_paths(Path(app.srcdir))
+    for node in list(doctree.findall(nodes.Text)):
+        text = str(node)
+        new = _without_machine_paths(text, paths)
+        if new != text:
+            node.parent.replace(node, nodes.Text(new))
+
+
 def _glued_values(document: nodes.document) -> dict[str, Any]:
     renderer = document.get("nb_renderer")
     if renderer is None:
@@ -251,5 +288,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("build-finished", _copy_mathjax)
     app.connect("builder-inited", _copy_viewer)
     app.connect("html-page-context", _add_viewer_scripts)
+    app.connect("doctree-resolved", _hide_machine_paths)
     app.connect("html-page-context", _drop_thebe, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
