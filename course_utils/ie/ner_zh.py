@@ -27,10 +27,9 @@ import os
 import sys
 import time
 import unicodedata
-import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..commands import Verb, run_command
 from ..errors import CourseError
 from .bio import (
     RUIJIN_TYPES,
@@ -64,6 +64,14 @@ __all__ = [
     "NerModel",
     "bilstm_padded",
     "TrainConfig",
+    "Recipe",
+    "RECIPES",
+    "RARE_RUIJIN_TYPES",
+    "recipe",
+    "add_recipe_arguments",
+    "recipe_from_args",
+    "RecipeRun",
+    "train_recipe",
     "TrainResult",
     "Evaluation",
     "build_model",
@@ -73,6 +81,8 @@ __all__ = [
     "train_ner",
     "predict_documents",
     "evaluate_documents",
+    "document_counts",
+    "bootstrap_micro_f1",
     "chunk_f1",
     "save_model",
     "load_model",
@@ -813,6 +823,229 @@ def train_ner(model: NerModel, train: Sequence[Example], val: Sequence[Example],
     return result
 
 
+#: the six Ruijin types with fewer than 1,000 mentions (Frequency 409 ... Treatment 969)
+RARE_RUIJIN_TYPES: tuple[str, ...] = ("Frequency", "Operation", "SideEff", "Method", "Duration", "Treatment")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides which model training produces, given the data and a seed (chapter 12).
+
+    A recipe names the encoder, the model's sizes, the chunking, the training knobs and the time cap. The
+    named recipes live in :data:`RECIPES`, the one place the train command (``--recipe NAME``), the real-data
+    benchmark (``benchmarks/ruijin_bilstm_crf.py --recipe NAME``) and the notebook take them from, so a
+    student's command trains what the results page measured. :func:`train_recipe` is the one way to train one.
+    """
+
+    description: str = ""
+    encoder: str = "char"
+    use_lstm: bool = True
+    embedding_dim: int = 128
+    lstm_hidden: int = 128
+    dropout: float = 0.2
+    bigram_min_count: int | None = None
+    bigram_dim: int = 50
+    pretrain_epochs: int = 0
+    max_length: int = 128
+    stride: int = 16
+    epochs: int = 10
+    batch_size: int = 32
+    lr_encoder: float = 1e-3
+    lr_head: float = 1e-3
+    lr_decay: float = 1.0
+    patience: int = 3
+    ema_decay: float | None = None
+    rare_types: tuple[str, ...] = ()
+    rare_oversample: int = 1
+    max_minutes: float | None = None
+
+    def model_options(self) -> dict[str, Any]:
+        """Return the keyword arguments of :func:`build_model` this recipe sets."""
+        return dict(max_length=self.max_length, lstm_hidden=self.lstm_hidden, embedding_dim=self.embedding_dim,
+                    use_lstm=self.use_lstm, dropout=self.dropout, bigram_min_count=self.bigram_min_count,
+                    bigram_dim=self.bigram_dim)
+
+    def train_config(self, seed: int = 1234) -> TrainConfig:
+        """Return the :class:`TrainConfig` of this recipe for ``seed``."""
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr_encoder=self.lr_encoder,
+                           lr_head=self.lr_head, patience=self.patience, lr_decay=self.lr_decay,
+                           ema_decay=self.ema_decay, max_minutes=self.max_minutes, rare_types=self.rare_types,
+                           rare_oversample=self.rare_oversample, seed=seed)
+
+    def settings(self) -> dict[str, Any]:
+        """Return the recipe as a plain dict (for a benchmark record or a model folder's config)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k != "description"}
+
+
+def _ruijin(description: str, **changes: Any) -> Recipe:
+    base = Recipe(description=description, embedding_dim=100, lstm_hidden=128, dropout=0.3, epochs=30,
+                  batch_size=128, lr_encoder=5e-3, lr_head=5e-3, patience=4, rare_types=RARE_RUIJIN_TYPES,
+                  rare_oversample=2, max_minutes=25.0)
+    return replace(base, **changes)
+
+
+#: Every trained model the chapter and its results page report, by name. "default" is what the train command
+#: does without ``--recipe``; ``ruijin-run1`` ... ``ruijin-run7`` are the character BiLSTM-CRF runs of
+#: ``book/results/ch12.md`` (run 6 is the one the validation documents choose among runs 1-7);
+#: ``bert-base-chinese`` is the lab profile's encoder with the two learning rates (not run yet on Ruijin).
+RECIPES: dict[str, Recipe] = {
+    "default": Recipe(description="the train command's defaults: characters, 128-unit BiLSTM, 10 epochs"),
+    "ruijin-run0": _ruijin("run 0: characters only, patience 3 (measured on the packed BiLSTM before the "
+                           "unpacked one; today's code runs it faster)", patience=3),
+    "ruijin-run1": _ruijin("run 1: characters only, dropout 0.3"),
+    "ruijin-run2": _ruijin("run 2: characters and bigrams (seen twice), dropout 0.4", bigram_min_count=2,
+                           dropout=0.4),
+    "ruijin-run3": _ruijin("run 3: run 2 with dropout 0.5 and learning rates x 0.9 after every epoch",
+                           bigram_min_count=2, dropout=0.5, lr_decay=0.9, patience=5),
+    "ruijin-run4": _ruijin("run 4: run 2 with skip-gram initialised character and bigram tables",
+                           bigram_min_count=2, dropout=0.4, pretrain_epochs=5, max_minutes=24.0),
+    "ruijin-run5": _ruijin("run 5: run 4 with a moving average of the weights (0.998)", bigram_min_count=2,
+                           dropout=0.4, pretrain_epochs=5, ema_decay=0.998, max_minutes=24.0),
+    "ruijin-run6": _ruijin("run 6: run 5 with a 192-unit BiLSTM", bigram_min_count=2, dropout=0.4,
+                           pretrain_epochs=5, ema_decay=0.998, lstm_hidden=192, max_minutes=24.0),
+    "ruijin-run7": _ruijin("run 7: run 5 with the seed's 256-unit BiLSTM", bigram_min_count=2, dropout=0.4,
+                           pretrain_epochs=5, ema_decay=0.998, lstm_hidden=256, max_minutes=24.0),
+    "bert-base-chinese": Recipe(description="lab: bert-base-chinese -> BiLSTM -> CRF, 2e-5 for BERT, 1e-3 for "
+                                            "the head", encoder="bert_base_chinese", max_length=256,
+                                batch_size=64, lr_encoder=2e-5, lr_head=1e-3),
+}
+
+
+def recipe(name: str) -> Recipe:
+    """Return the recipe called ``name`` from :data:`RECIPES`, or raise :class:`NerError` listing them."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise NerError(f"no recipe called {name!r}; choose one of {', '.join(RECIPES)}.") from None
+
+
+#: command options that override a recipe's field (option destination -> field)
+_OVERRIDES = ("encoder", "use_lstm", "embedding_dim", "lstm_hidden", "dropout", "bigram_min_count", "bigram_dim",
+              "pretrain_epochs", "max_length", "stride", "epochs", "batch_size", "lr_encoder", "lr_head", "lr_decay",
+              "patience", "ema_decay", "rare_types", "rare_oversample", "max_minutes")
+
+
+def _type_list(text: str) -> tuple[str, ...]:
+    return tuple(t for t in (s.strip() for s in text.split(",")) if t)
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, *, default: str = "default") -> None:
+    """Add ``--recipe NAME`` and one option per recipe field (each overrides the recipe) to ``parser``."""
+    from ..commands import non_negative_int, positive_int, probability
+
+    def positive_float(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{value} must be above 0")
+        return value
+
+    group = parser.add_argument_group("recipe", "a named recipe (course_utils.ie.ner_zh.RECIPES); each option "
+                                                "below overrides that one field of it")
+    group.add_argument("--recipe", default=default, choices=sorted(RECIPES),
+                       help=f"named recipe (default {default})")
+    group.add_argument("--encoder", default=None,
+                       help="char, tiny-bert, a model manifest (bert_base_chinese, after `python -m "
+                            "course_utils.data fetch bert_base_chinese`) or a local BERT folder")
+    group.add_argument("--no-lstm", dest="use_lstm", action="store_const", const=False, default=None,
+                       help="BERT-CRF ablation: no BiLSTM")
+    group.add_argument("--embedding-dim", type=positive_int, default=None)
+    group.add_argument("--lstm-hidden", type=positive_int, default=None, help="BiLSTM units each way")
+    group.add_argument("--dropout", type=probability, default=None)
+    group.add_argument("--bigram-min-count", type=positive_int, default=None,
+                       help="char encoder: bigram embeddings for bigrams seen this often in training (e.g. 2)")
+    group.add_argument("--bigram-dim", type=positive_int, default=None)
+    group.add_argument("--pretrain-epochs", type=non_negative_int, default=None,
+                       help="char encoder: start from skip-gram vectors of the training documents (e.g. 5)")
+    group.add_argument("--max-length", type=positive_int, default=None, help="characters per chunk")
+    group.add_argument("--stride", type=non_negative_int, default=None, help="overlap of neighbouring chunks")
+    group.add_argument("--epochs", type=positive_int, default=None)
+    group.add_argument("--batch-size", type=positive_int, default=None,
+                       help="chunks per step; under torchrun the global batch, shared among the processes")
+    group.add_argument("--lr", type=positive_float, default=None,
+                       help="one learning rate for encoder and head (--lr-encoder/--lr-head override it)")
+    group.add_argument("--lr-encoder", type=positive_float, default=None)
+    group.add_argument("--lr-head", type=positive_float, default=None)
+    group.add_argument("--lr-decay", type=positive_float, default=None,
+                       help="learning rates x this after every epoch")
+    group.add_argument("--patience", type=positive_int, default=None)
+    group.add_argument("--ema-decay", type=probability, default=None,
+                       help="validate and keep a moving average of the weights (e.g. 0.998)")
+    group.add_argument("--rare-types", type=_type_list, default=None,
+                       help="comma-separated entity types whose chunks are repeated (see --rare-oversample)")
+    group.add_argument("--rare-oversample", type=positive_int, default=None,
+                       help="times a chunk holding a rare type is seen per epoch")
+    group.add_argument("--max-minutes", type=positive_float, default=None, help="training time cap")
+
+
+def recipe_from_args(args: argparse.Namespace) -> tuple[str, Recipe]:
+    """Return ``(name, recipe)``: the named recipe with every option given on the command line applied."""
+    base = recipe(args.recipe)
+    changes = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k, None) is not None}
+    if getattr(args, "lr", None) is not None:
+        changes.setdefault("lr_encoder", args.lr)
+        changes.setdefault("lr_head", args.lr)
+    name = args.recipe + (" with " + ", ".join(f"{k}={v}" for k, v in sorted(changes.items())) if changes else "")
+    return name, replace(base, **changes)
+
+
+@dataclass
+class RecipeRun:
+    """What :func:`train_recipe` returns: the trained model, its vocabulary and meta, the training history."""
+
+    model: NerModel
+    vocab: CharVocab
+    meta: dict[str, Any]
+    result: TrainResult
+    pretraining: dict[str, Any] | None
+    train_chunks: int
+    stats: EncodeStats
+
+
+def train_recipe(recipe: Recipe, train_docs: Sequence[BratDocument], val_docs: Sequence[BratDocument], *,
+                 seed: int = 1234, types: Sequence[str] = RUIJIN_TYPES, device: Any = "cpu", ctx: Any = None,
+                 show_progress: bool = True, say: Any = None) -> RecipeRun:
+    """Train ``recipe`` on ``train_docs`` (validation: ``val_docs``) with ``seed``; the one training path of the
+    train command, the real-data benchmark and the notebook (chapter 12).
+
+    Seeds everything before the model is built, so initial weights, skip-gram vectors and batch order all
+    follow ``seed``. Raises :class:`NerError` when the training documents hold no entity or there is no
+    validation document.
+    """
+    from ..distributed import DistributedContext, main_process_first
+    from ..seeding import seed_everything
+
+    say = say or (lambda *a, **k: None)
+    if not train_docs or not any(d.entities for d in train_docs):
+        raise NerError(f"the {len(train_docs)} training documents hold no entity to learn from; give a brat folder "
+                       "whose .ann files annotate entities.")
+    if not val_docs:
+        raise NerError("there is no validation document; give a split file with a non-empty 'val' list, or more "
+                       "documents.")
+    if ctx is None:
+        ctx = DistributedContext(0, 1, 0, torch.device(device))
+    cleaned = [remove_line_breaks(d.text)[0] for d in train_docs]
+    seed_everything(seed)  # the same initial weights in every process and in every run of this seed
+    with main_process_first(ctx):  # rank 0 verifies a manifest model's files first
+        model, vocab, meta = build_model(recipe.encoder, None, texts=cleaned, types=types, **recipe.model_options())
+    pretraining = None
+    if recipe.pretrain_epochs:
+        if recipe.encoder != "char":
+            raise NerError("pretrain_epochs is for the char encoder (a BERT encoder is already pretrained).")
+        pretraining = pretrain_embeddings(model, vocab, cleaned, epochs=recipe.pretrain_epochs, seed=seed)
+        say(f"skip-gram pretraining: {pretraining}")
+    train_ex, stats = make_examples(train_docs, vocab, model.tags, max_length=recipe.max_length, stride=recipe.stride)
+    val_ex, _ = make_examples(val_docs, vocab, model.tags, max_length=recipe.max_length, stride=recipe.stride)
+    say(f"{len(train_docs)} training documents ({len(train_ex)} chunks), {len(val_docs)} validation; "
+        f"BIO policy: {stats}")
+    result = train_ner(model, train_ex, val_ex, recipe.train_config(seed), show_progress=show_progress, ctx=ctx)
+    meta.update(stride=recipe.stride, history=result.history, processes=ctx.world_size, recipe=recipe.settings(),
+                seed=seed)
+    return RecipeRun(model, vocab, meta, result, pretraining, len(train_ex), stats)
+
+
 def _from_main(values: Sequence[float], ctx: Any) -> list[float]:
     """Return rank 0's ``values`` on every process (one process: the values themselves)."""
     if not ctx.distributed:
@@ -886,6 +1119,43 @@ def evaluate_documents(model: NerModel, vocab: CharVocab, docs: Sequence[BratDoc
     gold_tags = [encode_document(d).tags for d in docs]
     return Evaluation(score_mentions(gold, pred), error_classes(gold, pred), token_accuracy(gold_tags, pred_tags),
                       gold_tags, pred_tags, entities)
+
+
+def document_counts(docs: Sequence[BratDocument], predicted: Sequence[Sequence[Entity]]) -> np.ndarray:
+    """Return a ``(documents, 3)`` array of exact span + type TP, FP, FN per document (chapter 12)."""
+    rows = []
+    for doc, ents in zip(docs, predicted, strict=True):
+        micro = score_mentions(mentions_of(doc.doc_id, doc.entities), mentions_of(doc.doc_id, ents)).micro
+        rows.append((micro.tp, micro.fp, micro.fn))
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def bootstrap_micro_f1(counts: Sequence[np.ndarray], *, replicates: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float, float]:
+    """Return ``(mean, low, high)``: the seed-mean micro-F1 and its document-level bootstrap interval (chapter 12).
+
+    ``counts`` holds one :func:`document_counts` array per seed, all over the same documents. Each replicate
+    draws the documents with replacement (the same draw for every seed), pools each seed's counts over the draw,
+    and averages the seeds' micro-F1; the interval is the ``level`` percentile range of those averages.
+    """
+    stacked = np.stack([np.asarray(c, dtype=np.float64) for c in counts])  # seeds x documents x 3
+    if stacked.ndim != 3 or stacked.shape[1] == 0:
+        raise NerError("bootstrap needs per-document counts of at least one document for each seed.")
+
+    def f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+        denominator = 2 * tp + fp + fn
+        return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+
+    total = stacked.sum(axis=1)
+    mean = float(f1(total[:, 0], total[:, 1], total[:, 2]).mean())
+    rng = np.random.default_rng(seed)
+    n = stacked.shape[1]
+    draws = rng.integers(0, n, size=(replicates, n))
+    weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(np.float64)  # replicates x documents
+    pooled = np.einsum("rd,sdk->rsk", weights, stacked)
+    means = f1(pooled[..., 0], pooled[..., 1], pooled[..., 2]).mean(axis=1)
+    tail = (1 - level) / 2
+    return mean, float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
 def save_model(folder: str | os.PathLike[str], model: NerModel, vocab: CharVocab, meta: dict[str, Any]) -> Path:
@@ -1029,82 +1299,91 @@ def unseen_scores(train: Sequence[BratDocument], test: Sequence[BratDocument],
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..distributed import barrier, init_distributed, main_process_first, shutdown
+    from ..distributed import barrier, init_distributed, shutdown
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    name, chosen = recipe_from_args(args)
+    corpus = read_folder(args.data)
+    _report_problems(corpus, allow=args.allow_problems, what="training data", say=_stderr)
+    if args.split:
+        split = load_split(args.split)
+        train_docs = corpus.subset(split["train"]).documents
+        val_docs = corpus.subset(split["val"]).documents
+    else:
+        split = make_split([d.doc_id for d in corpus.documents], seed=args.seed, fractions=(0.9, 0.1))
+        if not split["val"] + split["test"] and len(split["train"]) > 1:  # a small folder: one validation document
+            split["val"] = [split["train"].pop()]
+        train_docs = corpus.subset(split["train"]).documents
+        val_docs = corpus.subset(split["val"] + split["test"]).documents
+    types = sorted({e.type for d in corpus.documents for e in d.entities}, key=_type_order)
+    if not types:
+        raise NerError(f"{args.data}: none of its {len(corpus.documents)} .ann files annotates an entity; there is "
+                       "nothing to learn. Give a folder of annotated brat documents.")
+    out = Path(args.out)
+    if out.exists() and not (out / "model.pt").is_file():
+        raise NerError(f"{out} exists and is not a model folder; give a new folder for --out (a model folder is "
+                       "replaced as a whole).")
     ctx = init_distributed(args.device)
     say = print if ctx.is_main else (lambda *a, **k: None)
     try:
-        corpus = read_folder(args.data)
-        _report_problems(corpus, allow=args.allow_problems, what="training data", say=say)
-        if args.split:
-            split = load_split(args.split)
-            train_docs = corpus.subset(split["train"]).documents
-            val_docs = corpus.subset(split["val"]).documents
-        else:
-            split = make_split([d.doc_id for d in corpus.documents], seed=args.seed, fractions=(0.9, 0.1))
-            train_docs = corpus.subset(split["train"]).documents
-            val_docs = corpus.subset(split["val"] + split["test"]).documents
-        types = sorted({e.type for d in corpus.documents for e in d.entities}, key=_type_order)
-        cleaned = [remove_line_breaks(d.text)[0] for d in train_docs]
-        from ..seeding import seed_everything
-
-        seed_everything(args.seed)  # the same initial weights in every process and in every run
-        with main_process_first(ctx):  # rank 0 verifies a manifest model's files first
-            model, vocab, meta = build_model(args.encoder, None, texts=cleaned, max_length=args.max_length,
-                                             lstm_hidden=args.lstm_hidden, use_lstm=not args.no_lstm, types=types,
-                                             bigram_min_count=args.bigram_min_count, dropout=args.dropout)
-        if args.pretrain_epochs:
-            if args.encoder != "char":
-                raise NerError("--pretrain-epochs is for the char encoder (a BERT encoder is already pretrained).")
-            say("skip-gram pretraining:", pretrain_embeddings(model, vocab, cleaned, epochs=args.pretrain_epochs))
-        train_ex, stats = make_examples(train_docs, vocab, model.tags, max_length=args.max_length,
-                                        stride=args.stride)
-        val_ex, _ = make_examples(val_docs, vocab, model.tags, max_length=args.max_length, stride=args.stride)
-        say(f"{len(train_docs)} training documents ({len(train_ex)} chunks), {len(val_docs)} validation; "
-            f"BIO policy: {stats}")
+        say(f"recipe {name}")
         if ctx.distributed:
-            say(f"data parallel: {ctx.world_size} processes on {ctx.device.type}, {args.batch_size} chunks per "
-                f"global batch ({args.batch_size / ctx.world_size:g} per process)")
-        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr_encoder=args.lr_encoder,
-                             lr_head=args.lr_head, patience=args.patience, max_minutes=args.max_minutes,
-                             seed=args.seed, ema_decay=args.ema_decay)
-        result = train_ner(model, train_ex, val_ex, config, show_progress=not args.quiet, ctx=ctx)
-        for row in result.history:
+            say(f"data parallel: {ctx.world_size} processes on {ctx.device.type}, {chosen.batch_size} chunks per "
+                f"global batch ({chosen.batch_size / ctx.world_size:g} per process)")
+        run = train_recipe(chosen, train_docs, val_docs, seed=args.seed, types=types, ctx=ctx,
+                           show_progress=not args.quiet, say=say)
+        for row in run.result.history:
             say("epoch {epoch:.0f}  loss {loss:.4f}  train F1 {train_f1:.3f}  val F1 {val_f1:.3f}  "
                 "{seconds:.0f} s".format(**row))
-        say(f"best epoch {result.best_epoch} (validation chunk F1 {result.best_val_f1:.3f}); {result.stopped}")
+        say(f"best epoch {run.result.best_epoch} (validation chunk F1 {run.result.best_val_f1:.3f}); "
+            f"{run.result.stopped}")
         if ctx.is_main:
-            meta.update(stride=args.stride, history=result.history, processes=ctx.world_size)
-            save_model(args.out, model.cpu(), vocab, meta)
-            say(f"model written to {args.out}")
+            run.meta.update(recipe_name=args.recipe)
+            save_model(out, run.model.cpu(), run.vocab, run.meta)  # a temporary sibling, renamed at the end
+            say(f"model written to {out}")
         barrier(ctx)
     finally:
         shutdown(ctx)
     return 0
 
 
+def _stderr(*parts: Any, **_: Any) -> None:
+    print(*parts, file=sys.stderr)
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from ..paths import staged_directory
+
     model, vocab, meta = load_model(args.model)
     root = Path(args.input)
+    if not root.is_dir():
+        raise NerError(f"{root} does not exist or is not a folder; give the folder of .txt files to tag.")
     txts = sorted(root.glob("*.txt"))
     if not txts:
         raise NerError(f"{root} holds no .txt files to tag.")
+    output = Path(args.output)
+    if output.exists():
+        others = [p.name for p in output.iterdir() if p.suffix not in (".ann", ".txt")]
+        if others or output.resolve() == root.resolve():
+            raise NerError(f"{output} already holds other files ({', '.join(others[:3]) or 'the input'}); give a new "
+                           "folder for --output (it is replaced as a whole).")
     device = _device(args.device)
     model.to(device)
     texts = [read_text_exact(p) for p in txts]
     entities, _ = predict_documents(model, vocab, texts, max_length=meta["max_length"],
                                     stride=meta.get("stride", 16), device=device, doc_ids=[p.stem for p in txts])
-    for path, text, ents in zip(txts, texts, entities, strict=True):
-        write_document(args.output, path.stem, text, ents, write_text=args.copy_text)
-    print(f"wrote {len(txts)} .ann files ({sum(len(e) for e in entities)} entities) to {args.output}")
+    with staged_directory(output) as tmp:  # nothing half-written: the folder appears whole or not at all
+        for path, text, ents in zip(txts, texts, entities, strict=True):
+            write_document(tmp, path.stem, text, ents, write_text=args.copy_text)
+    print(f"wrote {len(txts)} .ann files ({sum(len(e) for e in entities)} entities) to {output}")
     return 0
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
     gold = read_folder(args.gold)
-    _report_problems(gold, allow=args.allow_problems, what="gold folder", say=print)
+    _report_problems(gold, allow=args.allow_problems, what="gold folder", say=_stderr)
+    if not any(d.entities for d in gold.documents):
+        raise NerError(f"{args.gold}: none of its {len(gold.documents)} documents has a gold entity, so there is "
+                       "nothing to score against; check --gold.")
     pred_root = Path(args.pred)
     if not pred_root.is_dir():
         raise NerError(f"{pred_root} is not a folder; give the folder of predicted .ann files (from `predict`).")
@@ -1123,13 +1402,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if covered == 0:
         raise NerError(f"{pred_root} holds no .ann file for any of the {len(gold.documents)} gold documents; check "
                        "--pred (file names must be the gold documents' names with .ann).")
-    if covered < len(gold.documents):
-        print(f"warning: {len(gold.documents) - covered} of {len(gold.documents)} gold documents have no prediction "
-              f"in {pred_root}; they count as all missed.", file=sys.stderr)
     if dropped:
-        print(f"warning: {len(dropped)} prediction lines could not be read and were not scored:", file=sys.stderr)
-        for problem in dropped[:10]:
-            print(f"  {problem.file}:{problem.line}: {problem.kind}", file=sys.stderr)
+        where = "; ".join(f"{p.file}:{p.line}: {p.kind}" for p in dropped[:5])
+        more = f" (and {len(dropped) - 5} more)" if len(dropped) > 5 else ""
+        if not args.allow_problems:
+            raise NerError(f"{len(dropped)} prediction line(s) cannot be read: {where}{more}. Fix them (a line is "
+                           "'T1<TAB>Type start end<TAB>mention'), or pass --allow-problems to score without them.")
+        _stderr(f"warning: {len(dropped)} prediction lines could not be read and were not scored: {where}{more}")
+    if covered < len(gold.documents):
+        _stderr(f"warning: {len(gold.documents) - covered} of {len(gold.documents)} gold documents have no "
+                f"prediction in {pred_root}; they count as all missed.")
     scores = score_mentions(gold_m, pred_m)
     order = [t for t in RUIJIN_TYPES if t in scores.per_type] + sorted(set(scores.per_type) - set(RUIJIN_TYPES))
     table = scores_table(scores, order)
@@ -1140,10 +1422,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 TRAIN_EPILOG = """\
+recipes (course_utils.ie.ner_zh.RECIPES; the results page names the one each figure came from):
+  python -m course_utils.ie.ner_zh train --data $COURSE_DATA_DIR/ruijin_diabetes \\
+      --split course_utils/ie/splits/ruijin_split.json --recipe ruijin-run6 --threads 2 --out model
+  trains what benchmarks/ruijin_bilstm_crf.py --recipe ruijin-run6 measured; any option overrides one field.
+
 several GPUs (data parallel, one process per GPU, through course_utils.distributed):
   torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner_zh train \\
       --data $COURSE_DATA_DIR/ruijin_diabetes --split course_utils/ie/splits/ruijin_split.json \\
-      --encoder bert_base_chinese --max-length 256 --batch-size 64 --lr-encoder 2e-5 --out model
+      --recipe bert-base-chinese --out model
   Each process trains on its share of every global batch of --batch-size chunks, gradients are averaged, so a
   step equals one step on the whole batch on one GPU; rank 0 alone validates, prints and saves. On CPU the
   same command runs with gloo (--device cpu).
@@ -1161,17 +1448,18 @@ def _report_problems(corpus: Any, *, allow: bool, what: str, say: Any) -> None:
         return
     kinds = Counter(p.kind for p in corpus.problems)
     say(f"{what}: {len(corpus.problems)} problem(s) in {corpus.root}: "
-        + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())), file=sys.stderr)
+        + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     if corpus.redistributable:
         for problem in corpus.problems[:20]:
-            say(f"  {problem}", file=sys.stderr)
+            say(f"  {problem}")
     else:
-        say("  (a folder marked not redistributable: counts only; open the files yourself to see where)",
-            file=sys.stderr)
+        say("  (a folder marked not redistributable: counts only; open the files yourself to see where)")
     fatal = {k: n for k, n in kinds.items() if k in FATAL_PROBLEMS}
     if fatal and not allow:
+        first = next(p for p in corpus.problems if p.kind in fatal)
+        where = f" (first: {first.file}:{first.line})" if corpus.redistributable else ""
         raise NerError(f"the {what} has {sum(fatal.values())} problem(s) that make its entities wrong or missing "
-                       f"({', '.join(f'{n} {k}' for k, n in sorted(fatal.items()))}). Fix the files, or pass "
+                       f"({', '.join(f'{n} {k}' for k, n in sorted(fatal.items()))}){where}. Fix the files, or pass "
                        "--allow-problems to go on without those entities (a .txt without .ann counts as "
                        "unannotated).")
 
@@ -1189,71 +1477,50 @@ def _device(prefer: str | None = None) -> Any:
         raise NerError(str(exc)) from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.ner_zh",
-                                     description="Chapter 12: character NER on brat folders.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train on a brat folder and save a model folder",
-                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                        description="Train encoder -> BiLSTM -> CRF on a brat folder and save a model folder.",
-                        epilog=TRAIN_EPILOG)
-    tr.add_argument("--data", required=True, help="brat folder (.txt/.ann pairs)")
-    tr.add_argument("--out", required=True, help="model folder to write")
-    tr.add_argument("--split", help="JSON with train/val/test id lists (default: 90/10 random split)")
-    tr.add_argument("--encoder", default="char",
-                    help="char, tiny-bert, a model manifest (bert_base_chinese, after `python -m course_utils.data "
-                         "fetch bert_base_chinese`) or a local BERT folder")
-    tr.add_argument("--no-lstm", action="store_true", help="BERT-CRF ablation: no BiLSTM")
-    tr.add_argument("--epochs", type=int, default=10)
-    tr.add_argument("--batch-size", type=int, default=32,
-                    help="chunks per step; under torchrun the global batch, shared among the processes")
-    tr.add_argument("--dropout", type=float, default=0.2)
-    tr.add_argument("--max-length", type=int, default=128)
-    tr.add_argument("--stride", type=int, default=16)
-    tr.add_argument("--lstm-hidden", type=int, default=128)
-    tr.add_argument("--bigram-min-count", type=int, default=None,
-                    help="char encoder: add bigram embeddings for bigrams seen this often in training (e.g. 2)")
-    tr.add_argument("--lr-encoder", type=float, default=1e-3)
-    tr.add_argument("--lr-head", type=float, default=1e-3)
-    tr.add_argument("--patience", type=int, default=3)
-    tr.add_argument("--pretrain-epochs", type=int, default=0,
-                    help="char encoder: start from skip-gram vectors of the training documents (e.g. 5)")
-    tr.add_argument("--ema-decay", type=float, default=None,
-                    help="validate and keep a moving average of the weights (e.g. 0.998)")
-    tr.add_argument("--max-minutes", type=float, default=None)
-    tr.add_argument("--threads", type=int, default=0)
-    tr.add_argument("--device", default=None,
-                    help="cpu, cuda, cuda:1, mps (default: $COURSE_DEVICE, else the best available; under "
-                         "torchrun each process takes the GPU of its local rank)")
-    tr.add_argument("--seed", type=int, default=1234)
-    tr.add_argument("--quiet", action="store_true")
-    tr.add_argument("--allow-problems", action="store_true",
-                    help="train even when the reader finds malformed lines, bad offsets or a .txt without .ann")
-    pr = sub.add_parser("predict", help="write predicted .ann files for a folder of .txt files")
-    pr.add_argument("--model", required=True)
-    pr.add_argument("--input", required=True)
-    pr.add_argument("--output", required=True)
-    pr.add_argument("--copy-text", action="store_true", help="also copy the .txt files next to the .ann")
-    pr.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: $COURSE_DEVICE or the best)")
-    sc = sub.add_parser("score", help="score a brat folder of predictions against a gold folder")
-    sc.add_argument("--gold", required=True)
-    sc.add_argument("--pred", required=True)
-    sc.add_argument("--allow-problems", action="store_true",
-                    help="score even when the gold folder has malformed lines, bad offsets or missing .ann files")
-    return parser
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..commands import non_negative_int
+
+    parser.add_argument("--data", required=True, help="brat folder (.txt/.ann pairs)")
+    parser.add_argument("--out", required=True, help="model folder to write (written beside, renamed at the end)")
+    parser.add_argument("--split", help="JSON with train/val/test id lists (default: 90/10 random split)")
+    parser.add_argument("--seed", type=non_negative_int, default=1234)
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--allow-problems", action="store_true",
+                        help="train even when the reader finds malformed lines, bad offsets or a .txt without .ann")
+    add_recipe_arguments(parser)
+
+
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model folder written by train")
+    parser.add_argument("--input", required=True, help="folder of .txt files")
+    parser.add_argument("--output", required=True, help="new folder for the .ann files")
+    parser.add_argument("--copy-text", action="store_true", help="also copy the .txt files next to the .ann")
+
+
+def _score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gold", required=True, help="brat folder of gold .txt/.ann pairs")
+    parser.add_argument("--pred", required=True, help="folder of predicted .ann files (from predict)")
+    parser.add_argument("--allow-problems", action="store_true",
+                        help="score even when the gold folder has malformed lines, bad offsets or missing .ann "
+                             "files, or prediction lines cannot be read")
+
+
+VERBS = (
+    Verb("train", "train on a brat folder and save a model folder", _cmd_train, _train_arguments,
+         description="Train encoder -> BiLSTM -> CRF on a brat folder with a named recipe and save a model folder.",
+         epilog=TRAIN_EPILOG, threads=True, device=True),
+    Verb("predict", "write predicted .ann files for a folder of .txt files", _cmd_predict, _predict_arguments,
+         device=True),
+    Verb("score", "score a brat folder of predictions against a gold folder", _cmd_score,
+         _score_arguments),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a chapter-12 command (``train``, ``predict``, ``score``); return the exit status."""
-    args = _parser().parse_args(argv)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        return {"train": _cmd_train, "predict": _cmd_predict, "score": _cmd_score}[args.command](args)
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run a chapter-12 command (``train``, ``predict``, ``score``); return the exit status (2: bad input)."""
+    return run_command("python -m course_utils.ie.ner_zh", "Chapter 12: character NER on brat folders.", VERBS,
+                       argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

@@ -438,7 +438,9 @@ def test_commands_refuse_bad_input_with_a_reason(tmp_path: Path, capsys: pytest.
     assert main(["score", "--gold", str(gold), "--pred", str(tmp_path / "empty")]) == 2
     assert "no .ann file for any" in capsys.readouterr().err
     assert main(["score", "--gold", str(bad), "--pred", str(gold)]) == 2
-    assert main(["score", "--gold", str(gold), "--pred", str(bad)]) == 0
+    assert main(["score", "--gold", str(gold), "--pred", str(bad)]) == 2
+    assert f"{first}:" in capsys.readouterr().err
+    assert main(["score", "--gold", str(gold), "--pred", str(bad), "--allow-problems"]) == 0
     assert "1 prediction lines could not be read" in capsys.readouterr().err
     (tmp_path / "m" / "config.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(NerError, match="damaged"):
