@@ -96,6 +96,8 @@ class Manifest:
     package: PackageSpec | None = None
     source: Path | None = field(default=None, compare=False)
     hub_aliases: tuple[str, ...] = ()
+    #: False for data without a licence to share it (Ruijin): fetch/stage write a NOT_REDISTRIBUTABLE marker
+    redistributable: bool = True
 
     @property
     def total_size(self) -> int | None:
@@ -175,6 +177,7 @@ def load_manifest(name: str, folder: str | os.PathLike[str] | None = None) -> Ma
         description=raw.get("description", ""),
         package=PackageSpec(**raw["package"]) if raw.get("package") else None, source=path,
         hub_aliases=tuple(raw.get("hub_aliases", [])),
+        redistributable=bool(raw.get("redistributable", True)),
     )
 
 

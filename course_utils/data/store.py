@@ -323,6 +323,9 @@ def _write_marker(folder: Path, m: Manifest, **extra: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     info = {"name": m.name, "title": m.title, "status": m.status, "fetched": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "files": [f.filename for f in m.files], **extra}
+    if not m.redistributable:  # the marker course_utils.ie.brat.is_redistributable looks for (chapter 12)
+        (folder / "NOT_REDISTRIBUTABLE").write_text(
+            f"{m.name}: {m.licence}. Show counts and scores only; never its text.\n", encoding="utf-8")
     tmp = folder / (COMPLETE_MARKER + ".tmp")
     tmp.write_text(json.dumps(info, indent=2))
     os.replace(tmp, folder / COMPLETE_MARKER)

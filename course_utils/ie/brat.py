@@ -46,10 +46,13 @@ __all__ = [
     "show_entities",
     "list_problems",
     "corpus_counts",
+    "leaked_text",
 ]
 
 MARKER_FILE = "NOT_REDISTRIBUTABLE"
-NOT_REDISTRIBUTABLE_NAMES: frozenset[str] = frozenset({"ruijin_diabetes", "ruijin"})
+#: folder names that mark a corpus as not redistributable: the course's own and the archive's (outer and inner)
+NOT_REDISTRIBUTABLE_NAMES: frozenset[str] = frozenset({"ruijin_diabetes", "ruijin", "ruijin_round1_train_20181022",
+                                                       "ruijin_round1_train2_20181022"})
 
 _T_LINE = re.compile(r"^(T\d+)\t(\S+) (\d+ \d+(?:;\d+ \d+)*)\t(.*)$", re.DOTALL)
 
@@ -319,3 +322,64 @@ def corpus_counts(corpus: BratCorpus) -> dict[str, object]:
         "newline_gaps": newline_gaps,
         "problems": dict(Counter(p.kind for p in corpus.problems)),
     }
+
+
+def _han(c: str) -> bool:
+    return "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf"
+
+
+def _visible_text(path: Path) -> str:
+    """Return what a reader could see of a built file: HTML without tags, a notebook's strings, else the text."""
+    import html
+    import json
+
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix == ".ipynb":
+        try:
+            strings: list[str] = []
+
+            def walk(value: object) -> None:
+                if isinstance(value, str):
+                    strings.append(value)
+                elif isinstance(value, dict):
+                    for item in value.values():
+                        walk(item)
+                elif isinstance(value, list):
+                    for item in value:
+                        walk(item)
+
+            walk(json.loads(raw))
+            raw = "".join(strings)
+        except json.JSONDecodeError:
+            pass
+    elif path.suffix in (".html", ".htm"):
+        raw = re.sub(r"<[^>]*>", "", raw)
+    return html.unescape(raw)
+
+
+def leaked_text(corpus: BratCorpus, files: Iterable[str | os.PathLike[str]], *, length: int = 10,
+                min_han: int = 6) -> dict[str, int]:
+    """Return ``{file: hits}`` for files that contain text of ``corpus`` (chapter 12's check of the built site).
+
+    A hit is a run of ``length`` non-space characters (at least ``min_han`` of them Chinese) that occurs both in
+    a file (HTML: tags dropped, entities decoded; a notebook: every string of its JSON) and in a document of ``corpus``, whitespace ignored on both sides. Only file
+    names and counts come back, never the text, so the check itself is safe to run on a protected corpus.
+    """
+    found: dict[str, int] = {}
+    windows_of: dict[str, set[str]] = {}
+    for file in files:
+        flat = "".join(_visible_text(Path(file)).split())
+        keep = {flat[i:i + length] for i in range(len(flat) - length + 1)
+                if _han(flat[i]) and sum(map(_han, flat[i:i + length])) >= min_han}
+        if keep:
+            windows_of[str(file)] = keep
+    if not windows_of:
+        return found
+    for doc in corpus.documents:
+        flat = "".join(doc.text.split())
+        doc_windows = {flat[i:i + length] for i in range(len(flat) - length + 1)}
+        for file, keep in windows_of.items():
+            hits = len(keep & doc_windows)
+            if hits:
+                found[file] = found.get(file, 0) + hits
+    return found

@@ -14,6 +14,7 @@ from course_utils.ie.brat import (
     corpus_counts,
     format_ann,
     is_redistributable,
+    leaked_text,
     list_problems,
     parse_ann,
     read_document,
@@ -142,3 +143,59 @@ def test_a_protected_folder_stays_protected_through_a_link(tmp_path: Path) -> No
     assert not is_redistributable(tmp_path / "data" / "ruijin_diabetes" / "1.txt")
     assert not read_folder(tmp_path / "data" / "ruijin_diabetes", require_ann=False).redistributable
     assert is_redistributable(plain / "1.txt")
+
+
+@pytest.mark.parametrize("name", ["ruijin_round1_train_20181022", "ruijin_round1_train2_20181022"])
+def test_the_archives_own_folder_names_are_protected(tmp_path: Path, name: str) -> None:
+    """`ner_zh train --data <the unzipped archive's folder>` is guarded too, and through a link (finding 4)."""
+    folder = tmp_path / name
+    _write(folder, "1", "患者。", "")
+    assert not read_folder(folder).redistributable
+    (tmp_path / "mine").symlink_to(folder)
+    assert not read_folder(tmp_path / "mine").redistributable
+
+
+@pytest.mark.parametrize("how", ["fetch", "stage"])
+def test_fetch_and_stage_write_the_marker_for_a_manifest_marked_not_redistributable(tmp_path: Path,
+                                                                                       how: str) -> None:
+    """data_manifests/ruijin_diabetes.yaml says `redistributable: false`; the data layer writes the marker file
+    the reader looks for, so the folder stays protected under any name or link (finding 4)."""
+    from dataclasses import replace
+
+    from course_utils.data import fetch, stage
+    from course_utils.data.manifest import load_manifest
+    from course_utils.ie.synthetic_zh import synthetic_documents, write_synthetic_folder
+
+    manifest = load_manifest("ruijin_diabetes")
+    assert manifest.redistributable is False
+    small = replace(manifest, checks=())  # synthetic stand-in documents instead of the 363 real ones
+    root = tmp_path / "data"
+    if how == "stage":
+        source = write_synthetic_folder(tmp_path / "source", synthetic_documents(2, seed=1))
+        folder = stage("ruijin_diabetes", source, root=root, manifest=small, show_progress=False)
+    else:
+        write_synthetic_folder(root / "ruijin_diabetes", synthetic_documents(2, seed=1))
+        folder = fetch("ruijin_diabetes", root=root, manifest=small, show_progress=False)
+    assert (folder / MARKER_FILE).is_file()
+    moved = tmp_path / "renamed_copy"
+    folder.rename(moved)  # no protective name any more: the marker alone guards it
+    assert not read_folder(moved).redistributable
+    open_manifest = replace(small, redistributable=True, name="open_corpus")
+    other = write_synthetic_folder(tmp_path / "data2" / "open_corpus", synthetic_documents(1, seed=1))
+    fetch("open_corpus", root=tmp_path / "data2", manifest=open_manifest, show_progress=False)
+    assert not (other / MARKER_FILE).exists()
+
+
+def test_leaked_text_finds_a_corpus_window_in_a_page_and_returns_counts_only(tmp_path: Path) -> None:
+    from course_utils.ie.synthetic_zh import synthetic_documents, write_synthetic_folder
+
+    corpus = read_folder(write_synthetic_folder(tmp_path / "c", synthetic_documents(2, seed=3)))
+    text = corpus.documents[0].text
+    start = next(i for i in range(len(text)) if "\n" not in text[i:i + 14] and " " not in text[i:i + 14]
+                 and sum("\u4e00" <= c <= "\u9fff" for c in text[i:i + 14]) >= 12)
+    page = tmp_path / "page.html"
+    page.write_text(f"<p>{text[start:start + 7]}<b>{text[start + 7:start + 14]}</b></p>", encoding="utf-8")
+    clean = tmp_path / "clean.html"
+    clean.write_text("<p>只有计数和分数，没有文本内容可以显示</p>", encoding="utf-8")
+    found = leaked_text(corpus, [page, clean])
+    assert set(found) == {str(page)} and found[str(page)] >= 1 and all(isinstance(v, int) for v in found.values())

@@ -78,3 +78,32 @@ def test_what_a_bert_encoder_would_see_as_unk(ruijin) -> None:
     index = {"[PAD]": 0, "[unused1]": 1, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102}
     vocab = CharVocab(index, 0, 100, bert_rules=True, space_id=1, cls_id=101, sep_id=102)
     assert set(vocab.encode(" \t\u3000")) == {1}
+
+
+def test_no_ruijin_text_in_the_built_site_executed_or_committed_notebooks(ruijin, tmp_path: Path) -> None:
+    """Every HTML page and executed notebook under _build/ (when the book was built here) and every committed
+    notebook is scanned for any 10-character run of a Ruijin document (review finding 4). Counts only: the
+    scanner returns file names and hit counts, never text."""
+    from course_utils.ie.brat import leaked_text
+
+    root = Path(__file__).resolve().parents[2]
+    files = [p for p in (root / "_build").rglob("*") if p.is_file() and p.suffix in (".html", ".ipynb")]
+    files += sorted((root / "notebooks").rglob("*.ipynb"))
+    # the scanner itself finds a planted run (written to a temporary file, removed with tmp_path)
+    text = "".join(ruijin.documents[0].text.split())
+    start = next(i for i in range(len(text) - 14) if sum("\u4e00" <= c <= "\u9fff" for c in text[i:i + 14]) >= 12)
+    planted = tmp_path / "planted.html"
+    planted.write_text(f"<p>{text[start:start + 7]}<i>{text[start + 7:start + 14]}</i></p>", encoding="utf-8")
+    assert set(leaked_text(ruijin, [planted])) == {str(planted)}
+    planted.unlink()
+    leaks = leaked_text(ruijin, files)
+    assert leaks == {}, f"{len(leaks)} built or committed files hold Ruijin text: {sorted(leaks)}"
+
+
+def test_the_manifest_marks_the_corpus_not_redistributable() -> None:
+    from course_utils.data.manifest import load_manifest
+    from course_utils.ie.brat import NOT_REDISTRIBUTABLE_NAMES
+
+    manifest = load_manifest("ruijin_diabetes")
+    assert manifest.redistributable is False
+    assert {"ruijin_diabetes", "ruijin_round1_train2_20181022"} <= NOT_REDISTRIBUTABLE_NAMES
