@@ -60,6 +60,8 @@ def main() -> int:
     parser.add_argument("--record", default="ch14.linking_ncbi", help="name of the record written")
     parser.add_argument("--skip-baselines", action="store_true", help="only the self-aligned rows")
     parser.add_argument("--baselines-only", action="store_true", help="only the baselines (no training)")
+    parser.add_argument("--sparse-only", action="store_true",
+                        help="with --baselines-only: exact and TF-IDF rows only (no encoder, seconds on a CPU)")
     parser.add_argument("--biored-extra", action="store_true",
                         help="BioRED Train + Dev disease mentions (NCBI develop and test abstracts left out) in the "
                              "self-alignment data and in every linker's dictionary")
@@ -123,6 +125,7 @@ def main() -> int:
         for name in ("exact", "tfidf", "tfidf+context"):
             run(name, f"{name.split('+')[0]} | {label}")
         run("tfidf", "tfidf | vocabulary only", dictionary=vocab)
+    if not args.skip_baselines and not (args.baselines_only and args.sparse_only):
         start = time.perf_counter()
         dense = L.DenseLinker(primary, load_encoder("minilm", device=args.device))
         times["embed dictionary (MiniLM)"] = time.perf_counter() - start

@@ -174,11 +174,15 @@ def multi_similarity_loss(embeddings: Any, labels: Any, triplets: tuple[Any, Any
     return (pos_loss + neg_loss).mean()
 
 
-def synonym_pairs(rows: Sequence[tuple[str, str]], *, max_pairs_per_concept: int = 50, seed: int = 1234) -> list[tuple[str, str, str]]:
+def synonym_pairs(rows: Sequence[tuple[str, str]], *, max_pairs_per_concept: int = 50, seed: int = 1234,
+                  ordered: bool = True) -> list[tuple[str, str, str]]:
     """Return ``(name, synonym, concept id)`` training pairs from ``(name, id)`` rows (chapter 14).
 
-    Every ordered pair of distinct names of a concept, at most ``max_pairs_per_concept`` per concept (sampled
-    with ``seed``); concepts with a single name give no pair.
+    Every ordered pair of distinct names of a concept, (a, b) and (b, a) (``ordered=False``: every unordered pair
+    once, as SapBERT's data script draws them with ``itertools.combinations``), at most ``max_pairs_per_concept``
+    per concept (sampled with ``seed``); concepts with a single name give no pair. The course trains on ordered
+    pairs: a concept under the cap gives each unordered pair twice, one over it at most about half as many
+    distinct pairs as SapBERT's rule.
     """
     by_id: dict[str, list[str]] = defaultdict(list)
     for name, cid in rows:
@@ -188,7 +192,7 @@ def synonym_pairs(rows: Sequence[tuple[str, str]], *, max_pairs_per_concept: int
     pairs: list[tuple[str, str, str]] = []
     for cid in sorted(by_id):
         names = by_id[cid]
-        candidates = [(a, b) for i, a in enumerate(names) for j, b in enumerate(names) if i != j]
+        candidates = [(a, b) for i, a in enumerate(names) for j, b in enumerate(names) if (i != j if ordered else i < j)]
         if len(candidates) > max_pairs_per_concept:
             pick = rng.choice(len(candidates), max_pairs_per_concept, replace=False)
             candidates = [candidates[i] for i in sorted(pick)]

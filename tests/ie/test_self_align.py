@@ -334,3 +334,20 @@ def test_two_processes_with_b_pairs_each_take_the_step_of_one_process_with_2b(ti
     shares = _weights(tmp_path / "shares")
     for name in one:
         torch.testing.assert_close(two[name], shares[name], rtol=0, atol=1e-7 * moved)
+
+
+def test_synonym_pairs_ordered_as_the_course_unordered_as_sapbert():
+    import itertools
+
+    rows = [(n, "C1") for n in "abcd"] + [(n, "C2") for n in "xy"] + [("solo", "C3")]
+    ordered = synonym_pairs(rows)
+    unordered = synonym_pairs(rows, ordered=False)
+    assert len(ordered) == 4 * 3 + 2 * 1 and len(unordered) == 6 + 1  # n(n-1) against n(n-1)/2
+    assert {(a, b) for a, b, c in unordered if c == "C1"} == set(itertools.combinations("abcd", 2))
+    assert {frozenset((a, b)) for a, b, _ in ordered} == {frozenset((a, b)) for a, b, _ in unordered}
+    # the cap: 12 names give 132 ordered and 66 unordered pairs; 50 of each are kept
+    many = [(f"name {i}", "C9") for i in range(12)]
+    capped_o, capped_u = synonym_pairs(many), synonym_pairs(many, ordered=False)
+    assert len(capped_o) == len(capped_u) == 50
+    assert len({frozenset((a, b)) for a, b, _ in capped_u}) == 50  # 50 distinct pairs, as SapBERT
+    assert len({frozenset((a, b)) for a, b, _ in capped_o}) == 39  # seed 1234: 11 of the 50 drawn both ways
