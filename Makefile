@@ -1,5 +1,5 @@
-# The course's three commands (see README.md). Each sets up .venv first when needed.
-.PHONY: book test lab setup clean
+# The course's three commands (see README.md), and `make student` for instructors. Each sets up .venv first when needed.
+.PHONY: book test lab setup student clean
 book:
 	bash tools/course.sh book
 test:
@@ -8,5 +8,7 @@ lab:
 	bash tools/course.sh lab
 setup:
 	bash tools/course.sh setup
+student:
+	bash tools/course.sh student
 clean:
 	rm -rf _build

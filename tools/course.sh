@@ -5,6 +5,8 @@
 #   tools/course.sh book    set up, then build the book (notebooks executed, clean Sphinx build, -W)
 #   tools/course.sh test    set up, build the book, then run every test (unit, nbval, real data, browser)
 #   tools/course.sh lab     set up, then start JupyterLab on the course
+#   tools/course.sh student set up, then write the student edition of every notebook (solutions removed,
+#                           checkers kept, outputs cleared) into _build/student (COURSE_STUDENT_DIR to change)
 #
 # Environment:
 #   COURSE_TORCH=cpu       (default) install torch==2.13.0 (CPU) and the fully pinned stack with --no-deps
@@ -218,5 +220,11 @@ case "$cmd" in
   book) setup; build_book ;;
   test) setup; run_tests "$@" ;;
   lab) setup; exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT" "$@" ;;
-  *) echo "usage: tools/course.sh {setup|book|test|lab}" >&2; exit 2 ;;
+  student)
+    setup
+    out="${COURSE_STUDENT_DIR:-$ROOT/_build/student}"
+    "$VENV/bin/python" "$ROOT/tools/student_edition.py" write --out "$out" "$@"
+    "$VENV/bin/python" "$ROOT/tools/student_edition.py" check "$out"
+    ;;
+  *) echo "usage: tools/course.sh {setup|book|test|lab|student}" >&2; exit 2 ;;
 esac
