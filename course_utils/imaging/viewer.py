@@ -184,7 +184,8 @@ def three_plane_viewer(volume: Volume | str | Path, label: Volume | str | Path |
     from ipyniivue import NiiVue
 
     image = _as_uint8(volume)
-    viewer = NiiVue(height=height, back_color=(0.0, 0.0, 0.0, 1.0), show_3d_crosshair=True)
+    viewer = NiiVue(height=height, back_color=(0.0, 0.0, 0.0, 1.0), crosshair_color=(0.3, 0.8, 1.0, 0.7),
+                    show_3d_crosshair=True)
     layers = [{"data": nifti_bytes(image, np.uint8), "name": f"{volume.name or 'image'}.nii.gz", "colormap": "gray",
                "cal_min": 0.0, "cal_max": 255.0}]
     for overlay, colour in ((label, "red"), (prediction, "green")):

@@ -28,6 +28,7 @@
   function slider(label, min, max, step, value, onInput) {
     const wrap = document.createElement("label");
     wrap.className = "course-niivue-control";
+    wrap.style.marginRight = "1.2em";
     const input = document.createElement("input");
     Object.assign(input, { type: "range", min: String(min), max: String(max), step: String(step), value: String(value) });
     input.setAttribute("aria-label", label);
@@ -53,7 +54,9 @@
     holder.append(canvas);
     box.insertBefore(holder, still);
     try {
-      const nv = new niivue.Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: true, loadingText: "" });
+      const nv = new niivue.Niivue({
+        backColor: [0, 0, 0, 1], crosshairColor: [0.3, 0.8, 1, 0.7], crosshairWidth: 1, show3Dcrosshair: true, loadingText: "",
+      });
       await nv.attachToCanvas(canvas);
       const base = siteRoot() + "_static/course_viewer/";
       await nv.loadVolumes([
