@@ -48,6 +48,7 @@ __all__ = [
     "ReadResult",
     "read_pubtator",
     "write_pubtator",
+    "check_output",
     "read_litcoin",
     "write_litcoin_submission",
     "corpus_counts",
@@ -332,6 +333,25 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     if not path.is_file():
         what = "a folder" if path.is_dir() else "not found"
         raise BioREDFormatError(f"{path}: {what}; give the path of a PubTator file or of a LitCoin .csv file")
+    return path
+
+
+def check_output(path: str | os.PathLike[str], *, folder: bool = False, option: str = "--out") -> Path:
+    """Return ``path`` after checking, before any work, that a command can write it (chapter 13's commands).
+
+    A file output must not be an existing folder, a folder output not an existing file, and the parent must be
+    (or become) a writable folder; otherwise :class:`BioREDFormatError` names the option, the path and the fix.
+    Outputs themselves are written to a temporary sibling and renamed, so a failed run leaves nothing behind.
+    """
+    from course_utils.paths import ensure_writable_dir
+
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise BioREDFormatError(f"{option} {path} is a file; give a folder name for the model (it is replaced "
+                                "when training finishes)")
+    if not folder and path.is_dir():
+        raise BioREDFormatError(f"{option} {path} is a folder; give a file name such as {path / 'pred.PubTator'}")
+    ensure_writable_dir(path.parent if str(path.parent) else Path("."), f"{option} output")
     return path
 
 

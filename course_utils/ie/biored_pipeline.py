@@ -12,21 +12,25 @@ Three commands a student can run on their own files::
 ``train`` fits the NER model (:mod:`course_utils.ie.ner_biored`: token classification over ``--ner-model``, by
 default the installed MiniLM, in lab the manifest ``biomedbert``; or the dictionary tagger baseline) and the relation + novelty classifier (:mod:`course_utils.ie.relations`) and saves both under
 MODEL_DIR. ``predict`` finds the entities, then classifies every candidate pair of their ids; with
-``--gold-entities`` it keeps the input's mentions and predicts relations only. Output is PubTator, or LitCoin's
-entity submission format when the name ends in ``.csv`` / ``.tsv``. ``score`` prints entity P/R/F1 per type with
+``--gold-entities`` it keeps the input's mentions and predicts relations only. Output is PubTator, or, when the
+name ends in ``.csv`` / ``.tsv``, LitCoin's entity submission with the relations beside it in ``NAME_relations.csv``
+(LitCoin's relation layout; the entity submission has no relation columns). ``score`` prints entity P/R/F1 per type with
 micro and macro, relation P/R/F1 per type with micro and macro over the relation types present in the gold file,
-and the BioRED paper's three relation metrics.
+and BioCreative VIII's four relation metrics (the BioRED paper's three and pair + novelty).
 
 **Relations with predicted entities.** The relation model sees only the predicted mentions; their ids come from
 the NER model's id dictionary (the ids its training mentions carried for the same normalised text) or are
 placeholders ``?{type}:{normalised text}`` when the text was never seen in training. Relations are predicted over
 the id pairs of those mentions and scored against gold exactly as with gold entities: a predicted relation counts
-only when its document, its two ids (and type, and novelty, for the stricter metrics) equal a gold relation's, as
-in the BioRED paper's end-to-end setting. A relation over a placeholder id can therefore never count, and a
-relation whose mentions the NER model missed is a false negative.
+only when its document, its two ids (and type, and novelty, for the stricter metrics) equal a gold relation's.
+This end-to-end setting is the course's own (the documented end-to-end evaluation with normalised ids is
+BioCreative VIII BioRED's subtask 2, Islamaj et al., Database 2024). A relation over a placeholder id can therefore
+never count, and a relation whose mentions the NER model missed is a false negative.
 
 Bad input files raise :class:`~course_utils.ie.biored.BioREDFormatError`; the commands print every problem as
-``file:line`` and exit with status 2, as they do for a model folder that holds no trained pipeline.
+``file:line`` and exit with status 2, as they do for an empty or missing file, a misspelt entity type, relation
+type or novelty, and a model folder that holds no trained pipeline. Outputs are written to a temporary sibling and
+renamed, so a failed command leaves no half-written file.
 
 **Several GPUs.** ``train`` runs data-parallel under PyTorch's launcher (:mod:`course_utils.distributed`): both
 models train with each process taking its share of every global batch (the batch sizes stay global), and rank 0
@@ -47,13 +51,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from course_utils.commands import Verb, positive_int, run_command
 from course_utils.errors import CourseError
 from course_utils.ie.biored import (
+    ENTITY_TYPES,
     BioDocument,
     BioREDFormatError,
     EntityMention,
     Problem,
+    _atomic_write,
     biored_metrics,
+    check_output,
     read_litcoin,
     read_pubtator,
     relation_scores,
@@ -156,13 +164,29 @@ def read_documents(path: str | Path, fmt: str | None = None) -> list[BioDocument
     return list(read_litcoin(path, siblings["entities"], siblings["relations"]).documents)
 
 
-def write_documents(documents: Sequence[BioDocument], path: str | Path) -> Path:
-    """Return ``path`` after writing the documents: LitCoin's entity submission for ``.csv`` / ``.tsv`` (it has
-    no relation columns), PubTator (mentions, relations and novelty) otherwise (chapter 13)."""
+def relations_path(path: str | Path) -> Path:
+    """Return the name of the relations file written beside a LitCoin entity submission ``path``:
+    ``pred.csv`` -> ``pred_relations.csv`` (chapter 13)."""
     path = Path(path)
-    if path.suffix.lower() in {".csv", ".tsv"}:
-        return write_litcoin_submission(documents, path)
-    return write_pubtator(documents, path)
+    return path.with_name(f"{path.stem}_relations{path.suffix}")
+
+
+def write_documents(documents: Sequence[BioDocument], path: str | Path) -> list[Path]:
+    """Return the files written: for ``.csv`` / ``.tsv`` LitCoin's entity submission at ``path`` and, since it has
+    no relation columns, the relations in LitCoin's relation layout (id, abstract_id, type, entity_1_id,
+    entity_2_id, novel) at :func:`relations_path`; otherwise one PubTator file with mentions, relations and
+    novelty. Each file is written to a temporary sibling and renamed (chapter 13)."""
+    path = Path(path)
+    if path.suffix.lower() not in {".csv", ".tsv"}:
+        return [write_pubtator(documents, path)]
+    lines = ["id\tabstract_id\ttype\tentity_1_id\tentity_2_id\tnovel"]
+    for doc in documents:
+        for i, r in enumerate(doc.relations):
+            novel = "" if r.novel is None else ("Novel" if r.novel else "No")
+            lines.append(f"{i}\t{doc.doc_id}\t{r.type}\t{r.id1}\t{r.id2}\t{novel}")
+    rel_path = relations_path(path)
+    _atomic_write(rel_path, "\n".join(lines) + "\n")
+    return [write_litcoin_submission(documents, path), rel_path]
 
 
 def train_pipeline(documents: Sequence[BioDocument], settings: PipelineSettings = PipelineSettings(), *,
@@ -243,8 +267,13 @@ def load_pipeline(folder: str | Path, *, gold_entities: bool = False, device: An
     if not config_path.is_file():
         raise PipelineError(f"no trained pipeline in {folder} ({config_path.name} not found); train one first: "
                             f"python -m course_utils.ie.biored_pipeline train --train FILE --out {folder}")
-    config = json.loads(config_path.read_text())
-    settings = PipelineSettings(**config["settings"])
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        settings = PipelineSettings(**config["settings"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise PipelineError(f"{config_path} cannot be read ({exc}): the pipeline folder is damaged; train it "
+                            f"again: python -m course_utils.ie.biored_pipeline train --train FILE --out {folder}"
+                            ) from None
     ner: BioNerModel | DictionaryTagger | None = None
     if not gold_entities:
         if settings.ner == "dictionary":
@@ -295,11 +324,16 @@ def score_documents(gold: Sequence[BioDocument], predicted: Sequence[BioDocument
     if extra:
         raise PipelineError(f"{len(extra)} predicted document(s) not in the gold file, e.g. {extra[0]}; score a "
                             "prediction against the file it was made from")
+    if not gold or not any(d.mentions or d.relations for d in gold):
+        raise PipelineError("the gold documents have no mentions and no relations: nothing to score against; give "
+                            "the annotated gold file (for LitCoin, with entities_X.csv and relations_X.csv beside "
+                            "abstracts_X.csv)")
     entities = entity_scores(gold, predicted)
     rel = relation_scores(gold, predicted)
     gold_types = {r.type for d in gold for r in d.relations}
     return {
         "documents": len(gold),
+        "documents_missing": len(known - {d.doc_id for d in predicted}),
         "entities": {"per_type": {t: _score_row(s) for t, s in sorted(entities.per_type.items())},
                      "micro": _score_row(entities.micro), "macro_f1": entities.macro_f1},
         "relations": {"per_type": {t: _score_row(s) for t, s in sorted(rel.per_type.items())},
@@ -345,6 +379,10 @@ def _read_submission(path: Path, gold: Sequence[BioDocument]) -> list[BioDocumen
             problems.append(Problem(str(path), number, doc_id, f"offsets {start}-{end} are outside the text "
                                     f"({len(doc.text)} characters)"))
             continue
+        if row[4].strip() not in ENTITY_TYPES:
+            problems.append(Problem(str(path), number, doc_id, f"entity type {row[4].strip()!r} is not one of "
+                                    f"{', '.join(ENTITY_TYPES)}"))
+            continue
         mentions.setdefault(doc_id, []).append(EntityMention(start, end, doc.text[start:end], row[4].strip(), ()))
     if problems:
         shown = "\n  ".join(str(p) for p in problems[:20])
@@ -388,13 +426,7 @@ def format_scores(scores: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.biored_pipeline",
-                                     description=(__doc__ or "").split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train the NER and relation models on an annotated file",
-                       epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m "
-                              "course_utils.ie.biored_pipeline train ... (batch sizes are global; rank 0 saves).")
+def _train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--train", required=True, help="PubTator file, or LitCoin abstracts file (entities and "
                    "relations files beside it)")
     t.add_argument("--format", choices=FORMATS, default=None, help="default: litcoin for .csv/.tsv, else pubtator")
@@ -407,33 +439,35 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--relation-model", choices=KINDS, default="lstm")
     t.add_argument("--encoder", default="minilm", help="encoder of --relation-model pretrained: minilm, a model "
                    "manifest such as biomedbert, or a local folder")
-    t.add_argument("--ner-epochs", type=int, default=PipelineSettings.ner_epochs)
-    t.add_argument("--relation-epochs", type=int, default=PipelineSettings.relation_epochs)
+    t.add_argument("--ner-epochs", type=positive_int, default=PipelineSettings.ner_epochs)
+    t.add_argument("--relation-epochs", type=positive_int, default=PipelineSettings.relation_epochs)
     t.add_argument("--encoder-lr", type=float, default=PipelineSettings.encoder_lr,
                    help="encoder learning rate of the pretrained relation model")
-    t.add_argument("--encoder-layers", type=int, default=None,
+    t.add_argument("--encoder-layers", type=positive_int, default=None,
                    help="keep the first N layers of the pretrained relation model's encoder (default all)")
-    t.add_argument("--max-length", type=int, default=PipelineSettings.ner_max_length, help="NER window length")
-    t.add_argument("--ner-batch-size", type=int, default=PipelineSettings.ner_batch_size,
+    t.add_argument("--max-length", type=positive_int, default=PipelineSettings.ner_max_length,
+                   help="NER window length")
+    t.add_argument("--ner-batch-size", type=positive_int, default=PipelineSettings.ner_batch_size,
                    help="NER windows per step, over all processes")
-    t.add_argument("--relation-batch-size", type=int, default=None,
+    t.add_argument("--relation-batch-size", type=positive_int, default=None,
                    help="abstracts per relation step, over all processes (default 4 pretrained, 8 otherwise)")
     t.add_argument("--seed", type=int, default=PipelineSettings.seed)
-    t.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best "
-                   "available; under torchrun each process takes its own GPU)")
-    p = sub.add_parser("predict", help="predict entities, relations and novelty for a file")
+
+
+def _predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-dir", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--format", choices=FORMATS, default=None)
-    p.add_argument("--out", required=True, help="PubTator file, or LitCoin submission when it ends in .csv/.tsv")
+    p.add_argument("--out", required=True, help="PubTator file; or, for a name ending in .csv/.tsv, LitCoin's entity "
+                   "submission plus its relations in NAME_relations.csv")
     p.add_argument("--gold-entities", action="store_true", help="keep the input's mentions; predict relations only")
-    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best available)")
-    s = sub.add_parser("score", help="score a prediction file against a gold file (entities and relations)")
+
+
+def _score_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--gold", required=True)
     s.add_argument("--pred", required=True)
     s.add_argument("--format", choices=FORMATS, default=None)
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")
-    return parser
 
 
 def _train_command(args: argparse.Namespace) -> None:
@@ -441,7 +475,11 @@ def _train_command(args: argparse.Namespace) -> None:
     from course_utils.device import pick_device
     from course_utils.distributed import barrier, init_distributed, shutdown
 
+    check_output(args.out, folder=True)
     docs = read_documents(args.train, args.format)
+    if not any(d.relations for d in docs):
+        raise PipelineError(f"{args.train} has no relations to learn from (for LitCoin, put relations_X.csv beside "
+                            "abstracts_X.csv, with entities_X.csv)")
     settings = PipelineSettings(ner=args.ner, ner_model=args.ner_model, relation_model=args.relation_model,
                                 encoder=args.encoder, ner_epochs=args.ner_epochs, ner_batch_size=args.ner_batch_size,
                                 relation_epochs=args.relation_epochs, relation_batch_size=args.relation_batch_size,
@@ -460,35 +498,50 @@ def _train_command(args: argparse.Namespace) -> None:
         shutdown(ctx)
 
 
+def _predict_command(args: argparse.Namespace) -> None:
+    check_output(args.out)
+    docs = read_documents(args.input, args.format)  # a bad input is reported before a model is loaded
+    if args.gold_entities and not any(len(d.entity_types()) > 1 for d in docs):
+        raise PipelineError(f"{args.input} has no document with two entity ids: --gold-entities needs the mentions "
+                            "in the input (leave it out to let the NER model find them)")
+    models = load_pipeline(args.model_dir, gold_entities=args.gold_entities, device=args.device)
+    start = time.perf_counter()
+    predicted = predict_documents(models, docs, gold_entities=args.gold_entities)
+    seconds = time.perf_counter() - start
+    written = write_documents(predicted, args.out)
+    n_rel = sum(len(d.relations) for d in predicted)
+    n_men = sum(len(d.mentions) for d in predicted)
+    print(f"{len(docs)} abstracts, {n_men} mentions, {n_rel} relations in {seconds:.2f} s "
+          f"({len(docs) / max(seconds, 1e-9):.1f} abstracts/s) -> {', '.join(map(str, written))}")
+
+
+def _score_command(args: argparse.Namespace) -> None:
+    if args.json:
+        check_output(args.json, option="--json")
+    scores = score_files(args.gold, args.pred, fmt=args.format)
+    missing = scores.get("documents_missing", 0)
+    if missing:
+        print(f"warning: {missing} of {scores['documents']} gold documents are not in {args.pred}; their mentions "
+              "and relations count as missed", file=sys.stderr)
+    print(format_scores(scores))
+    if args.json:
+        _atomic_write(Path(args.json), json.dumps(scores, indent=2))
+
+
+VERBS = (
+    Verb("train", "train the NER and relation models on an annotated file", _train_command, _train_arguments,
+         epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.biored_pipeline train ... "
+                "(batch sizes are global; rank 0 saves).", device=True),
+    Verb("predict", "predict entities, relations and novelty for a file", _predict_command, _predict_arguments,
+         device=True),
+    Verb("score", "score a prediction file against a gold file (entities and relations)", _score_command,
+         _score_arguments),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the commands train / predict / score; return the exit status (2 on bad input) (chapter 13)."""
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "train":
-            _train_command(args)
-        elif args.command == "predict":
-            models = load_pipeline(args.model_dir, gold_entities=args.gold_entities, device=args.device)
-            docs = read_documents(args.input, args.format)
-            start = time.perf_counter()
-            predicted = predict_documents(models, docs, gold_entities=args.gold_entities)
-            seconds = time.perf_counter() - start
-            write_documents(predicted, args.out)
-            n_rel = sum(len(d.relations) for d in predicted)
-            n_men = sum(len(d.mentions) for d in predicted)
-            print(f"{len(docs)} abstracts, {n_men} mentions, {n_rel} relations in {seconds:.2f} s "
-                  f"({len(docs) / max(seconds, 1e-9):.1f} abstracts/s) -> {args.out}")
-        else:
-            scores = score_files(args.gold, args.pred, fmt=args.format)
-            print(format_scores(scores))
-            if args.json:
-                Path(args.json).write_text(json.dumps(scores, indent=2))
-    except BioREDFormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command("python -m course_utils.ie.biored_pipeline", (__doc__ or "").split("\n")[0], VERBS, argv)
 
 
 if __name__ == "__main__":

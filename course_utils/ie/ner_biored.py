@@ -66,9 +66,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..commands import Verb, non_negative_int, positive_int, run_command
 from ..errors import CourseError
 from .bio import bio_to_spans, merge_windows, tag_names
-from .biored import ENTITY_TYPES, BioDocument, EntityMention, read_litcoin, read_pubtator, write_pubtator
+from .biored import (
+    ENTITY_TYPES,
+    BioDocument,
+    EntityMention,
+    check_output,
+    read_litcoin,
+    read_pubtator,
+    write_pubtator,
+)
 from .scoring import Mention, SpanScores, error_classes, score_mentions, scores_table
 
 __all__ = [
@@ -921,6 +930,9 @@ def read_documents(path: str | os.PathLike[str], *, format: str = "pubtator",
             raise NerBioredError(f"no such file: {named}. Give a PubTator file (or, with --format litcoin, the "
                                  "abstracts file and --entities).")
     if format == "pubtator":
+        if entities:
+            raise NerBioredError(f"--entities {entities} is for --format litcoin; a PubTator file holds its "
+                                 "mentions itself")
         return list(read_pubtator(file).documents)
     if format == "litcoin":
         return list(read_litcoin(file, entities).documents)
@@ -931,13 +943,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..device import pick_device
     from ..distributed import barrier, init_distributed, shutdown
 
+    check_output(args.out, folder=True)
     docs = read_documents(args.train, format=args.format, entities=args.entities)
     if not any(d.mentions for d in docs):
         raise NerBioredError(f"{args.train} has no entity mentions to learn from"
                              + (" (pass --entities with the LitCoin entities file)." if args.format == "litcoin"
                                 else "."))
-    if args.threads:
-        torch.set_num_threads(args.threads)
     ctx = init_distributed(pick_device(args.device))
     try:
         model = train_ner(docs, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
@@ -958,8 +969,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    check_output(args.out)
+    docs = read_documents(args.input, format=args.format)  # a bad input is reported before a model is loaded
     model = load_ner(args.model_dir, device=args.device)
-    docs = read_documents(args.input, format=args.format)
     predicted = predict_mentions(model, docs, batch_size=args.batch_size, show_progress=not args.quiet)
     write_pubtator(predicted, args.out)
     print(f"{sum(len(d.mentions) for d in predicted)} mentions in {args.out}; {model.last_throughput}")
@@ -968,8 +980,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     gold = read_documents(args.gold, format=args.format, entities=args.entities)
+    if not any(d.mentions for d in gold):
+        raise NerBioredError(f"{args.gold} has no entity mentions: nothing to score against"
+                             + (" (pass --entities with the LitCoin entities file)." if args.format == "litcoin"
+                                else "; give the annotated gold file."))
     pred = read_documents(args.pred)
+    missing = len({d.doc_id for d in gold} - {d.doc_id for d in pred})
     scores = entity_scores(gold, pred)
+    if missing:
+        print(f"warning: {missing} of {len(gold)} gold documents are not in {args.pred}; their mentions count as "
+              "missed", file=sys.stderr)
     order = [t for t in ENTITY_TYPES if t in scores.per_type] + sorted(set(scores.per_type) - set(ENTITY_TYPES))
     print(scores_table(scores, order).to_string(float_format=lambda v: f"{v:.3f}"))
     print("errors:", error_classes(to_scoring_mentions(gold), to_scoring_mentions(pred)))
@@ -977,62 +997,62 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.ner_biored",
-                                     description="Chapter 13: BioRED entity tagging (word-piece BIO tags).")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_format(p: argparse.ArgumentParser, entities: bool) -> None:
+    p.add_argument("--format", choices=("pubtator", "litcoin"), default="pubtator",
+                   help="input layout: a PubTator file (default) or LitCoin tab-separated files")
+    if entities:
+        p.add_argument("--entities", help="LitCoin entities file (with --format litcoin)")
 
-    def add_format(p: argparse.ArgumentParser, entities: bool) -> None:
-        p.add_argument("--format", choices=("pubtator", "litcoin"), default="pubtator",
-                       help="input layout: a PubTator file (default) or LitCoin tab-separated files")
-        if entities:
-            p.add_argument("--entities", help="LitCoin entities file (with --format litcoin)")
 
-    tr = sub.add_parser("train", help="train a tagger on annotated abstracts and save a model folder",
-                        epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.ner_biored "
-                               "train ... (--batch-size is the global batch, shared among the N processes; rank 0 "
-                               "saves).")
+def _train_arguments(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--train", required=True, help="PubTator file, or LitCoin abstracts file")
-    add_format(tr, True)
+    _add_format(tr, True)
     tr.add_argument("--out", required=True, help="model folder to write")
     tr.add_argument("--model", default="minilm", help="encoder: minilm (installed), a model manifest such as "
                     "biomedbert (fetched with `python -m course_utils.data fetch biomedbert`) or a local folder")
-    tr.add_argument("--epochs", type=int, default=3)
-    tr.add_argument("--batch-size", type=int, default=16, help="windows per step, over all processes")
-    tr.add_argument("--max-length", type=int, default=256, help="word pieces per window, special tokens included")
-    tr.add_argument("--stride", type=int, default=None, help="pieces shared by neighbouring windows")
+    tr.add_argument("--epochs", type=positive_int, default=3)
+    tr.add_argument("--batch-size", type=positive_int, default=16, help="windows per step, over all processes")
+    tr.add_argument("--max-length", type=positive_int, default=256,
+                    help="word pieces per window, special tokens included")
+    tr.add_argument("--stride", type=non_negative_int, default=None, help="pieces shared by neighbouring windows")
     tr.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate")
     tr.add_argument("--head-lr", type=float, default=1e-3, help="tag layer learning rate")
-    tr.add_argument("--freeze-layers", type=int, default=0,
+    tr.add_argument("--freeze-layers", type=non_negative_int, default=0,
                     help="keep the embeddings and this many lower layers as pretrained (faster on a CPU)")
     tr.add_argument("--seed", type=int, default=1234)
-    tr.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best "
-                    "available; under torchrun each process takes its own GPU)")
-    tr.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr = sub.add_parser("predict", help="tag abstracts and write a PubTator file of predicted mentions")
+
+
+def _predict_arguments(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("--model-dir", required=True, help="folder written by the train command")
     pr.add_argument("--input", required=True, help="PubTator file, or LitCoin abstracts file")
-    add_format(pr, False)
+    _add_format(pr, False)
     pr.add_argument("--out", required=True, help="PubTator file to write")
-    pr.add_argument("--batch-size", type=int, default=32)
-    pr.add_argument("--device", default=None)
+    pr.add_argument("--batch-size", type=positive_int, default=32)
     pr.add_argument("--quiet", action="store_true")
-    sc = sub.add_parser("score", help="exact span + type P/R/F1 of a predicted PubTator file")
+
+
+def _score_arguments(sc: argparse.ArgumentParser) -> None:
     sc.add_argument("--gold", required=True, help="gold PubTator file, or LitCoin abstracts file")
-    add_format(sc, True)
+    _add_format(sc, True)
     sc.add_argument("--pred", required=True, help="predicted PubTator file (from the predict command)")
-    return parser
+
+
+VERBS = (
+    Verb("train", "train a tagger on annotated abstracts and save a model folder", _cmd_train, _train_arguments,
+         epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.ner_biored train ... "
+                "(--batch-size is the global batch, shared among the N processes; rank 0 saves).",
+         threads=True, device=True),
+    Verb("predict", "tag abstracts and write a PubTator file of predicted mentions", _cmd_predict,
+         _predict_arguments, device=True),
+    Verb("score", "exact span + type P/R/F1 of a predicted PubTator file", _cmd_score, _score_arguments),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a chapter-13 NER command (``train``, ``predict``, ``score``); return the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        return {"train": _cmd_train, "predict": _cmd_predict, "score": _cmd_score}[args.command](args)
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run a chapter-13 NER command (``train``, ``predict``, ``score``); return the exit status (2 on bad input)."""
+    return run_command("python -m course_utils.ie.ner_biored",
+                       "Chapter 13: BioRED entity tagging (word-piece BIO tags).", VERBS, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

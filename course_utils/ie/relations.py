@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_utils.commands import Verb, positive_int, probability, run_command
 from course_utils.errors import CourseError
 from course_utils.ie.biored import (
     ENTITY_TYPES,
@@ -52,6 +53,7 @@ from course_utils.ie.biored import (
     PairExample,
     Relation,
     biored_metrics,
+    check_output,
     labelled_pairs,
     read_pubtator,
     relation_scores,
@@ -649,7 +651,18 @@ def load_classifier(folder: str | Path, *, device: Any = None) -> RelationClassi
     if not config_path.is_file():
         raise RelationModelError(f"{config_path} not found: train a model first "
                                  "(python -m course_utils.ie.relations train ...)")
-    config = json.loads(config_path.read_text())
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        kind, labels = config["kind"], config["labels"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise RelationModelError(f"{config_path} cannot be read ({exc}): the model folder is damaged; train the "
+                                 "model again") from None
+    if kind not in KINDS or not isinstance(labels, list):
+        raise RelationModelError(f"{config_path} names model kind {kind!r}, not one of {', '.join(KINDS)}; train "
+                                 "the model again")
+    weights = folder / ("heads.pt" if kind == "pretrained" else "weights.pt")
+    if not weights.is_file():
+        raise RelationModelError(f"{weights} not found: the model folder is incomplete; train the model again")
     dev = _resolve_device(device, config["kind"])
     if config["kind"] == "pretrained":
         from transformers import AutoModel
@@ -676,8 +689,16 @@ def load_classifier(folder: str | Path, *, device: Any = None) -> RelationClassi
                               config.get("train_seconds", 0.0))
 
 
-def _read(path: str) -> list[BioDocument]:
-    return list(read_pubtator(path).documents)
+def _read(path: str, *, what: str = "input") -> list[BioDocument]:
+    docs = list(read_pubtator(path).documents)
+    if what == "train" and not any(d.relations for d in docs):
+        raise RelationModelError(f"{path} has no relation lines to learn from; give an annotated PubTator file "
+                                 "(pmid<TAB>type<TAB>id1<TAB>id2<TAB>Novel|No lines)")
+    if what in ("train", "input") and not any(len(d.entity_types()) > 1 for d in docs):
+        raise RelationModelError(f"{path} has no document with two entity ids, so no candidate pair; the relation "
+                                 "commands need the mentions (run the NER command first, or use "
+                                 "python -m course_utils.ie.biored_pipeline predict on raw abstracts)")
+    return docs
 
 
 _MULTI_GPU_EPILOG = ("Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.relations train ... "
@@ -688,8 +709,8 @@ def _train_command(args: argparse.Namespace) -> None:
     """``train``: one process, or one of several under torchrun (rank 0 prints and saves)."""
     from course_utils.distributed import barrier, init_distributed, shutdown
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    check_output(args.out, folder=True)
+    docs = _read(args.train, what="train")
     ctx = init_distributed(_resolve_device(args.device, args.model))
     try:
         extra: dict[str, Any] = ({"model": args.encoder, "encoder_lr": args.encoder_lr,
@@ -697,7 +718,7 @@ def _train_command(args: argparse.Namespace) -> None:
         if args.lr is not None:
             extra["lr"] = args.lr
         batch_size = args.batch_size or (4 if args.model == "pretrained" else 8)
-        clf = train_relations(_read(args.train), kind=args.model, epochs=args.epochs, batch_size=batch_size,
+        clf = train_relations(docs, kind=args.model, epochs=args.epochs, batch_size=batch_size,
                               seed=args.seed, device=ctx.device, dropout=args.dropout,
                               show_progress=not args.quiet, **extra)
         if ctx.is_main:
@@ -709,62 +730,81 @@ def _train_command(args: argparse.Namespace) -> None:
         shutdown(ctx)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the chapter-13 commands train / predict / score; return the exit status (chapter 13)."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.ie.relations", description=__doc__.split("\n")[0],
-                                     epilog=_MULTI_GPU_EPILOG)
-    sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a relation + novelty classifier on a PubTator file", epilog=_MULTI_GPU_EPILOG)
-    t.add_argument("--train", required=True)
+def _predict_command(args: argparse.Namespace) -> None:
+    check_output(args.out)
+    docs = _read(args.input)  # the input first: a bad file is reported before a model is loaded
+    clf = load_classifier(args.model_dir, device=args.device)
+    start = time.perf_counter()
+    pairs = predict_relations(clf, docs)
+    seconds = time.perf_counter() - start
+    write_pubtator(documents_with_relations(docs, pairs), args.out)
+    print(f"{len(docs)} abstracts in {seconds:.2f} s ({len(docs) / max(seconds, 1e-9):.1f} abstracts/s) "
+          f"-> {args.out}")
+
+
+def _score_command(args: argparse.Namespace) -> None:
+    gold, pred = _read(args.gold, what="gold"), _read(args.pred, what="prediction")
+    if not any(d.relations for d in gold):
+        raise RelationModelError(f"{args.gold} has no relation lines: there is nothing to score against; give the "
+                                 "annotated gold file")
+    known = {d.doc_id for d in gold}
+    extra = sorted({d.doc_id for d in pred} - known)
+    if extra:
+        raise RelationModelError(f"{args.pred}: {len(extra)} document(s) not in {args.gold}, e.g. {extra[0]}; score "
+                                 "a prediction against the file it was made from")
+    missing = len(known - {d.doc_id for d in pred})
+    if missing:
+        print(f"warning: {missing} of {len(known)} gold documents are not in {args.pred}; their relations count as "
+              "missed", file=sys.stderr)
+    for name, score in biored_metrics(gold, pred).items():
+        print(f"{name}\tP={score.precision:.3f}\tR={score.recall:.3f}\tF1={score.f1:.3f}")
+    rs = relation_scores(gold, pred)
+    print(f"relation micro-F1={rs.micro_f1:.3f} macro-F1={rs.macro_f1:.3f}")
+
+
+def _train_arguments(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--train", required=True, help="annotated PubTator file (mentions and relations)")
     t.add_argument("--model", default="lstm", choices=KINDS)
     t.add_argument("--encoder", default="minilm", help="pretrained encoder for --model pretrained: minilm, a model "
                    "manifest name (biomedbert, fetched with `python -m course_utils.data fetch biomedbert`) or a "
                    "folder")
-    t.add_argument("--epochs", type=int, default=8)
-    t.add_argument("--batch-size", type=int, default=None,
+    t.add_argument("--epochs", type=positive_int, default=8)
+    t.add_argument("--batch-size", type=positive_int, default=None,
                    help="documents per step, over all processes (default 4 for pretrained, 8 otherwise)")
     t.add_argument("--lr", type=float, default=None, help="learning rate of the heads (and of the models trained "
                    "from scratch; default 3e-3)")
     t.add_argument("--encoder-lr", type=float, default=1e-4, help="encoder learning rate (--model pretrained)")
-    t.add_argument("--encoder-layers", type=int, default=None, help="keep the encoder's first N layers")
-    t.add_argument("--dropout", type=float, default=0.1, help="dropout of the pair head (and the Transformer)")
+    t.add_argument("--encoder-layers", type=positive_int, default=None, help="keep the encoder's first N layers")
+    t.add_argument("--dropout", type=probability, default=0.1, help="dropout of the pair head (and the Transformer)")
     t.add_argument("--seed", type=int, default=1234)
-    t.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best "
-                   "available; under torchrun each process takes its own GPU)")
-    t.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--out", required=True)
-    p = sub.add_parser("predict", help="predict relations and novelty between the entities of a PubTator file")
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--input", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: $COURSE_DEVICE, else the best available)")
-    s = sub.add_parser("score", help="score predicted relations against gold (BioRED's three metrics, P/R/F1)")
-    s.add_argument("--gold", required=True)
-    s.add_argument("--pred", required=True)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "train":
-            _train_command(args)
-        elif args.command == "predict":
-            clf = load_classifier(args.model_dir, device=args.device)
-            docs = _read(args.input)
-            start = time.perf_counter()
-            pairs = predict_relations(clf, docs)
-            seconds = time.perf_counter() - start
-            write_pubtator(documents_with_relations(docs, pairs), args.out)
-            print(f"{len(docs)} abstracts in {seconds:.2f} s ({len(docs) / max(seconds, 1e-9):.1f} abstracts/s) "
-                  f"-> {args.out}")
-        else:
-            gold, pred = _read(args.gold), _read(args.pred)
-            for name, score in biored_metrics(gold, pred).items():
-                print(f"{name}\tP={score.precision:.3f}\tR={score.recall:.3f}\tF1={score.f1:.3f}")
-            rs = relation_scores(gold, pred)
-            print(f"relation micro-F1={rs.micro_f1:.3f} macro-F1={rs.macro_f1:.3f}")
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    t.add_argument("--out", required=True, help="model folder to write")
+
+
+def _predict_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-dir", required=True, help="folder written by the train command")
+    p.add_argument("--input", required=True, help="PubTator file with the entity mentions")
+    p.add_argument("--out", required=True, help="PubTator file to write")
+
+
+def _score_arguments(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--gold", required=True, help="gold PubTator file")
+    s.add_argument("--pred", required=True, help="predicted PubTator file (from the predict command)")
+
+
+VERBS = (
+    Verb("train", "train a relation + novelty classifier on a PubTator file", _train_command, _train_arguments,
+         epilog=_MULTI_GPU_EPILOG, threads=True, device=True),
+    Verb("predict", "predict relations and novelty between the entities of a PubTator file", _predict_command,
+         _predict_arguments, device=True),
+    Verb("score", "score predicted relations against gold (BioRED's metrics, P/R/F1)", _score_command,
+         _score_arguments),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chapter-13 commands train / predict / score; return the exit status (2 on bad input) (chapter 13)."""
+    return run_command("python -m course_utils.ie.relations", __doc__.split("\n")[0], VERBS, argv)
 
 
 if __name__ == "__main__":
