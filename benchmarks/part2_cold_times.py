@@ -4,7 +4,7 @@ A chapter run "cold" finds none of the caches another chapter would have built (
 10's small BERT, adapts it with LoRA and trains chapter 9's two skip-gram models itself). Each notebook executes in
 a fresh kernel with a fresh ``COURSE_WORK_DIR``; the CPU seconds are the kernel's (a child process, counted when
 it exits) plus this process's, and the load average is noted before and after, since on a shared machine the wall
-time depends on it. One thread per kernel, as CI runs notebooks. Writes ``benchmarks/results/chNN.smoke_cold.json``.
+time depends on it. The record also keeps the values the notebook glued into its prose. One thread per kernel, as CI runs notebooks. Writes ``benchmarks/results/chNN.smoke_cold.json``.
 
     .venv/bin/python benchmarks/part2_cold_times.py [10] [11] [--save-executed DIR]
 """
@@ -28,6 +28,18 @@ NOTEBOOKS = {10: "notebooks/part2_words/10_mlm_lora.ipynb", 11: "notebooks/part2
 def _cpu() -> float:
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def glued_values(nb) -> dict[str, str]:
+    """Return the values the executed notebook glued into its prose (myst-nb ``glue``), by name, as text."""
+    values = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            if name and text is not None:
+                values[name] = text.strip("'\"")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chapter {chapter}: {wall:.1f} s wall, {cpu:.1f} s CPU; load {run.load_average_start[0]:.1f} at start, "
               f"{load_end[0]:.1f} at end", flush=True)
         record = write_record(run, figures={"wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-                                            "load_average_end": load_end, "budget_s": 60},
+                                            "load_average_end": load_end, "budget_s": 60,
+                                            "glued": glued_values(nb)},
                               times={"notebook_wall": wall, "notebook_cpu": cpu})
         print(f"record: {record}")
     return 0
