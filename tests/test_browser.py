@@ -162,3 +162,32 @@ def test_pages_without_a_viewer_do_not_load_niivue(site, browser):
     _load(browser, f"{site}/index.html")
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name);")
     assert not [r for r in resources if "niivue" in r]
+
+
+def test_without_webgl_the_viewer_leaves_static_slices_and_a_note(site):
+    """A Chromium started with WebGL switched off (--disable-3d-apis) takes the fallback path."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-3d-apis", "--disable-dev-shm-usage",
+                 "--no-first-run", "--disable-background-networking", "--window-size=1280,2000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    try:
+        _load(driver, f"{site}/{VIEWER_PAGES[0]}")
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+            "return document.querySelector('.course-niivue').dataset.viewer !== 'static';"))
+        path, note, shown = driver.execute_script(
+            "const b = document.querySelector('.course-niivue'), i = b.querySelector('.course-niivue-fallback');"
+            "return [b.dataset.viewer, b.querySelector('.course-niivue-note').textContent, !i.hidden && i.naturalWidth > 0];")
+        assert (path, shown) == ("fallback", True) and "no WebGL" in note, (path, note)
+        assert driver.execute_script("return document.querySelector('.course-niivue canvas') === null;")
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()
