@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the tables as Markdown here")
     parser.add_argument("--mlm", type=Path, default=None, help="folder of a LoRA-adapted MLM (merged) to score "
                         "instead of adapting the course's small BERT")
-    parser.add_argument("--mlm-documents", type=int, default=400,
+    parser.add_argument("--mlm-documents", type=int, default=120,
                         help="real abstracts to adapt the small BERT to (80 %% train, 20 %% held out); 0: no MLM row")
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
