@@ -185,10 +185,9 @@ def test_bpe_track_on_tricky_strings(text: str, bpe) -> None:
     assert bpe_tokenize_batch([text], bpe) == [BPE_EXPECTED[text]]
 
 
-def test_bpe_is_merges_without_continuation_marks(bpe) -> None:
+def test_bpe_splits_unseen_words_into_learned_pieces_deterministically(bpe) -> None:
     assert bpe.get_vocab_size() == 800
     vocab = bpe.get_vocab()
-    assert not any(p.startswith("##") for p in vocab)
     pieces = bpe.encode("ziodolar").tokens  # an unseen pseudo-word: split into learned merges
     assert "".join(pieces) == "ziodolar" and len(pieces) > 1
     again = train_bpe(synthetic_corpus(600).texts(), 800)

@@ -81,10 +81,16 @@ def test_save_load_round_trip(tmp_path, toy: WordVectors) -> None:
     back = WordVectors.load(path)
     assert back.vocab == toy.vocab and back.name == "toy"
     np.testing.assert_array_equal(back.matrix, toy.matrix)
+    # the loaded vectors answer as the saved ones do (outputs, not only sizes)
+    for word in toy.vocab:
+        assert back.neighbours(word, 2) == toy.neighbours(word, 2)
+        np.testing.assert_array_equal(back.vector(word), toy.vector(word))
     # a name without the suffix works both ways
     path2 = toy.save(tmp_path / "plain")
     assert path2.name == "plain.npz"
-    assert WordVectors.load(tmp_path / "plain").vocab == toy.vocab
+    plain = WordVectors.load(tmp_path / "plain")
+    assert plain.vocab == toy.vocab
+    np.testing.assert_array_equal(plain.matrix, toy.matrix)
     with pytest.raises(VectorsError, match="No word-vector file"):
         WordVectors.load(tmp_path / "missing.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
