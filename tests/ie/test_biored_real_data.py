@@ -85,3 +85,33 @@ def test_what_known_pair_accuracy_hides_on_biored_dev(biored) -> None:
     assert scores.micro_f1 == pytest.approx(0.160, abs=0.002)
     assert metrics["pair_type"].precision < 0.1
     assert metrics["entity_pair"].recall == 1.0  # the rule names a relation for every pair of a seen type pair
+
+
+def test_part_of_no_relation_is_structural(biored) -> None:
+    """A quarter of BioRED's candidate pairs lie in entity-type pairs that no Train relation ever joins."""
+    from course_utils.ie.biored_explore import annotated_type_pairs, pair_structure
+
+    train, dev = biored
+    annotated = annotated_type_pairs(train.documents)
+    assert len(annotated) == 9
+    assert not any(t in ("OrganismTaxon", "CellLine") for pair in annotated for t in pair)
+    assert ("DiseaseOrPhenotypicFeature", "DiseaseOrPhenotypicFeature") not in annotated
+    table = pair_structure({"train": train.documents, "dev": dev.documents}, annotated)
+    assert round(table.loc["train", "candidate_pairs"] * table.loc["train", "unannotated_type_pair_share"]) == 7934
+    assert round(table.loc["dev", "candidate_pairs"] * table.loc["dev", "unannotated_type_pair_share"]) == 2258
+    assert table.loc["train", "no_relation_share"] == pytest.approx(0.865, abs=0.0005)
+    assert table.loc["train", "no_relation_share_annotated_types"] == pytest.approx(0.818, abs=0.0005)
+    assert table.loc["dev", "no_relation_share_annotated_types"] == pytest.approx(0.826, abs=0.0005)
+    assert (table.loc["train", "self_relations"], table.loc["dev", "self_relations"]) == (3, 1)
+
+
+def test_unknown_labels_in_real_files_are_errors(biored, real_data: Path, tmp_path: Path) -> None:
+    """A misspelt relation type in a copy of Dev stops the reader at its line (no new class is invented)."""
+    from course_utils.ie.biored import BioREDFormatError
+
+    lines = (real_data / "biored" / "Dev.PubTator").read_text(encoding="utf-8").split("\n")
+    index = next(i for i, line in enumerate(lines) if line.split("\t")[1:2] == ["Association"])
+    lines[index] = lines[index].replace("\tAssociation\t", "\tAsociation\t", 1)
+    (tmp_path / "dev.PubTator").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(BioREDFormatError, match=rf"dev.PubTator:{index + 1} .*'Asociation' is not one of"):
+        read_pubtator(tmp_path / "dev.PubTator")
