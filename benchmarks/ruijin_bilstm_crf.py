@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> None:
 
     name, chosen = recipe_from_args(args)
     if args.select:
-        candidates = {c: recipe(c) for c in args.select}
+        # each candidate with the same overriding options as --recipe would get (a trial run shortens them all)
+        candidates = {c: recipe_from_args(argparse.Namespace(**{**vars(args), "recipe": recipe(c) and c}))[1]
+                      for c in args.select}
         run = start_run("ch12.ruijin_selection", seeds=args.seeds[:1], threads=args.threads,
                         settings={"candidates": {c: r.settings() for c, r in candidates.items()},
                                   "scored_on": "validation documents (33), document-level exact span + type"})

@@ -68,6 +68,7 @@ __all__ = [
     "RECIPES",
     "RARE_RUIJIN_TYPES",
     "recipe",
+    "notebook_recipe",
     "add_recipe_arguments",
     "recipe_from_args",
     "RecipeRun",
@@ -909,6 +910,23 @@ RECIPES: dict[str, Recipe] = {
                                             "the head", encoder="bert_base_chinese", max_length=256,
                                 batch_size=64, lr_encoder=2e-5, lr_head=1e-3),
 }
+
+
+#: the rare types the notebook's model repeats (the four under 1,000 that the synthetic corpus plants too)
+NOTEBOOK_RARE_TYPES: tuple[str, ...] = ("Frequency", "SideEff", "Treatment", "Duration")
+
+
+def notebook_recipe(settings: Any) -> Recipe:
+    """Return the recipe of the chapter notebook's main model for a profile's ``settings`` (chapter 12).
+
+    The profile (``course_utils.profiles``) holds the sizes; this is the one place that turns them into a
+    :class:`Recipe`, so the notebook's model, like every model of the results page, is a recipe.
+    """
+    return Recipe(description=f"chapter 12 notebook, {getattr(settings, 'dataset', '?')} data", encoder=settings.model,
+                  max_length=settings.max_length, lstm_hidden=settings.lstm_hidden,
+                  embedding_dim=settings.embedding_dim, stride=settings.stride, epochs=settings.epochs,
+                  batch_size=settings.batch_size, lr_encoder=settings.lr_encoder, lr_head=settings.lr_head,
+                  patience=settings.patience, rare_types=NOTEBOOK_RARE_TYPES, rare_oversample=2)
 
 
 def recipe(name: str) -> Recipe:

@@ -248,3 +248,21 @@ def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_documents() -> No
     # every document perfect: no spread at all
     perfect = [np.array([[5, 0, 0], [3, 0, 0]])] * 3
     assert bootstrap_micro_f1(perfect, replicates=50) == (1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "lab", "full"])
+def test_the_notebooks_model_is_a_recipe_of_its_profile(profile: str) -> None:
+    """notebook_recipe gives the model options and TrainConfig the notebook trained with before recipes existed."""
+    from course_utils.ie.ner_zh import TrainConfig, notebook_recipe
+    from course_utils.profiles import chapter_settings
+
+    s = chapter_settings(12, profile)
+    r = notebook_recipe(s)
+    assert r.encoder == s.model
+    assert r.model_options() == dict(max_length=s.max_length, lstm_hidden=s.lstm_hidden,
+                                     embedding_dim=s.embedding_dim, use_lstm=True, dropout=0.2,
+                                     bigram_min_count=None, bigram_dim=50)
+    assert r.train_config(s.seed) == TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr_encoder=s.lr_encoder,
+                                                 lr_head=s.lr_head, patience=s.patience, seed=s.seed,
+                                                 rare_types=("Frequency", "SideEff", "Treatment", "Duration"),
+                                                 rare_oversample=2)
