@@ -28,7 +28,7 @@ from typing import Any
 
 import nibabel as nib
 
-from ..errors import DatasetLayoutError, NotThreeDimensionalError
+from ..errors import DatasetLayoutError, NotThreeDimensionalError, VolumeError
 from ..paths import ensure_writable_dir, staged_directory, work_dir
 from ..progress import progress
 from .checks import check_label_values, check_pair
@@ -96,6 +96,15 @@ def dataset_name(dataset_id: int) -> str:
     return f"Dataset{dataset_id:03d}_{_NAMES[dataset_id]}"
 
 
+def _nifti_ndim(case_id: str, image: str | os.PathLike[str]) -> int:
+    """Return the number of dimensions of a NIfTI file, or raise :class:`VolumeError` naming the case and file."""
+    try:
+        return int(nib.load(image).ndim)
+    except (OSError, EOFError, ValueError, nib.filebasedimages.ImageFileError) as exc:
+        raise VolumeError(f"Case {case_id!r}: {image} is not a readable NIfTI file ({exc}). Replace it with a complete "
+                          "copy, or move the case's folder out of the data folder, then run again.") from None
+
+
 def check_training_cases(cases: Sequence[tuple[str, Sequence[Path], Path | None]], labels: Sequence[int]) -> None:
     """Raise a clear error unless every case has a unique id, a label, 3-D channels on the label's grid and
     only the declared label values (chapter 2: nnU-Net's integrity check, with messages that name the case)."""
@@ -108,9 +117,10 @@ def check_training_cases(cases: Sequence[tuple[str, Sequence[Path], Path | None]
             raise DatasetLayoutError(f"Case {case_id!r} has no label file ({label}); nnU-Net trains on labelled cases only.")
         lab = read_volume(label, name=f"{case_id} label")
         for image in images:
-            if nib.load(image).ndim != 3:
+            ndim = _nifti_ndim(case_id, image)
+            if ndim != 3:
                 raise NotThreeDimensionalError(
-                    f"Case {case_id!r}: {image} is {nib.load(image).ndim}-D; nnU-Net wants one 3-D file per channel "
+                    f"Case {case_id!r}: {image} is {ndim}-D; nnU-Net wants one 3-D file per channel "
                     "(split 4-D files into CASE_0000, CASE_0001, ...).")
             check_pair(read_volume(image, name=Path(image).name), lab, case_id)
         check_label_values(lab, labels, case_id)

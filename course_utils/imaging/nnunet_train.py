@@ -45,7 +45,7 @@ from .nnunet_data import NnunetFolders, dataset_name, load_plans, nnunet_environ
 
 __all__ = ["Schedule", "schedule_from", "fold_folder", "build_trainer", "scratch_trainer", "train_fold", "fold_summary",
            "TrainedModelExistsError", "ModelAdoptionError", "compile_environment", "EXISTING_CHOICES", "FoldRecord",
-           "fold_record", "checkpoint_binding", "adopt_folds", "MARKER"]
+           "fold_record", "checkpoint_binding", "adopt_folds", "check_adoption_source", "MARKER"]
 
 #: What :func:`train_fold` does with a fold folder holding checkpoints it did not write with this schedule.
 EXISTING_CHOICES = ("refuse", "reuse", "overwrite")
@@ -468,6 +468,39 @@ def _locate_model_dir(source: Path, dataset_id: int, configuration: str) -> Path
                              "The course adopts models of its own dataset, trainer, plans and configuration only.")
 
 
+def _read_json(path: Path) -> Any:
+    """Return the JSON in ``path`` of a model to adopt, or raise :class:`ModelAdoptionError` naming the file."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelAdoptionError(f"{path} is not readable JSON ({exc}). nnUNetv2_train writes this file whole; copy "
+                                 "the model folder again from where it was trained, then adopt it.") from None
+
+
+def check_adoption_source(source: str | os.PathLike[str]) -> Path:
+    """Return ``source`` as a Path after the checks that need no prepared dataset, or raise
+    :class:`ModelAdoptionError` naming the folder or file: it must be a folder, not empty, hold at least one finished
+    fold (``fold_N/checkpoint_final.pth``) and its model files (plans.json, dataset.json,
+    dataset_fingerprint.json) must be readable JSON (chapter 6's ``adopt``; run before any work is done)."""
+    folder = Path(source)
+    hint = "Give the nnUNet_results folder nnUNetv2_train wrote to (or its model or fold folder)."
+    if not folder.exists():
+        raise ModelAdoptionError(f"{folder} does not exist. {hint}")
+    if not folder.is_dir():
+        raise ModelAdoptionError(f"{folder} is a file, not a folder. {hint}")
+    if not any(folder.iterdir()):
+        raise ModelAdoptionError(f"{folder} is empty. {hint}")
+    base = folder.parent if folder.name.startswith("fold_") else folder
+    if not any(base.glob("fold_*/checkpoint_final.pth")) and not any(base.glob("**/fold_*/checkpoint_final.pth")):
+        raise ModelAdoptionError(f"{folder} holds no finished fold (no fold_N/checkpoint_final.pth under it). Wait until "
+                                 "nnUNetv2_train has finished (or finish it with its --c option), then adopt the folder.")
+    for name in _MODEL_FILES:
+        for path in [base / name, *base.glob(f"**/{name}")]:
+            if path.is_file():
+                _read_json(path)
+    return folder
+
+
 def _check_model_files(model_dir: Path, dataset_id: int, folders: NnunetFolders) -> None:
     """Raise :class:`ModelAdoptionError` unless ``model_dir``'s plans, dataset.json and fingerprint are the course's."""
     ours_dir = folders.preprocessed / dataset_name(dataset_id)
@@ -476,7 +509,7 @@ def _check_model_files(model_dir: Path, dataset_id: int, folders: NnunetFolders)
         if not theirs_path.is_file():
             raise ModelAdoptionError(f"{model_dir} has no {name}: it is not a model folder nnUNetv2_train wrote (it "
                                      "copies plans.json, dataset.json and dataset_fingerprint.json there).")
-        theirs, ours = json.loads(theirs_path.read_text()), json.loads(ours_path.read_text())
+        theirs, ours = _read_json(theirs_path), json.loads(ours_path.read_text())
         if name == "plans.json":
             theirs.pop("continue_training", None)
         differences = _differences(theirs, ours)
