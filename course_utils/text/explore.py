@@ -218,16 +218,18 @@ def perplexity_sweep(
     n_iter: int = 750,
     seed: int = 1234,
     backend: str = "opentsne",
+    done: Mapping[float, TsneResult] | None = None,
 ) -> tuple[pd.DataFrame, dict[float, np.ndarray]]:
     """Return (table, maps): one t-SNE map per perplexity and, per row of the table, its k-NN recall,
     trustworthiness, wall time and, when ``labels`` are given, the category purity of the map's neighbours
-    (chapter 11)."""
+    (chapter 11). ``done`` holds maps already run with the same ``x``, ``n_iter``, ``seed`` and ``backend``, by
+    perplexity; they are reused instead of run again."""
     from .evaluate import neighbour_purity
 
     rows, maps = [], {}
     recall_random = k / (x.shape[0] - 1)
     for p in perplexities:
-        res = run_tsne(x, perplexity=p, n_iter=n_iter, seed=seed, backend=backend)
+        res = (done or {}).get(p) or run_tsne(x, perplexity=p, n_iter=n_iter, seed=seed, backend=backend)
         maps[p] = res.embedding
         row = {"perplexity": p, f"{k}-NN recall": knn_recall(x, res.embedding, k),
                "trustworthiness": trustworthiness(x, res.embedding, k), "seconds": res.seconds}

@@ -77,6 +77,9 @@ def test_perplexity_sweep_table():
     assert list(table.index) == [5, 20] and set(maps) == {5, 20}
     assert (table["10-NN recall"] > 3 * table.attrs["random recall"]).all()
     assert (table["trustworthiness"] > 0.8).all()
+    # a map already run with the same settings is reused, not run again
+    again, again_maps = X.perplexity_sweep(x, [5, 20], k=10, n_iter=300, done={20: X.run_tsne(x, perplexity=20, n_iter=300)})
+    assert np.array_equal(again_maps[20], maps[20]) and np.array_equal(again_maps[5], maps[5])
 
 
 SENTENCES = [
