@@ -1,7 +1,9 @@
 """Chapter 12 benchmark: the course's batched Viterbi against pytorch-crf's decode on CPU, one run.
 
 Batch 64, length 256, 31 tags (the Ruijin tag set), random emissions and CRF parameters; both decoders get the
-same inputs; paths must be identical; the ratio of the best of ``--repeats`` timings is printed.
+same inputs; paths must be identical; the ratio of the best of ``--repeats`` timings is printed and written as
+the record ``benchmarks/results/ch12.viterbi_speed.json`` (``ch12.viterbi_speed_ragged`` with ``--ragged``),
+with the load average it ran at (a time taken on a busy machine says so there).
 
     .venv/bin/python benchmarks/viterbi_speed.py            # goal: at least 5x, identical paths
 """
@@ -15,6 +17,7 @@ import torch
 from torchcrf import CRF
 
 from course_utils.ie.crf import batched_viterbi, crf_parameters
+from course_utils.records import start_run, write_record
 
 
 def _best_time(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
@@ -34,7 +37,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ragged", action="store_true", help="random sequence lengths instead of full ones")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
+    run = start_run("ch12.viterbi_speed" + ("_ragged" if args.ragged else ""), seeds=[0], threads=args.threads,
+                    settings={k: v for k, v in vars(args).items() if k != "no_record"})
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     crf = CRF(args.tags, batch_first=True)
@@ -56,6 +62,9 @@ def main() -> None:
     print(f"pytorch-crf decode   {theirs_s * 1000:8.1f} ms")
     print(f"batched Viterbi      {ours_s * 1000:8.1f} ms")
     print(f"speed-up {theirs_s / ours_s:.1f}x; identical paths: {identical}")
+    if not args.no_record:
+        print("record:", write_record(run, figures={"pytorch_crf_ms": theirs_s * 1000, "batched_viterbi_ms": ours_s * 1000,
+                                                    "speedup": theirs_s / ours_s, "identical_paths": identical}))
     if not identical:
         raise SystemExit("paths differ")
 
