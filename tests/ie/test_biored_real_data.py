@@ -85,6 +85,7 @@ def test_what_known_pair_accuracy_hides_on_biored_dev(biored) -> None:
     assert scores.micro_f1 == pytest.approx(0.160, abs=0.002)
     assert metrics["pair_type"].precision < 0.1
     assert metrics["entity_pair"].recall == 1.0  # the rule names a relation for every pair of a seen type pair
+    assert metrics["pair_type"].recall == pytest.approx(accuracy)  # one relation per pair: accuracy is recall
 
 
 def test_part_of_no_relation_is_structural(biored) -> None:

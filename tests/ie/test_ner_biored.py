@@ -191,9 +191,9 @@ def test_dictionary_tagger_is_fast_on_a_hundred_abstracts() -> None:
 
     split = synthetic_biored(100, 100, seed=3)
     tagger = DictionaryTagger.fit(split.train)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds: wall time on a shared machine measures the other processes
     predicted = tagger.predict(split.test)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert entity_scores(split.test, predicted).micro_f1 > 0.9  # the synthetic lexicon is small: mostly seen
 
 

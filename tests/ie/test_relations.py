@@ -59,6 +59,20 @@ def test_commands_on_a_tiny_file(split, tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["predict", "--model-dir", str(tmp_path / "none"), "--input", str(gold), "--out", "x"]) == 2
 
 
+def test_related_only_restricts_the_argmax_to_the_relation_types(split) -> None:
+    """The seed's 8-way setting: never None; where the 9-way output names a type, the same type."""
+    import torch
+
+    torch.set_num_threads(1)
+    clf = train_relations(split.train[:12], kind="rnn", epochs=1, seed=5, show_progress=False)
+    nine = predict_relations(clf, split.test[:8])
+    eight = predict_relations(clf, split.test[:8], related_only=True)
+    assert [(p.doc_id, p.id1, p.id2) for p in nine] == [(p.doc_id, p.id1, p.id2) for p in eight]
+    assert all(p.relation != "None" and p.relation in clf.labels for p in eight)
+    assert all(a.relation == b.relation for a, b in zip(nine, eight) if a.relation != "None")
+    assert sum(p.relation == "None" for p in nine) > 0  # after one epoch most pairs are None: the cases differ
+
+
 # ---------------------------------------------------------------------------------------------- pretrained kind
 
 
