@@ -642,7 +642,9 @@ def known_pairs_accuracy(gold_pairs: Sequence[PairExample], predicted: dict[tupl
     """Return the seed's metric: accuracy of relation types on the gold-related pairs only (chapter 13).
 
     ``predicted`` maps ``(doc_id, id1, id2)`` (sorted ids) to a relation type; no-relation gold pairs are left out,
-    exactly as the seed did, so a model is never charged for the relations it invents.
+    exactly as the seed did, so a model is never charged for the relations it invents. The seed's classifiers had
+    no *None* class: for a model that has one, pass its predictions with the argmax restricted to the relation
+    types (``predict_relations(..., related_only=True)``), or the figure mostly counts how often it abstains.
     """
     known = [p for p in gold_pairs if p.relation != NO_RELATION]
     if not known:
