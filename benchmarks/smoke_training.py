@@ -2,8 +2,8 @@
 predict the held-out cases with each fold and with the ensemble, and score them (Dice, HD95).
 
 Run: ``.venv/bin/python benchmarks/smoke_training.py SEED [EPOCHS ITERATIONS]`` (from the repository root).
-Prints the time of each step and every score, and appends one JSON line to
-``_build/bench-smoke-training/results.jsonl``. Uses a private work folder per seed and schedule.
+Prints the time of each step and every score, appends one JSON line to
+``_build/bench-smoke-training/results.jsonl`` and writes the record ``benchmarks/results/ch06.smoke_training.seedN.json``. Uses a private work folder per seed and schedule.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from course_utils.imaging import nnunet_infer as ni
 from course_utils.imaging import nnunet_train as nt
 from course_utils.imaging.pipeline import prepare_nnunet
 from course_utils.profiles import chapter_settings
+from course_utils.records import start_run, write_record
 
 
 def main(seed: int, epochs: int | None = None, iterations: int | None = None) -> int:
@@ -27,6 +28,9 @@ def main(seed: int, epochs: int | None = None, iterations: int | None = None) ->
     settings = dataclasses.replace(settings, seed=seed, num_epochs=epochs or settings.num_epochs,
                                    iterations_per_epoch=iterations or settings.iterations_per_epoch)
     schedule = nt.schedule_from(settings)
+    run = start_run(f"ch06.smoke_training.seed{seed}", seeds=[seed], threads=1,
+                    settings={"schedule": dataclasses.asdict(schedule), "folds": list(settings.folds),
+                              "test_time_mirroring": settings.test_time_mirroring})
     root = Path("_build/bench-smoke-training") / f"seed{seed}_{schedule.num_epochs}x{schedule.iterations_per_epoch}"
     result: dict[str, object] = {"seed": seed, "schedule": dataclasses.asdict(schedule), "folds": list(settings.folds)}
     start = time.perf_counter()
@@ -38,7 +42,8 @@ def main(seed: int, epochs: int | None = None, iterations: int | None = None) ->
     prepared = prepare_nnunet(settings, root=root / "nnunet")
     lap("prepared")
     for fold in settings.folds:
-        nt.train_fold(prepared.dataset_id, prepared.folders, fold, schedule, seed=seed)
+        nt.train_fold(prepared.dataset_id, prepared.folders, fold, schedule, seed=seed,
+                      mirroring=settings.test_time_mirroring)
         lap(f"trained_fold{fold}")
     cv = ne.cross_validation(prepared.dataset_id, prepared.folders, settings.folds)
     choice = ne.select_postprocessing(cv, prepared.dataset_id, prepared.folders)
@@ -52,12 +57,20 @@ def main(seed: int, epochs: int | None = None, iterations: int | None = None) ->
 
     for name, folds in prediction_runs(settings.folds).items():
         name = name.replace(" ", "")
-        predictions = ni.predict_cases(model_dir, prepared.folders, cases, root / f"pred_{name}", folds=folds)
+        predictions = ni.predict_cases(model_dir, prepared.folders, cases, root / f"pred_{name}", folds=folds,
+                                       mirroring=settings.test_time_mirroring)
         scores = ni.evaluate_predictions(predictions, cases)
         result[f"test_dice_{name}"] = round(ni.mean_dice(scores), 4)
         result[f"test_hd95_{name}"] = round(ni.mean_hd95(scores), 2)
         result[f"test_hd95_undefined_{name}"] = ni.count_undefined_hd95(scores)
         lap(f"predicted_{name}")
+    import resource
+
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_s"] = round(cpu.ru_utime + cpu.ru_stime, 1)
+    write_record(run, figures={k: v for k, v in result.items() if not k.startswith("t_") and k != "cpu_s"},
+                 times={"cpu_s": result["cpu_s"], **{k: v for k, v in result.items() if k.startswith("t_")}},
+                 data={"synthetic_cases": prepared.raw})
     print(json.dumps(result))
     out = Path("_build/bench-smoke-training/results.jsonl")
     with out.open("a") as handle:

@@ -478,7 +478,7 @@ def chapter_settings(chapter: int, profile: Profile | str) -> Any:
 
 #: Fields of NnunetSettings that COURSE_SCHEDULE_OVERRIDE may change (a rehearsal of a profile's code path).
 SCHEDULE_OVERRIDE_FIELDS = ("num_epochs", "iterations_per_epoch", "val_iterations_per_epoch", "folds",
-                            "extra_configurations", "train_regions", "test_time_mirroring")
+                            "extra_configurations", "train_regions", "test_time_mirroring", "compile_network")
 #: Fields an override never changes in any chapter: which data, which model, which seed. A rehearsal runs the
 #: profile's own code path on its own data and models, only smaller and shorter.
 IDENTITY_FIELDS = ("source", "dataset", "corpus", "model", "comparator", "ontology", "pretrained_tokenizer", "seed",

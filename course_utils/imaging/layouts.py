@@ -24,10 +24,12 @@ __all__ = ["CaseFiles", "Case", "MriFolder", "open_mri_folder", "SEED_LABELS", "
 
 SEED_LABELS = {0: "background", 1: "whole tumour"}
 MSD_LABELS = {0: "background", 1: "oedema", 2: "non-enhancing tumour", 3: "enhancing tumour"}
-#: The same three tumour parts carry different numbers in different releases (chapter 1): BraTS up to 2020,
-#: BraTS from 2021, and the Medical Segmentation Decathlon's Task01 (which the course reads).
+#: The same tumour parts carry different numbers in different releases (chapter 1): BraTS 2012-2016 (necrosis
+#: and non-enhancing tumour apart, 1 and 3), BraTS 2017-2020 (the two merged into 1; 3 unused), BraTS from 2021
+#: (enhancing moved to 3), and the Medical Segmentation Decathlon's Task01 (which the course reads).
 BRATS_LABEL_CONVENTIONS: dict[str, dict[int, str]] = {
-    "BraTS 2012-2020": {1: "necrosis / non-enhancing tumour core", 2: "oedema", 4: "enhancing tumour"},
+    "BraTS 2012-2016": {1: "necrosis", 2: "oedema", 3: "non-enhancing tumour", 4: "enhancing tumour"},
+    "BraTS 2017-2020": {1: "necrosis / non-enhancing tumour core", 2: "oedema", 4: "enhancing tumour"},
     "BraTS 2021 on": {1: "necrosis / non-enhancing tumour core", 2: "oedema", 3: "enhancing tumour"},
     "MSD Task01": {1: "oedema", 2: "non-enhancing tumour", 3: "enhancing tumour"},
 }

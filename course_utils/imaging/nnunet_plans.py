@@ -212,7 +212,7 @@ def design_table(plans: dict[str, Any], fingerprint: dict[str, Any], configurati
         DesignRow("learning rate", "fixed", "poly schedule from 0.01", "-", None),
         DesignRow("loss", "fixed", "Dice + cross-entropy", "-", None),
         DesignRow("optimiser", "fixed", "SGD, Nesterov momentum 0.99", "-", None),
-        DesignRow("training", "fixed", "1000 epochs x 250 iterations, foreground oversampling 33%", "-", None),
+        DesignRow("training", "fixed", "1000 epochs x 250 iterations, foreground oversampling 33% (a parameter: 1 of 2 samples at batch 2)", "-", None),
         DesignRow("architecture template", "fixed", f"{config['architecture']['network_class_name'].rsplit('.', 1)[-1]}, "
                   "instance norm, leaky ReLU, deep supervision", "-", None),
         DesignRow("fold ensemble at inference", "fixed", "the 5 fold models' logits averaged", "-", None),

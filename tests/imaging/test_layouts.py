@@ -92,7 +92,9 @@ def test_brats_label_conventions_and_regions():
     from course_utils.imaging.layouts import BRATS_LABEL_CONVENTIONS, MSD_LABELS, brats_regions
 
     assert BRATS_LABEL_CONVENTIONS["MSD Task01"] == {k: v for k, v in MSD_LABELS.items() if k}  # what the reader uses
-    assert brats_regions("BraTS 2012-2020") == {"whole tumour": (1, 2, 4), "tumour core": (1, 4), "enhancing tumour": (4,)}
+    assert brats_regions("BraTS 2012-2016") == {"whole tumour": (1, 2, 3, 4), "tumour core": (1, 3, 4),
+                                                "enhancing tumour": (4,)}
+    assert brats_regions("BraTS 2017-2020") == {"whole tumour": (1, 2, 4), "tumour core": (1, 4), "enhancing tumour": (4,)}
     assert brats_regions("BraTS 2021 on") == {"whole tumour": (1, 2, 3), "tumour core": (1, 3), "enhancing tumour": (3,)}
     assert brats_regions("MSD Task01") == {"whole tumour": (1, 2, 3), "tumour core": (2, 3), "enhancing tumour": (3,)}
     with pytest.raises(ValueError, match="unknown label convention"):

@@ -1,6 +1,7 @@
 """Rehearsal of Part I's lab path on a CPU: chapters 1-6 executed with ``COURSE_PROFILE=lab`` on a small synthetic
-MSD Task01 folder of realistic geometry (1 mm voxels, the MNI152 field of view, so about 140 x 170 x 140 after
-cropping; four sequences, labels 0-3), read through ``COURSE_MRI_DIR``, with the schedule shortened by the one
+MSD Task01 folder of realistic geometry (1 mm voxels, the MNI152 field of view, so 159 x 201 x 159 after cropping,
+for which nnU-Net's planner gives a patch of 128 x 160 x 112 where MSD's 138 x 169 x 138 gets 128^3; four
+sequences, labels 0-3), read through ``COURSE_MRI_DIR``, with the schedule shortened by the one
 documented override ``COURSE_SCHEDULE_OVERRIDE`` (course_utils/profiles.py). Everything else is the lab
 profile's: its plans (a 1-mm patch, several sliding-window tiles), its one fold, its regions dataset, its prose
 and its claims. A claim about how well a model learned says why it cannot hold after a few iterations
