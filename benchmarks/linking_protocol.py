@@ -24,8 +24,11 @@ spread and, per seed, the margin with its document-bootstrap interval. Develop w
 this protocol existed (the results page says which figures); this figure is the only one whose knobs it did not
 choose.
 
-CPU cost (2 threads, MiniLM): about 6 minutes an epoch a fold with BioRED rows; the ``full`` grid is 12 training
-runs x 2 folds (hours); ``--grid small`` (4 runs) is the one to start with.
+Cost: not measured for this script on real data yet. The ``small`` grid is 4 self-alignment runs a fold (8 in
+all), the ``full`` grid 12 a fold, each embedding the 20-23 thousand dictionary names after every reported epoch:
+hours on a 2-core CPU, minutes on a GPU (``--device cuda``). ``--dry-run FOLDER`` runs the whole path on a slice of
+the data (150 vocabulary names, 16 training and 4 develop abstracts, 2 steps an epoch) and writes its records
+into FOLDER, so a real run does not fail after hours on a path nobody ran.
 """
 
 from __future__ import annotations
@@ -65,7 +68,6 @@ def main() -> int:
         biored_training_rows,
         document_folds,
         extended_training_rows,
-        ncbi_task,
         read_disease_vocab,
         read_ncbi_disease,
         task_from_mentions,
@@ -83,11 +85,28 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="develop stage")
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dry-run", type=Path, default=None, metavar="FOLDER",
+                        help="check the whole path in minutes: 150 vocabulary names, 16 training and 4 develop "
+                             "abstracts, 50 BioRED rows, 2 steps an epoch; records go to FOLDER, not benchmarks/results")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
     ncbi = root / "ncbi_disease"
     vocab = read_disease_vocab(root / "disease_vocab")
+    dry = args.dry_run is not None
+    results_dir = args.dry_run if dry else RESULTS_DIR
+    if dry:
+        from course_utils.ie.linking_data import Vocabulary
+
+        vocab = Vocabulary(vocab.names[:150], vocab.ids[:150], vocab.sources[:150] if vocab.sources else ())
+
+    def read(path: Path, documents: int):
+        texts, mentions, n = read_ncbi_disease(path)
+        if dry:
+            keep = set(sorted(texts)[:documents])
+            texts = {d: t for d, t in texts.items() if d in keep}
+            mentions = [m for m in mentions if m.doc_id in keep]
+        return texts, mentions, n
     data_files = {"ncbi_disease": ncbi, "disease_vocab": root / "disease_vocab", "biored": root / "biored"}
 
     def with_data(task, data: str, texts, train, query_docs):
@@ -95,6 +114,7 @@ def main() -> int:
         extra, held = (), None
         if "biored" in data:
             extra, held = biored_training_rows(root / "biored", ncbi, also_exclude=query_docs)
+            extra = extra[:50] if dry else extra
         other = ()
         if "expanded" in data:
             other = task_from_mentions(texts, train, texts, train[:1], vocab, abbreviations=True).train_rows
@@ -112,7 +132,7 @@ def main() -> int:
         run_info = start_run("ch14.protocol_folds", seeds=[1234], threads=args.threads,
                              settings={"grid": {k: list(v) for k, v in grid.items()}, "epochs": args.epochs,
                                        "weights": list(WEIGHTS), "batch_size": args.batch_size})
-        texts, train, _ = read_ncbi_disease(ncbi / "NCBItrainset.txt")
+        texts, train, _ = read(ncbi / "NCBItrainset.txt", 16)
         folds = document_folds(texts, train, 0)
         hits: dict[str, list[np.ndarray]] = {}
         documents: list[str] = []
@@ -154,7 +174,8 @@ def main() -> int:
                             print(f"fold {fold} {key} {hits[key][-1].mean():.3f}", flush=True)
 
                     settings = SelfAlignSettings(epochs=max(args.epochs), batch_size=args.batch_size,
-                                                 learning_rate=lr, dictionary_negatives=negatives)
+                                                 learning_rate=lr, dictionary_negatives=negatives,
+                                                 max_steps=2 * max(args.epochs) if dry else None)
                     self_align(encoder, rows, settings, dictionary=dictionary, on_epoch_end=score)
         pooled = {k: np.concatenate(v) for k, v in hits.items() if len(v) == len(folds)}
         table = {k: {"acc1": float(v.mean()), "folds": [float(x.mean()) for x in hits[k]]} for k, v in pooled.items()}
@@ -167,18 +188,19 @@ def main() -> int:
         path = write_record(run_info, figures={"candidates": table, "chosen": json.loads(chosen),
                                                "chosen_baseline": json.loads(baseline),
                                                "margin": dataclasses.asdict(margin)},
-                            data=data_files)
+                            data=data_files, results_dir=results_dir)
         print(f"chosen {chosen} {methods[chosen]['acc1']:.3f}; baseline {baseline} {baselines[baseline]['acc1']:.3f};"
               f" margin {margin.margin:+.3f} [{margin.low:+.3f}, {margin.high:+.3f}]; written {path}")
         return 0
 
-    record = json.loads((RESULTS_DIR / "ch14.protocol_folds.json").read_text())
+    record = json.loads((results_dir / "ch14.protocol_folds.json").read_text())
     chosen, baseline = record["figures"]["chosen"], record["figures"]["chosen_baseline"]
     run_info = start_run("ch14.protocol_develop", seeds=args.seeds, threads=args.threads,
                          settings={"chosen": chosen, "chosen_baseline": baseline, "folds_commit": record["commit"]})
-    texts, train, _ = read_ncbi_disease(ncbi / "NCBItrainset.txt")
-    dev_texts, dev, _ = read_ncbi_disease(ncbi / "NCBIdevelopset.txt")
-    task = ncbi_task(ncbi / "NCBItrainset.txt", ncbi / "NCBIdevelopset.txt", root / "disease_vocab")
+    texts, train, _ = read(ncbi / "NCBItrainset.txt", 16)
+    dev_texts, dev, _ = read(ncbi / "NCBIdevelopset.txt", 4)
+    task = task_from_mentions(texts, train, dev_texts, dev, vocab, name="NCBI-disease develop",
+                              test_label="NCBIdevelopset.txt")
     dictionary, rows, held = with_data(task, chosen["data"], texts, train, set())
     tfidf = L.TfidfLinker(dictionary)
     documents = [m.doc_id for m in dev]
@@ -195,7 +217,8 @@ def main() -> int:
     for seed in args.seeds:
         encoder = load_encoder("minilm", device=args.device)
         settings = SelfAlignSettings(epochs=chosen["epochs"], batch_size=args.batch_size, learning_rate=chosen["lr"],
-                                     dictionary_negatives=chosen["negatives"], seed=seed)
+                                     dictionary_negatives=chosen["negatives"], seed=seed,
+                                     max_steps=2 if dry else None)
         self_align(encoder, rows, settings, dictionary=dictionary)
         aligned = L.DenseLinker(dictionary, encoder, show_progress=False)
         linker = L.build_linker(_recipe(L, chosen["weight"], chosen["context"]), dictionary, sparse=tfidf,
@@ -212,7 +235,7 @@ def main() -> int:
         "margin": {"mean": float(margins.mean()), "sd": float(margins.std(ddof=1)) if len(margins) > 1 else 0.0},
         "per_seed": per_seed, "n_mentions": len(dev), "n_documents": len(set(documents)),
         "ncbi_test_pmids_held_out": len(held.test) if held else None}, data=data_files,
-        times={"training and scoring": time.perf_counter() - start})
+        times={"training and scoring": time.perf_counter() - start}, results_dir=results_dir)
     print(f"written {path}")
     return 0
 
