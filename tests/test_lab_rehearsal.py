@@ -209,10 +209,10 @@ _CPU_CELL = ("import resource as _r\n"
 
 
 def _cpu_seconds(nb: nbformat.NotebookNode) -> float | None:
-    for output in nb.cells[-1].get("outputs", []):
-        text = output.get("text", "")
-        if "REHEARSAL-CPU" in text:
-            return round(float(text.split()[-1]), 1)
+    # the kernel may flush one print in several stream outputs (seen under load): read them joined
+    text = "".join(output.get("text", "") for output in nb.cells[-1].get("outputs", []))
+    if "REHEARSAL-CPU" in text:
+        return round(float(text.split("REHEARSAL-CPU")[-1].split()[0]), 1)
     return None
 
 
