@@ -197,6 +197,9 @@ def test_relation_scores_and_biored_metrics_on_a_hand_made_case() -> None:
     assert (m["entity_pair"].tp, m["entity_pair"].fp, m["entity_pair"].fn) == (3, 1, 0)
     assert (m["pair_type"].tp, m["pair_type"].fp, m["pair_type"].fn) == (2, 2, 1)
     assert (m["pair_type_novelty"].tp, m["pair_type_novelty"].fp, m["pair_type_novelty"].fn) == (1, 3, 2)
+    # BC8's fourth: the type-wrong D2-C1 pair still has the right novelty, the Bind pair the wrong one
+    assert (m["pair_novelty"].tp, m["pair_novelty"].fp, m["pair_novelty"].fn) == (2, 2, 1)
+    assert list(m) == ["entity_pair", "pair_type", "pair_novelty", "pair_type_novelty"]
     assert m["pair_type"].f1 == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
     s = relation_scores(gold, pred)
     assert (s.per_type["Association"].tp, s.per_type["Association"].fp, s.per_type["Association"].fn) == (1, 2, 0)
@@ -239,3 +242,39 @@ def test_biored_disease_rows_for_linking_keep_single_id_diseases_and_skip_exclud
     rows = biored_disease_rows([path])
     assert rows == [("breast cancer", "D001943"), ("breast cancer", "D001943")]  # the two-id mention is left out
     assert biored_disease_rows([path], exclude_documents={"111"}) == []
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    (1, "Asociation", "relation type 'Asociation' is not one of Association, Positive_Correlation"),
+    (4, "Nvel", "novelty 'Nvel' is not one of Novel, No"),
+])
+def test_unknown_relation_labels_are_problems_not_classes(tmp_path: Path, column: int, value: str,
+                                                          message: str) -> None:
+    lines = ["7|t|Tamoxifen and cancer.", "7|a|Tamoxifen reduces cancer.",
+             "7\t0\t9\tTamoxifen\tChemicalEntity\tC1", "7\t14\t20\tcancer\tDiseaseOrPhenotypicFeature\tD1",
+             "7\tNegative_Correlation\tC1\tD1\tNovel"]
+    cols = lines[4].split("\t")
+    cols[column] = value
+    lines[4] = "\t".join(cols)
+    file = tmp_path / "x.PubTator"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = read_pubtator(file, strict=False)
+    assert len(result.problems) == 1
+    assert str(result.problems[0]).startswith(f"{file}:5 (document 7): {message}")
+    assert result.documents[0].relations == ()  # skipped, never a new relation type
+    with pytest.raises(BioREDFormatError, match=f"x.PubTator:5 .*{value}"):
+        read_pubtator(file)
+    if column == 1:  # another corpus's labels: the allowed set is a parameter
+        assert read_pubtator(file, relation_types=None).documents[0].relations[0].type == value
+
+
+def test_unknown_entity_type_and_empty_file(tmp_path: Path) -> None:
+    file = tmp_path / "e.PubTator"
+    file.write_text("7|t|BRCA1 here.\n7|a|x\n7\t0\t5\tBRCA1\tGeneProduct\tG1\n", encoding="utf-8")
+    with pytest.raises(BioREDFormatError, match="e.PubTator:3 .*entity type 'GeneProduct' is not one of GeneOrGene"):
+        read_pubtator(file)
+    (tmp_path / "empty.PubTator").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(BioREDFormatError, match="no document in the file"):
+        read_pubtator(tmp_path / "empty.PubTator")
+    with pytest.raises(BioREDFormatError, match="not found"):
+        read_pubtator(tmp_path / "missing.PubTator")
