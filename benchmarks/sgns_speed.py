@@ -124,7 +124,7 @@ def speed(documents: int, epochs: int, thread_counts: tuple[int, ...] = (1, 2), 
         print(f"| {q['seed']} | {q['windowed']:.3f} | {q['fresh_per_pair']:.3f} | {q['gensim']:.3f} |")
     means = {key: float(np.mean([q[key] for q in quality])) for key in ("windowed", "fresh_per_pair", "gensim")}
     spread = {key: float(np.std([q[key] for q in quality], ddof=1)) for key in means}
-    print(f"| mean (sd) | " + " | ".join(f"{means[k]:.3f} ({spread[k]:.3f})" for k in means) + " |")
+    print("| mean (sd) | " + " | ".join(f"{means[k]:.3f} ({spread[k]:.3f})" for k in means) + " |")
     print(f"\nsettings: {dataclasses.asdict(config)}; load average at the end {os.getloadavg()[0]:.2f}")
     path = write_record(run, figures={"speed": rows, "quality": quality, "quality_mean": means, "quality_sd": spread,
                                       "corpus_tokens": int(vocabulary.total_tokens), "vocabulary": len(vocabulary),
