@@ -247,7 +247,7 @@ def main() -> int:
                              f"{f(row['known_pairs_accuracy_relation_types'])} |")
         print("\n".join(lines), flush=True)
         figures = {"train_docs": len(train), "dev_docs": len(dev), "seeds_finished": list(seeds_done),
-                   "pair_structure": {name: {k: (float(v) if k.endswith("share") else int(v)) for k, v in row.items()}
+                   "pair_structure": {name: {k: (float(v) if "share" in k else int(v)) for k, v in row.items()}
                                       for name, row in structure.to_dict(orient="index").items()},
                    "annotated_type_pairs": sorted("-".join(p) for p in annotated),
                    "ner_micro_f1": ner_rows, "ner_per_type_f1": {t: s.f1 for t, s in ner_scores.per_type.items()},
