@@ -371,8 +371,8 @@ _TINY = "tiny-random"  # a small randomly initialised model with a tokenizer tra
 _MINILM = "minilm"
 
 _NNUNET = {
-    # smoke: 4 epochs x 8 iterations and no test-time mirroring, so chapter 6 runs in about 3 CPU minutes (CI);
-    # benchmarks/smoke_training.py checks its Dice over three seeds (benchmarks/README.md)
+    # smoke: 4 epochs x 8 iterations and no test-time mirroring, to shorten chapter 6 in CI (benchmarks/smoke_times.md
+    # has its measured time); benchmarks/smoke_training.py SEED checks the Dice of other seeds (benchmarks/README.md)
     Profile.SMOKE: NnunetSettings("synthetic", "msd_task01", 12, (4.0, 4.0, 4.0), 4, 4, 8, 3, (0, 1),
                                   test_time_mirroring=False),
     Profile.LAB: NnunetSettings("dataset", "msd_task01", 484, (1.0, 1.0, 1.0), 4, 100, 250, 50, (0,), train_regions=True),
