@@ -508,11 +508,17 @@ class SgnsResult:
     pairs: int  # (centre, context) pairs trained on, every epoch
     device: str
     config: SgnsConfig
+    cpu_seconds: float = 0.0  # the process's CPU time over the same span (all its threads)
 
     @property
     def words_per_second(self) -> float:
         """Return raw words per second of training time (gensim's measure)."""
         return self.raw_words / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def words_per_cpu_second(self) -> float:
+        """Return raw words per CPU second: the speed a busy, shared machine does not distort (CPU runs)."""
+        return self.raw_words / self.cpu_seconds if self.cpu_seconds > 0 else float("inf")
 
 
 def _sync(device: torch.device) -> None:
@@ -580,7 +586,7 @@ def train_sgns(
         workspace = Workspace()
         per_batch = max(1, config.batch_size // (config.window + 1))  # centres per update: about batch_size pairs
         _sync(dev)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         done_raw = 0.0
         batch_count = 0
         loss_sum = torch.zeros((), device=dev)
@@ -639,12 +645,12 @@ def train_sgns(
                     bar.update(1)
         flush(done_raw)  # the scored batches after the last full point
         _sync(dev)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         if bar is not None:
             bar.close()
     vectors = WordVectors(vocabulary.words, w_in.float().cpu().numpy(), name)
     return SgnsResult(vectors, w_out.float().cpu().numpy(), tuple(losses), tuple(seen), seconds,
-                      corpus.raw_tokens * config.epochs, n_pairs, str(dev), config)
+                      corpus.raw_tokens * config.epochs, n_pairs, str(dev), config, cpu_seconds)
 
 
 # ---------------------------------------------------------------------------------------------- gensim
@@ -700,11 +706,17 @@ class LoopTiming:
     pairs: int
     raw_words: int
     seconds: float
+    cpu_seconds: float = 0.0  # the process's CPU time over the same span
 
     @property
     def words_per_second(self) -> float:
         """Return raw words per second."""
         return self.raw_words / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def words_per_cpu_second(self) -> float:
+        """Return raw words per CPU second (what a shared machine does not distort)."""
+        return self.raw_words / self.cpu_seconds if self.cpu_seconds > 0 else float("inf")
 
     @property
     def pairs_per_second(self) -> float:
@@ -726,7 +738,7 @@ def seed_loop_sgns(sentences: Sequence[Sequence[str]], vocabulary: Vocabulary, c
     probs = noise_distribution(vocabulary.counts)
     index = vocabulary.index
     pairs = raw = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for sentence in sentences:
         raw += len(sentence)
         ids = [index[w] for w in sentence if w in index]
@@ -744,8 +756,8 @@ def seed_loop_sgns(sentences: Sequence[Sequence[str]], vocabulary: Vocabulary, c
                     w_out[n] -= lr * g * v
                 w_in[target] -= lr * grad_v
                 pairs += 1
-    seconds = time.perf_counter() - start
-    return LoopTiming(WordVectors(vocabulary.words, w_in, "seed loop"), pairs, raw, seconds)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return LoopTiming(WordVectors(vocabulary.words, w_in, "seed loop"), pairs, raw, seconds, cpu_seconds)
 
 
 # ---------------------------------------------------------------------------------------------- quality
