@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import CourseError
+from ..commands import Verb, run_command
 from .manifest import list_manifests, load_manifest
 from .store import dataset_path, dataset_present, fetch, stage, verify
 
@@ -24,55 +24,64 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
+def _list(args: argparse.Namespace) -> int:
+    print(f"{'name':<20} {'kind':<8} {'status':<11} {'size':>10}  {'licence':<22} chapters  here")
+    for name in list_manifests():
+        m = load_manifest(name)
+        chapters = ",".join(str(c) for c in m.chapters)
+        size = _size(m.total_size) if m.files else "n/a"
+        print(f"{m.name:<20} {m.kind:<8} {m.status:<11} {size:>10}  {m.licence[:22]:<22} "
+              f"{chapters:<9} {'yes' if dataset_present(m.name) else 'no'}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    for name in args.names:
+        print(f"{name}: ready in {fetch(name)}")
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    print(f"{args.name}: staged in {stage(args.name, args.folder)}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    status = 0
+    for name in args.names:
+        root = args.root if args.root is not None else dataset_path(name)
+        report = verify(name, root)
+        print(report)
+        status = status or (0 if report.ok else 1)
+    return status
+
+
+def _stage_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the manifest's name, e.g. biomedbert (see `list`)")
+    parser.add_argument("folder", type=Path, help="the folder that holds the files, e.g. a Hugging Face snapshot "
+                        "folder (links are followed) or an unpacked dataset")
+
+
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="+")
+    parser.add_argument("--root", type=Path, help="check this folder instead of COURSE_DATA_DIR/NAME")
+
+
+VERBS = [
+    Verb("list", "list every dataset and model with its size, licence and state", _list),
+    Verb("fetch", "download, verify and extract datasets into COURSE_DATA_DIR", _fetch,
+         lambda parser: parser.add_argument("names", nargs="+")),
+    Verb("stage", "copy a folder you already have (a model snapshot, an unpacked dataset) into COURSE_DATA_DIR/NAME, "
+         "verified against the manifest", _stage, _stage_arguments),
+    Verb("verify", "check a fetched or hand-placed dataset (never writes)", _verify, _verify_arguments),
+    Verb("convert", "build a derived dataset (brats_flair_seed from msd_task01)", lambda args: _convert(args.name),
+         lambda parser: parser.add_argument("name")),
+]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the data command line; return the exit status (0 ok, 1 problem, 2 usage)."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.data", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list every dataset and model with its size, licence and state")
-    p_fetch = sub.add_parser("fetch", help="download, verify and extract datasets into COURSE_DATA_DIR")
-    p_fetch.add_argument("names", nargs="+")
-    p_stage = sub.add_parser("stage", help="copy a folder you already have (a model snapshot, an unpacked dataset) "
-                             "into COURSE_DATA_DIR/NAME, verified against the manifest")
-    p_stage.add_argument("name", help="the manifest's name, e.g. biomedbert (see `list`)")
-    p_stage.add_argument("folder", type=Path, help="the folder that holds the files, e.g. a Hugging Face snapshot "
-                         "folder (links are followed) or an unpacked dataset")
-    p_verify = sub.add_parser("verify", help="check a fetched or hand-placed dataset (never writes)")
-    p_verify.add_argument("names", nargs="+")
-    p_verify.add_argument("--root", type=Path, help="check this folder instead of COURSE_DATA_DIR/NAME")
-    p_convert = sub.add_parser("convert", help="build a derived dataset (brats_flair_seed from msd_task01)")
-    p_convert.add_argument("name")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "list":
-            print(f"{'name':<20} {'kind':<8} {'status':<11} {'size':>10}  {'licence':<22} chapters  here")
-            for name in list_manifests():
-                m = load_manifest(name)
-                chapters = ",".join(str(c) for c in m.chapters)
-                size = _size(m.total_size) if m.files else "n/a"
-                print(f"{m.name:<20} {m.kind:<8} {m.status:<11} {size:>10}  {m.licence[:22]:<22} "
-                      f"{chapters:<9} {'yes' if dataset_present(m.name) else 'no'}")
-            return 0
-        if args.command == "fetch":
-            for name in args.names:
-                print(f"{name}: ready in {fetch(name)}")
-            return 0
-        if args.command == "stage":
-            print(f"{args.name}: staged in {stage(args.name, args.folder)}")
-            return 0
-        if args.command == "verify":
-            status = 0
-            for name in args.names:
-                root = args.root if args.root is not None else dataset_path(name)
-                report = verify(name, root)
-                print(report)
-                status = status or (0 if report.ok else 1)
-            return status
-        if args.command == "convert":
-            return _convert(args.name)
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 2
+    """Run the data command line; return the exit status (0 ok, 1 incomplete dataset, 2 usage or course error)."""
+    return run_command("python -m course_utils.data", __doc__ or "", VERBS, argv)
 
 
 def _convert(name: str) -> int:

@@ -254,7 +254,7 @@ def test_command_line(server, manifests, capsys):
     assert cli(["verify", "cli"]) == 1 and "INCOMPLETE" in capsys.readouterr().out
     assert cli(["fetch", "cli"]) == 0
     assert cli(["verify", "cli"]) == 0 and "complete" in capsys.readouterr().out
-    assert cli(["fetch", "nothing"]) == 1 and "No manifest 'nothing'" in capsys.readouterr().err
+    assert cli(["fetch", "nothing"]) == 2 and "No manifest 'nothing'" in capsys.readouterr().err
 
 
 def test_real_manifests_all_validate():

@@ -141,5 +141,5 @@ def test_command_line_stage(manifests, tmp_path, capsys):
     assert "tinybert: staged in" in capsys.readouterr().out
     assert cli(["verify", "tinybert"]) == 0
     (source / "config.json").write_bytes(b"{}")
-    assert cli(["stage", "tinybert", str(source)]) == 1
+    assert cli(["stage", "tinybert", str(source)]) == 2
     assert "recorded" in capsys.readouterr().err
