@@ -60,3 +60,17 @@ def test_a_malformed_record_is_named(tmp_path):
     (tmp_path / "ch99.bad.json").write_text(json.dumps({"name": "other"}), encoding="utf-8")
     with pytest.raises(RecordError, match="its 'name' is 'other'"):
         load_records(tmp_path)
+
+
+def test_keys_in_braces_and_the_short_conditions():
+    render = _renderer()
+    records = {"ch99.demo": {"name": "ch99.demo", "command": "python benchmarks/x.py", "commit": "abcdef0123",
+                             "uncommitted_changes": True, "machine": {"arch": "x86_64", "cores": 2}, "threads": 1,
+                             "load_average_start": [30.62, 1.0, 1.0], "started": "2026-12-07T05:00:00+00:00",
+                             "figures": {"develop (tuning set)": {"tfidf | vocab [tfidf+context]": {"Acc@1": 0.8475}}},
+                             "times_s": {"total": 1.0}}}
+    text = "| [[ch99.demo:figures.{develop (tuning set)}.{tfidf | vocab [tfidf+context]}.{Acc@1}:.3f]] | [[ch99.demo:@cond]] |\n"
+    assert render.render_text(text, records) == (
+        "| 0.848 | 2026-12-07, 2 cores, 1 thread, load 30.6, abcdef0+ (`ch99.demo`) |\n")
+    with pytest.raises(render.RenderError, match="has no value at"):
+        render.render_text("[[ch99.demo:figures.{develop}.{Acc@1}]]\n", records)

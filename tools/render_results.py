@@ -9,7 +9,12 @@ templates in ``benchmarks/pages/`` (same file names: ``reference_results.md`` an
   joined with ", ";
 - ``[[NAME:@run]]``: one line on how the record was made: date, machine (cores, GPU), threads, load average at
   start, commit, and the command, so every figure carries its conditions;
+- ``[[NAME:@cond]]``: the short form for a table row: date, cores, threads, load average at start, commit (the
+  command is in the page's ``@run`` line or its command column);
 - ``[[NAME:@command]]``: the command alone, in backticks.
+
+A key that holds characters other than letters, digits, ``_``, ``-`` and ``@`` is written in braces:
+``[[ch14.x:figures.{develop (tuning set)}.{tfidf | vocabulary only [tfidf]}.{Acc@1}:.3f]]``.
 
 A placeholder naming a record or a path that does not exist stops the rendering with the template's file and
 line. ``python tools/render_results.py`` writes the pages; ``--check`` writes nothing and exits 1 when a committed
@@ -30,7 +35,10 @@ sys.path.insert(0, str(ROOT))
 from course_utils.records import RESULTS_DIR, load_records  # noqa: E402
 
 TEMPLATES = ROOT / "benchmarks" / "pages"
-PLACEHOLDER = re.compile(r"\[\[([a-z0-9][a-z0-9_.-]*):(@run|@command|[A-Za-z0-9_.\-]+)(?::([^\]]*))?\]\]")
+_SEGMENT = r"(?:\{[^{}]*\}|[A-Za-z0-9_\-@]+)"
+PLACEHOLDER = re.compile(r"\[\[([a-z0-9][a-z0-9_.-]*):(@run|@cond|@command|" + _SEGMENT + r"(?:\." + _SEGMENT
+                         + r")*)(?::([^\]]*))?\]\]")
+_SPLIT = re.compile(_SEGMENT)
 BANNER = ("% Written by tools/render_results.py from {template} and the records in benchmarks/results/:\n"
           "% edit the template, then run `python tools/render_results.py`.\n")
 
@@ -41,7 +49,8 @@ class RenderError(Exception):
 
 def _lookup(record: dict[str, Any], path: str) -> Any:
     value: Any = record
-    for part in path.split("."):
+    for token in _SPLIT.findall(path):
+        part = token[1:-1] if token.startswith("{") else token
         if isinstance(value, dict) and part in value:
             value = value[part]
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
@@ -84,11 +93,29 @@ def describe_run(record: dict[str, Any]) -> str:
     return "; ".join(parts) + f"; `{record.get('command', '?')}`"
 
 
+def describe_conditions(record: dict[str, Any]) -> str:
+    """Return the short conditions of a record for a table row: date, cores, threads, load, commit."""
+    machine = record.get("machine", {})
+    parts = [str(record.get("started", "?"))[:10], f"{machine.get('cores', '?')} cores"]
+    if machine.get("gpu"):
+        parts[-1] += f", {machine['gpu']}"
+    if record.get("threads"):
+        parts.append(f"{record['threads']} thread{'s' if record['threads'] != 1 else ''}")
+    load = record.get("load_average_start") or []
+    if load:
+        parts.append(f"load {load[0]:.1f}")
+    commit = (record.get("commit") or "")[:7] or "unknown commit"
+    if record.get("uncommitted_changes"):
+        commit += "+"
+    parts.append(commit)
+    return ", ".join(parts) + f" (`{record.get('name', '?')}`)"
+
+
 def render_text(text: str, records: dict[str, dict[str, Any]], source: str = "<template>") -> str:
     """Return ``text`` with every placeholder replaced from ``records`` (raises RenderError naming the line)."""
     out_lines = []
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        def replace(match: re.Match[str]) -> str:
+        def replace(match: re.Match[str], number: int = number) -> str:
             name, path, spec = match.group(1), match.group(2), match.group(3)
             if name not in records:
                 raise RenderError(f"{source}:{number}: no record {name!r} in benchmarks/results/ (run the "
@@ -96,6 +123,8 @@ def render_text(text: str, records: dict[str, dict[str, Any]], source: str = "<t
             record = records[name]
             if path == "@run":
                 return describe_run(record)
+            if path == "@cond":
+                return describe_conditions(record)
             if path == "@command":
                 return f"`{record.get('command', '?')}`"
             try:

@@ -13,7 +13,7 @@ the 20,000 most frequent words. gensim's SGNS trains them (seconds, 2 workers); 
 implementation (chapter 9) instead. Without real data the synthetic corpus cannot give 20,000 distinct words,
 so the script stops and says so.
 
-    .venv/bin/python benchmarks/tsne_speed.py [--n 20000] [--threads 2] [--own]
+    .venv/bin/python benchmarks/ch11_tsne_speed.py [--n 20000] [--threads 2] [--own]
 
 openTSNE's automatic choice at 20,000 points is FFT-interpolated gradients with approximate (Annoy) neighbours
 (``explore.opentsne_methods``); the record says which. Writes ``benchmarks/results/ch11.tsne_speed.json``.

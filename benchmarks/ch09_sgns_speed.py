@@ -22,9 +22,9 @@ UMNSRS-rel, MayoSRS and Bio-SimLex (Spearman, with coverage). The corpus is smal
 0.7 M tokens); the published 0.65 on UMNSRS-sim came from a corpus about a thousand times larger, and nothing
 here is tuned toward it.
 
-    .venv/bin/python benchmarks/sgns_speed.py speed [--documents 5000] [--epochs 3]
-    .venv/bin/python benchmarks/sgns_speed.py gpu [--gpu-tokens 100000000]
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/sgns_speed.py real
+    .venv/bin/python benchmarks/ch09_sgns_speed.py speed [--documents 5000] [--epochs 3]
+    .venv/bin/python benchmarks/ch09_sgns_speed.py gpu [--gpu-tokens 100000000]
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch09_sgns_speed.py real
 """
 
 from __future__ import annotations

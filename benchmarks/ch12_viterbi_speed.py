@@ -5,7 +5,7 @@ same inputs; paths must be identical; the ratio of the best of ``--repeats`` tim
 the record ``benchmarks/results/ch12.viterbi_speed.json`` (``ch12.viterbi_speed_ragged`` with ``--ragged``),
 with the load average it ran at (a time taken on a busy machine says so there).
 
-    .venv/bin/python benchmarks/viterbi_speed.py            # goal: at least 5x, identical paths
+    .venv/bin/python benchmarks/ch12_viterbi_speed.py            # goal: at least 5x, identical paths
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ timed against the target), ``ours`` (co-occurrence, PPMI, randomized SVD; timed 
 settings chapter 8 uses (``max(20, k // 2)`` extra columns, ``counting.POWER_ITERATIONS`` power iterations), unless
 ``--oversamples`` / ``--power-iterations`` say otherwise. Run::
 
-    .venv/bin/python benchmarks/cooccurrence_svd.py            # the full benchmark (several minutes)
-    .venv/bin/python benchmarks/cooccurrence_svd.py --tokens 1000000 --vocab 30000   # a quick look
+    .venv/bin/python benchmarks/ch08_cooccurrence_svd.py            # the full benchmark (several minutes)
+    .venv/bin/python benchmarks/ch08_cooccurrence_svd.py --tokens 1000000 --vocab 30000   # a quick look
 
 ``--real-sweep`` measures instead how the randomized SVD's accuracy depends on its settings on real text: the PPMI
 matrix of the abstracts in ``$COURSE_REAL_DATA`` (chapter 8's lab settings: window 5, min count 5, k = 300; the
@@ -26,7 +26,7 @@ first ``--documents`` abstracts, all by default), one ``svds`` reference, then e
 (oversamples:power iterations), numpy backend, printing the worst relative error of the top half and of all k
 singular values (chapter 8's claims: 1 % and 5 %)::
 
-    COURSE_REAL_DATA=../shared/data OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cooccurrence_svd.py --real-sweep
+    COURSE_REAL_DATA=../shared/data OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ch08_cooccurrence_svd.py --real-sweep
 
 The full benchmark (without ``--skip-svds``) checks all five targets in one run and writes one record,
 ``benchmarks/results/ch08.cooccurrence_svd.json`` (``--record-name`` changes it), with the load average at the start and

@@ -2,9 +2,9 @@
 
 Run (from the repository root, real data in COURSE_REAL_DATA; CPU, scores and counts only, no abstract text):
 
-    COURSE_REAL_DATA=../shared/data OMP_NUM_THREADS=2 .venv/bin/python benchmarks/biored_relations.py [--threads 2]
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/biored_relations.py --quick   # 40 docs, 1 epoch
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/biored_relations.py --no-minilm --seeds 1 2 3
+    COURSE_REAL_DATA=../shared/data OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ch13_biored_relations.py [--threads 2]
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch13_biored_relations.py --quick   # 40 docs, 1 epoch
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch13_biored_relations.py --no-minilm --seeds 1 2 3
 
 Each run writes its record with :mod:`course_utils.records` to ``benchmarks/results/ch13.biored_relations[.VARIANT].json``
 (variant ``no_minilm`` or ``quick``): command, commit, machine, load, seeds, data sha256, figures and times. The

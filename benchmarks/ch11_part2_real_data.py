@@ -21,7 +21,7 @@ co-occurrence target).
 The published reference is word2vec trained on PubMed, about 0.65 on UMNSRS-sim (Chiu et al. 2016), from a
 corpus about a thousand times larger; nothing here is tuned toward it. Writes ``benchmarks/results/ch11.part2_real_data.json``.
 
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/part2_real_data.py [--out FILE.md] [--mlm FOLDER]
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch11_part2_real_data.py [--out FILE.md] [--mlm FOLDER]
 """
 
 from __future__ import annotations

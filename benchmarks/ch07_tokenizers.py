@@ -10,8 +10,8 @@ and repeated until 40 MB, then grouped into pseudo-abstracts of 8 sentences. The
 unique real text (not the repeats). The seed's loops, and NLTK, are slow: by default they run on a slice
 (``--baseline-mb``, ``--nltk-mb``) and are compared by throughput (MB/s). Run::
 
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/tokenizers_40mb.py
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/tokenizers_40mb.py --mb 5   # a quick look
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch07_tokenizers.py
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch07_tokenizers.py --mb 5   # a quick look
 """
 
 from __future__ import annotations

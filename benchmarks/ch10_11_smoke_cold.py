@@ -6,7 +6,7 @@ a fresh kernel with a fresh ``COURSE_WORK_DIR``; the CPU seconds are the kernel'
 it exits) plus this process's, and the load average is noted before and after, since on a shared machine the wall
 time depends on it. The record also keeps the values the notebook glued into its prose. One thread per kernel, as CI runs notebooks. Writes ``benchmarks/results/chNN.smoke_cold.json``.
 
-    .venv/bin/python benchmarks/part2_cold_times.py [10] [11] [--save-executed DIR]
+    .venv/bin/python benchmarks/ch10_11_smoke_cold.py [10] [11] [--save-executed DIR]
 """
 
 from __future__ import annotations

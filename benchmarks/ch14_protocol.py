@@ -1,7 +1,7 @@
 """Chapter 14's honest protocol: the training folds choose every knob; the chosen recipe is scored on develop once.
 
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/linking_protocol.py folds   [--threads 2] [--grid full]
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/linking_protocol.py develop [--threads 2]
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch14_protocol.py folds   [--threads 2] [--grid full]
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch14_protocol.py develop [--threads 2]
 
 ``folds``: the NCBI-disease training documents split in two (``document_folds``, seed 0: the split of every
 cross-validation benchmark of the chapter); each half in turn is the dictionary's annotated mentions and the
@@ -63,7 +63,6 @@ def _best(table: dict[str, dict]) -> str:
 
 
 def main() -> int:
-    from course_utils.ie import linking as L
     from course_utils.ie.linking_data import (
         biored_training_rows,
         document_folds,
@@ -73,6 +72,8 @@ def main() -> int:
         task_from_mentions,
     )
     from course_utils.ie.self_align import SelfAlignSettings, self_align
+
+    from course_utils.ie import linking as L
     from course_utils.records import RESULTS_DIR, start_run, write_record
     from course_utils.text.pretrained import load_encoder
 

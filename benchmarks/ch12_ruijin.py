@@ -16,7 +16,7 @@ The recipes live in ``course_utils.ie.ner_zh.RECIPES``; the train command's ``--
 model through the same function (``train_recipe``). Options such as ``--lstm-hidden`` override one field of
 the recipe, as on the command. Goal: micro-F1 >= 0.70 within 30 minutes on 2 CPU cores.
 
-    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ruijin_bilstm_crf.py --threads 2 \\
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch12_ruijin.py --threads 2 \\
         --select ruijin-run5 ruijin-run6 ruijin-run7 --seeds 1 2 3
 """
 
@@ -30,9 +30,6 @@ import time
 from pathlib import Path
 
 import torch
-
-from course_utils.ie.bio import EncodeStats, encode_document
-from course_utils.ie.brat import corpus_counts, read_folder
 from course_utils.ie.ner_zh import (
     add_recipe_arguments,
     bootstrap_micro_f1,
@@ -43,6 +40,9 @@ from course_utils.ie.ner_zh import (
     recipe_from_args,
     train_recipe,
 )
+
+from course_utils.ie.bio import EncodeStats, encode_document
+from course_utils.ie.brat import corpus_counts, read_folder
 from course_utils.records import start_run, write_record
 
 

@@ -1,7 +1,7 @@
 """Chapter 6's whole smoke workflow for one seed: train the folds, cross-validate, choose post-processing,
 predict the held-out cases with each fold and with the ensemble, and score them (Dice, HD95).
 
-Run: ``.venv/bin/python benchmarks/smoke_training.py SEED [EPOCHS ITERATIONS]`` (from the repository root).
+Run: ``.venv/bin/python benchmarks/ch06_smoke_training.py SEED [EPOCHS ITERATIONS]`` (from the repository root).
 Prints the time of each step and every score, appends one JSON line to
 ``_build/bench-smoke-training/results.jsonl`` and writes the record ``benchmarks/results/ch06.smoke_training.seedN.json``. Uses a private work folder per seed and schedule.
 """
@@ -79,5 +79,11 @@ def main(seed: int, epochs: int | None = None, iterations: int | None = None) ->
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    sys.exit(main(*args) if args else main(1234))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("seed", type=int, nargs="?", default=1234, help="seed (default 1234)")
+    parser.add_argument("schedule", type=int, nargs="*", metavar="EPOCHS ITERATIONS",
+                        help="another schedule than the smoke profile's")
+    cli = parser.parse_args()
+    sys.exit(main(cli.seed, *cli.schedule[:2]))

@@ -1,6 +1,6 @@
 """Masked-language-model fine-tuning speed with and without LoRA (chapter 10).
 
-Run: ``.venv/bin/python benchmarks/mlm_speed.py [STEPS [THREADS]]`` from the repository root. Prints one table row per
+Run: ``.venv/bin/python benchmarks/ch10_mlm_speed.py [STEPS [THREADS]]`` from the repository root. Prints one table row per
 (model, method, device): training tokens per second through HF ``Trainer`` (the chapter's ``fine_tune``), the
 trainable parameters and the AdamW state they need, and on a GPU the peak memory. Two models:
 
@@ -97,4 +97,9 @@ def main(steps: int = 20, threads: int = 2) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(*(int(a) for a in sys.argv[1:3])))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("numbers", type=int, nargs="*", metavar="STEPS THREADS",
+                        help="training steps per row and CPU threads (defaults: main's)")
+    raise SystemExit(main(*parser.parse_args().numbers[:2]))
