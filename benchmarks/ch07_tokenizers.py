@@ -24,6 +24,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 
@@ -73,19 +76,21 @@ def timed(fn, *args):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=os.environ.get("COURSE_REAL_DATA", "../shared/data"))
+    parser.add_argument("--root", type=Path, default=None,
+                        help="real-data folder (default: $COURSE_REAL_DATA, else ../shared/data)")
     parser.add_argument("--mb", type=float, default=40.0)
     parser.add_argument("--baseline-mb", type=float, default=4.0, help="slice for the seed's loops")
     parser.add_argument("--nltk-mb", type=float, default=1.0, help="slice for NLTK")
     parser.add_argument("--bpe-vocab", type=int, default=30_000)
-    parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--batch", type=int, default=1000, help="texts per batch call")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    common.add_common(parser, threads=None, seed=1234, out=True)
     args = parser.parse_args(argv)
+    run = common.begin("ch07.tokenizers_40mb", args)
 
     from course_utils.text import tokenizers as T
 
-    root = Path(args.root)
+    root = args.root or common.data_root()
     if not root.is_dir():
         print(f"No real data at {root}: set COURSE_REAL_DATA to a folder like ../shared/data.", file=sys.stderr)
         return 2
@@ -159,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                "baseline_mb": base_mb, "bpe_ignore_merges_identical": same, "tracks": rows, "load_average": os.getloadavg()[0]}
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
+    common.finish(run, {**figures, "verdict": verdict}, data={"real_data": root}, out=args.out)
     return 0 if verdict == "PASS" else 1
 
 

@@ -29,6 +29,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+from course_utils.ie.linking_data import (  # noqa: E402
+    biored_training_rows,
+    cited_omim_ids,
+    document_folds,
+    expand_abbreviations,
+    expanded_mentions,
+    extended_training_rows,
+    ncbi_task,
+    normalize_name,
+    read_disease_vocab,
+    read_ncbi_disease,
+    schwartz_hearst,
+    task_from_mentions,
+)
 
 
 # --- context-crossval ---
@@ -36,7 +50,6 @@ class _CachedDense:
     """A dense linker's ``scores`` from vectors embedded once for both folds (the grid re-scores many times)."""
 
     def __init__(self, vocabulary, vectors: np.ndarray, row_of: dict[str, int]) -> None:
-        from course_utils.ie.linking_data import normalize_name
 
         self.vocabulary, self.vectors, self.row_of, self._key = vocabulary, vectors, row_of, normalize_name
         self.names = vectors[[row_of[normalize_name(n)] for n in vocabulary.names]]
@@ -58,6 +71,14 @@ def _acc1(linker, fold: tuple, prior: float | None = None, *, documents: bool = 
     variants = doc_exp if documents else exp
     ranking = context.rank(raw, k=1, variants=variants, cited=cited if citation else None)
     return L.accuracy_at_k(ranking.ids, gold, 1)
+
+
+def _training_folds(root: Path, seed: int):
+    """Return the vocabulary, the training and develop abstracts, and the two folds of the training documents."""
+    vocab = read_disease_vocab(root / "disease_vocab")
+    texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
+    develop_texts, _, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
+    return vocab, texts, develop_texts, document_folds(texts, train, seed)
 
 
 def _fold_trained(args: argparse.Namespace, fold: int, encoder, seconds: float, results: dict) -> None:
@@ -168,14 +189,6 @@ def _arguments_margin(parser: argparse.ArgumentParser) -> None:
 
 def _run_ncbi(args: argparse.Namespace) -> int:
     """The `ncbi` subcommand."""
-    from course_utils.ie.linking_data import (
-        biored_training_rows,
-        expanded_mentions,
-        extended_training_rows,
-        ncbi_task,
-        read_disease_vocab,
-        read_ncbi_disease,
-    )
     from course_utils.ie.self_align import (
         CandidateSettings,
         SelfAlignSettings,
@@ -287,16 +300,6 @@ def _run_ncbi(args: argparse.Namespace) -> int:
 
 def _run_context_crossval(args: argparse.Namespace) -> int:
     """The `context-crossval` subcommand."""
-    from course_utils.ie.linking_data import (
-        cited_omim_ids,
-        document_folds,
-        expand_abbreviations,
-        expanded_mentions,
-        normalize_name,
-        read_disease_vocab,
-        read_ncbi_disease,
-        schwartz_hearst,
-    )
 
     from course_utils.ie import linking as L
     from course_utils.text.pretrained import embed_texts, load_encoder
@@ -358,26 +361,14 @@ def _run_context_crossval(args: argparse.Namespace) -> int:
 
 def _run_recipe_crossval(args: argparse.Namespace) -> int:
     """The `recipe-crossval` subcommand."""
-    from course_utils.ie.linking_data import (
-        biored_training_rows,
-        document_folds,
-        extended_training_rows,
-        read_disease_vocab,
-        read_ncbi_disease,
-        task_from_mentions,
-    )
     from course_utils.ie.self_align import SelfAlignSettings, average_weights, self_align
 
     from course_utils.ie import linking as L
     from course_utils.text.pretrained import load_encoder
 
     run = common.begin("ch14.recipe_crossval", args)
-    root = common.data_root()
-    t0 = time.perf_counter()
-    vocab = read_disease_vocab(root / "disease_vocab")
-    texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
-    develop_texts, _, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
-    folds = document_folds(texts, train, args.seed)
+    root, t0 = common.data_root(), time.perf_counter()
+    vocab, texts, develop_texts, folds = _training_folds(root, args.seed)
     results: dict[str, dict[str, float]] = {}
 
     def record(fold: int, label: str, linker, task) -> None:
@@ -430,7 +421,6 @@ def _run_recipe_crossval(args: argparse.Namespace) -> int:
 
 def _run_seen_unseen(args: argparse.Namespace) -> int:
     """The `seen-unseen` subcommand."""
-    from course_utils.ie.linking_data import ncbi_task, normalize_name, read_ncbi_disease
 
     from course_utils.ie import linking as L
     from course_utils.text.pretrained import load_encoder
@@ -473,14 +463,6 @@ def _run_seen_unseen(args: argparse.Namespace) -> int:
 
 def _run_candidate_crossval(args: argparse.Namespace) -> int:
     """The `candidate-crossval` subcommand."""
-    from course_utils.ie.linking_data import (
-        biored_training_rows,
-        document_folds,
-        expanded_mentions,
-        read_disease_vocab,
-        read_ncbi_disease,
-        task_from_mentions,
-    )
     from course_utils.ie.self_align import CandidateSettings, candidate_align
 
     from course_utils.ie import linking as L
@@ -491,12 +473,8 @@ def _run_candidate_crossval(args: argparse.Namespace) -> int:
         if not (args.fold_encoders / f"fold-{fold}" / "config.json").is_file():
             raise SystemExit(f"{args.fold_encoders / f'fold-{fold}'}: no saved encoder there. Run "
                              "ch14_linking.py recipe-crossval --save FOLDER first.")
-    root = common.data_root()
-    t0 = time.perf_counter()
-    vocab = read_disease_vocab(root / "disease_vocab")
-    texts, train, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBItrainset.txt")
-    develop_texts, _, _ = read_ncbi_disease(root / "ncbi_disease" / "NCBIdevelopset.txt")
-    folds = document_folds(texts, train, args.seed)
+    root, t0 = common.data_root(), time.perf_counter()
+    vocab, texts, develop_texts, folds = _training_folds(root, args.seed)
     results: dict[str, dict[str, float]] = {}
     for fold in (0, 1):
         listed, queries = folds[fold]
@@ -532,13 +510,6 @@ def _run_candidate_crossval(args: argparse.Namespace) -> int:
 
 def _run_rerank(args: argparse.Namespace) -> int:
     """The `rerank` subcommand."""
-    from course_utils.ie.linking_data import (
-        document_folds,
-        ncbi_task,
-        read_disease_vocab,
-        read_ncbi_disease,
-        task_from_mentions,
-    )
     from course_utils.ie.rerank import CandidateReranker, candidate_features
 
     from course_utils.ie import linking as L
@@ -629,13 +600,6 @@ def _run_rerank(args: argparse.Namespace) -> int:
 
 def _run_margin(args: argparse.Namespace) -> int:
     """The `margin` subcommand."""
-    from course_utils.ie.linking_data import (
-        document_folds,
-        ncbi_task,
-        read_disease_vocab,
-        read_ncbi_disease,
-        task_from_mentions,
-    )
 
     from course_utils.ie import linking as L
     from course_utils.text.pretrained import load_encoder

@@ -37,12 +37,13 @@ import argparse
 import dataclasses
 import itertools
 import json
-import os
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 import numpy as np
-import torch
 
 DATA = ("ncbi", "ncbi+biored", "ncbi+biored+expanded")
 GRIDS = {
@@ -74,7 +75,7 @@ def main() -> int:
     from course_utils.ie.self_align import SelfAlignSettings, self_align
 
     from course_utils.ie import linking as L
-    from course_utils.records import RESULTS_DIR, start_run, write_record
+    from course_utils.records import RESULTS_DIR
     from course_utils.text.pretrained import load_encoder
 
     parser = argparse.ArgumentParser()
@@ -82,16 +83,13 @@ def main() -> int:
     parser.add_argument("--grid", choices=tuple(GRIDS), default="small")
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 3, 5], help="epochs reported (candidates)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="develop stage")
     parser.add_argument("--n-boot", type=int, default=2000)
-    parser.add_argument("--device", default="cpu")
+    common.add_common(parser, threads=2, seeds=[1, 2, 3], device=True, seed_help="develop stage: one run per seed")
     parser.add_argument("--dry-run", type=Path, default=None, metavar="FOLDER",
                         help="check the whole path in minutes: 150 vocabulary names, 16 training and 4 develop "
                              "abstracts, 50 BioRED rows, 2 steps an epoch; records go to FOLDER, not benchmarks/results")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    root = Path(os.environ.get("COURSE_REAL_DATA", "../shared/data"))
+    root = common.data_root()
     ncbi = root / "ncbi_disease"
     vocab = read_disease_vocab(root / "disease_vocab")
     dry = args.dry_run is not None
@@ -130,9 +128,8 @@ def main() -> int:
 
     if args.stage == "folds":
         grid = GRIDS[args.grid]
-        run_info = start_run("ch14.protocol_folds", seeds=[1234], threads=args.threads,
-                             settings={"grid": {k: list(v) for k, v in grid.items()}, "epochs": args.epochs,
-                                       "weights": list(WEIGHTS), "batch_size": args.batch_size})
+        run_info = common.begin("ch14.protocol_folds", args, seeds=[1234],
+                                settings={"grid": {k: list(v) for k, v in grid.items()}, "weights": list(WEIGHTS)})
         texts, train, _ = read(ncbi / "NCBItrainset.txt", 16)
         folds = document_folds(texts, train, 0)
         hits: dict[str, list[np.ndarray]] = {}
@@ -186,18 +183,17 @@ def main() -> int:
         baselines = {k: v for k, v in table.items() if json.loads(k).get("baseline") and json.loads(k)["data"] == data}
         baseline = _best(baselines)
         margin = L.document_bootstrap_margin(pooled[baseline], pooled[chosen], documents, n_boot=args.n_boot)
-        path = write_record(run_info, figures={"candidates": table, "chosen": json.loads(chosen),
-                                               "chosen_baseline": json.loads(baseline),
-                                               "margin": dataclasses.asdict(margin)},
-                            data=data_files, results_dir=results_dir)
+        path = common.finish(run_info, {"candidates": table, "chosen": json.loads(chosen),
+                                        "chosen_baseline": json.loads(baseline), "margin": dataclasses.asdict(margin)},
+                             data=data_files, out=results_dir)
         print(f"chosen {chosen} {methods[chosen]['acc1']:.3f}; baseline {baseline} {baselines[baseline]['acc1']:.3f};"
               f" margin {margin.margin:+.3f} [{margin.low:+.3f}, {margin.high:+.3f}]; written {path}")
         return 0
 
     record = json.loads((results_dir / "ch14.protocol_folds.json").read_text())
     chosen, baseline = record["figures"]["chosen"], record["figures"]["chosen_baseline"]
-    run_info = start_run("ch14.protocol_develop", seeds=args.seeds, threads=args.threads,
-                         settings={"chosen": chosen, "chosen_baseline": baseline, "folds_commit": record["commit"]})
+    run_info = common.begin("ch14.protocol_develop", args,
+                            settings={"chosen": chosen, "chosen_baseline": baseline, "folds_commit": record["commit"]})
     texts, train, _ = read(ncbi / "NCBItrainset.txt", 16)
     dev_texts, dev, _ = read(ncbi / "NCBIdevelopset.txt", 4)
     task = task_from_mentions(texts, train, dev_texts, dev, vocab, name="NCBI-disease develop",
@@ -230,13 +226,13 @@ def main() -> int:
         print(f"seed {seed}: Acc@1 {got.mean():.3f}, margin {m.margin:+.3f} [{m.low:+.3f}, {m.high:+.3f}]", flush=True)
     accs = np.array([v["acc1"] for v in per_seed.values()])
     margins = np.array([v["margin"] for v in per_seed.values()])
-    path = write_record(run_info, figures={
+    path = common.finish(run_info, {
         "develop_acc1": {"mean": float(accs.mean()), "sd": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0},
         "baseline_acc1": float(base_hits.mean()),
         "margin": {"mean": float(margins.mean()), "sd": float(margins.std(ddof=1)) if len(margins) > 1 else 0.0},
         "per_seed": per_seed, "n_mentions": len(dev), "n_documents": len(set(documents)),
         "ncbi_test_pmids_held_out": len(held.test) if held else None}, data=data_files,
-        times={"training and scoring": time.perf_counter() - start}, results_dir=results_dir)
+        times={"training and scoring": time.perf_counter() - start}, out=results_dir)
     print(f"written {path}")
     return 0
 
