@@ -14,12 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+from common import start_run, write_record
+
 from course_utils.imaging import nnunet_eval as ne
 from course_utils.imaging import nnunet_infer as ni
 from course_utils.imaging import nnunet_train as nt
 from course_utils.imaging.pipeline import prepare_nnunet
 from course_utils.profiles import chapter_settings
-from course_utils.records import start_run, write_record
 
 
 def main(seed: int, epochs: int | None = None, iterations: int | None = None) -> int:

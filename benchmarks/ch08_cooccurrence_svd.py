@@ -45,6 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import common  # benchmarks/common.py: the script's own folder is on sys.path
 import numpy as np
 
 from course_utils.text.counting import POWER_ITERATIONS
@@ -181,7 +182,7 @@ def main() -> None:
     parser.add_argument("--settings", default="20:3,150:4,150:5,150:6",
                         help="--real-sweep: oversamples:power-iterations pairs, comma-separated")
     parser.add_argument("--backend", default="torch", choices=["torch", "numpy"])
-    parser.add_argument("--seed", type=int, default=1234)
+    common.add_common(parser, threads=None, seed=1234)
     parser.add_argument("--skip-svds", action="store_true", help="skip scipy's svds (no ratio, no accuracy)")
     parser.add_argument("--workdir", help="keep the corpus, PPMI matrix and svds's singular values in this folder and "
                         "reuse svds's result on a later run with the same corpus and k (its time is then the stored one)")
@@ -199,7 +200,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     argv = [a for a in sys.argv[1:]]
-    from course_utils.records import start_run, write_record
+    from common import start_run, write_record
 
     threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
     run = start_run(args.record_name, seeds=[args.seed], threads=threads,

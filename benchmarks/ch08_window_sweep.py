@@ -34,8 +34,9 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=None, help="the first N abstracts only (a quick look)")
     args = parser.parse_args()
 
+    from common import start_run, write_record
+
     from course_utils.profiles import chapter_settings
-    from course_utils.records import start_run, write_record
     from course_utils.text.counting import count_vectors
     from course_utils.text.evaluate import bootstrap_interval, read_word_classes
     from course_utils.text.readers import read_similarity_set, real_abstracts, similarity_sets

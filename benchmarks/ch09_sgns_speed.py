@@ -37,6 +37,7 @@ import sys
 import time
 from pathlib import Path
 
+import common  # benchmarks/common.py: the script's own folder is on sys.path
 import numpy as np
 import torch
 
@@ -63,7 +64,8 @@ def _course_run(sentences, vocabulary, config, threads):
 def speed(documents: int, epochs: int, thread_counts: tuple[int, ...] = (1, 2), batch_size: int = 6144,
           quality_documents: int = 800, quality_seeds: tuple[int, ...] = (1234, 7, 99)) -> None:
     """CPU: own SGNS (windowed negatives; fresh negatives per pair) against gensim, then quality on a harder task."""
-    from course_utils.records import start_run, write_record
+    from common import start_run, write_record
+
     from course_utils.text import sgns as S
     from course_utils.text.corpus import synthetic_corpus
 
@@ -237,7 +239,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--gpu-tokens", type=int, default=100_000_000)
-    parser.add_argument("--threads", type=int, default=1, help="real mode: torch threads and gensim workers")
+    common.add_common(parser, threads=1)
     parser.add_argument("--batch-size", type=int, default=6144,
                         help="speed mode: pairs per update of the course's SGNS (6144: 1,024 whole windows of reach 5)")
     parser.add_argument("--thread-counts", default="1,2", help="speed mode: torch threads / gensim workers to run")

@@ -49,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import nbformat
+    from common import start_run, write_record
     from nbclient import NotebookClient
-
-    from course_utils.records import start_run, write_record
 
     os.environ.update(COURSE_PROFILE="smoke", COURSE_STATIC_FIGURES="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     for chapter in args.chapters:

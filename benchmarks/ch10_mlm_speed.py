@@ -32,10 +32,10 @@ os.environ.setdefault("COURSE_PROFILE", "smoke")
 def main(steps: int = 20, threads: int = 2) -> int:
     """Measure and print the table; return the exit status."""
     import torch
+    from common import start_run, write_record
     from transformers import BertForMaskedLM
 
     from course_utils.profiles import chapter_settings
-    from course_utils.records import start_run, write_record
     from course_utils.text import mlm
 
     settings = chapter_settings(10, "smoke")

@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import common  # benchmarks/common.py: the script's own folder is on sys.path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,15 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlm-documents", type=int, default=120,
                         help="real abstracts to adapt the small BERT to (80 %% train, 20 %% held out); 0: no MLM row")
     parser.add_argument("--n-boot", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    common.add_common(parser, threads=2, seed=0)
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(args.threads)
+    from common import start_run, write_record
+
     from course_utils.profiles import chapter_settings
-    from course_utils.records import start_run, write_record
     from course_utils.text import evaluate as E
     from course_utils.text import explore as X
     from course_utils.text import sgns

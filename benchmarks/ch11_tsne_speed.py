@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import common  # benchmarks/common.py: the script's own folder is on sys.path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,12 +74,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--dim", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2)
+    common.add_common(parser, threads=2)
     parser.add_argument("--own", action="store_true", help="train the vectors with the course's SGNS (chapter 9)")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args()
 
-    from course_utils.records import start_run, write_record
+    from common import start_run, write_record
+
     from course_utils.text.explore import knn_recall, opentsne_methods, run_tsne
 
     run = start_run("ch11.tsne_speed", seeds=[1234], threads=args.threads,

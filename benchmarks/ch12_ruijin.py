@@ -29,7 +29,9 @@ import statistics
 import time
 from pathlib import Path
 
+import common  # benchmarks/common.py: the script's own folder is on sys.path
 import torch
+from common import start_run, write_record
 from course_utils.ie.ner_zh import (
     add_recipe_arguments,
     bootstrap_micro_f1,
@@ -43,16 +45,14 @@ from course_utils.ie.ner_zh import (
 
 from course_utils.ie.bio import EncodeStats, encode_document
 from course_utils.ie.brat import corpus_counts, read_folder
-from course_utils.records import start_run, write_record
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the benchmark's parser (the recipe options are the train command's own)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="Ruijin folder (default: $COURSE_REAL_DATA/ruijin_diabetes)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3],
-                        help="one training run per seed on test (at least 3 for a reported figure)")
+    common.add_common(parser, threads=2, seeds=[1, 2, 3],
+                      seed_help="one training run per seed on test (at least 3 for a reported figure)")
     parser.add_argument("--select", nargs="+", default=None, metavar="RECIPE",
                         help="candidate recipes: each trained once (first seed) and scored on the validation "
                              "documents; the best goes on to test")

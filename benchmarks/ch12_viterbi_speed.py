@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import time
 
+import common  # benchmarks/common.py: the script's own folder is on sys.path
 import torch
+from common import start_run, write_record
 from torchcrf import CRF
 
 from course_utils.ie.crf import batched_viterbi, crf_parameters
-from course_utils.records import start_run, write_record
 
 
 def _best_time(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--tags", type=int, default=31)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
+    common.add_common(parser, threads=1)
     parser.add_argument("--ragged", action="store_true", help="random sequence lengths instead of full ones")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()

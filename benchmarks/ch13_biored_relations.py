@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import common  # benchmarks/common.py: the script's own folder is on sys.path
 import torch
 
 PUBLISHED_NER_F1 = 0.893  # BioRED paper (Luo et al. 2022), NER with PubMedBERT, its test split
@@ -103,15 +104,15 @@ def _mean_sd(values: Sequence[float | None]) -> dict[str, Any]:
 
 def main() -> int:
     """Print the markdown table and write the benchmark record (benchmarks/results/ch13.biored_relations*.json)."""
+    from common import start_run, write_record
+
     from course_utils.ie import biored_explore as E
     from course_utils.ie import ner_biored as N
     from course_utils.ie.biored import TypePairRule, labelled_pairs, read_pubtator
     from course_utils.ie.relations import documents_with_relations, predict_relations, train_relations
-    from course_utils.records import start_run, write_record
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="cpu (the benchmark's setting) or cuda")
+    common.add_common(parser, threads=2, device=True)
     parser.add_argument("--train-docs", type=int, default=None, help="first N training abstracts (default all 400)")
     parser.add_argument("--dev-docs", type=int, default=None, help="first N Dev abstracts (default all 100)")
     parser.add_argument("--ner-epochs", type=int, default=3)
@@ -124,8 +125,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="40 train / 20 Dev abstracts, 1 epoch each: timing")
     parser.add_argument("--no-minilm", action="store_true", help="skip both MiniLM models (minutes instead of an hour "
                         "on a CPU): predicted entities come from the dictionary tagger")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1234], help="one training run of each neural "
-                        "model per seed (the DESIGN's protocol: at least 3)")
+    common.add_common(parser, threads=None, seeds=[1234],
+                      seed_help="one training run of each neural model per seed (the DESIGN's protocol: at least 3)")
     args = parser.parse_args()
     if args.quick:
         args.train_docs = args.train_docs or 40

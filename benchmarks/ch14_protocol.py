@@ -64,6 +64,7 @@ def _best(table: dict[str, dict]) -> str:
 
 
 def main() -> int:
+    from common import RESULTS_DIR
     from course_utils.ie.linking_data import (
         biored_training_rows,
         document_folds,
@@ -75,7 +76,6 @@ def main() -> int:
     from course_utils.ie.self_align import SelfAlignSettings, self_align
 
     from course_utils.ie import linking as L
-    from course_utils.records import RESULTS_DIR
     from course_utils.text.pretrained import load_encoder
 
     parser = argparse.ArgumentParser()

@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_common", "begin", "cpu_seconds", "data_root", "finish"]
+from course_utils.records import RESULTS_DIR, start_run, write_record  # the one record writer
+
+__all__ = ["RESULTS_DIR", "add_common", "begin", "cpu_seconds", "data_root", "finish", "start_run", "write_record"]
 
 
 def data_root() -> Path:
@@ -56,8 +58,6 @@ def add_common(parser: argparse.ArgumentParser, *, threads: int | None = 2, seed
 def begin(name: str, args: argparse.Namespace, *, seeds: Sequence[int] | None = None,
           settings: Mapping[str, Any] | None = None):
     """Set the torch threads from ``args`` and return the run's ``RunInfo`` (load, clock, command)."""
-    from course_utils.records import start_run
-
     threads = getattr(args, "threads", None)
     if threads:
         import torch
@@ -72,8 +72,6 @@ def begin(name: str, args: argparse.Namespace, *, seeds: Sequence[int] | None = 
 def finish(run, figures: Mapping[str, Any], *, data: Mapping[str, Any] = (), times: Mapping[str, float] | None = None,
            notes: str = "", out: Path | None = None) -> Path:
     """Write the run's record (into ``out`` when given) through ``course_utils.records``; print and return its path."""
-    from course_utils.records import write_record
-
     path = write_record(run, figures=figures, data=data, times=times, notes=notes, results_dir=out)
     print(f"record: {path}", flush=True)
     return path

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", action="store_true", help="keep the earlier record's other notebooks")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds a cell may run (default 1800)")
     args = parser.parse_args(argv)
-    from course_utils.records import RESULTS_DIR, start_run, write_record
+    from common import RESULTS_DIR, start_run, write_record
 
     paths = [p.resolve() for p in args.notebooks] or sorted(
         p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
