@@ -98,9 +98,9 @@ def test_shards_cover_the_batch_once() -> None:
 
 
 def test_torchrun_command_quotes_its_arguments() -> None:
-    command = torchrun_command("course_utils.ie.ner_zh", "train", ["--data", "my data/ruijin", "--out", "model"],
+    command = torchrun_command("course_utils.ie.ner.tagger", "train", ["--data", "my data/ruijin", "--out", "model"],
                                gpus=4)
-    assert command == ("torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner_zh train "
+    assert command == ("torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner.tagger train "
                        "--data 'my data/ruijin' --out model")
 
 

@@ -16,7 +16,7 @@ from course_utils.ie.bio import (
 )
 from course_utils.ie.brat import BratDocument, Entity
 from course_utils.ie.linebreaks import remove_line_breaks, to_clean_spans, to_original_spans
-from course_utils.ie.synthetic_zh import synthetic_documents
+from course_utils.ie.ner.synthetic import synthetic_documents
 
 
 def test_tag_set_has_31_tags() -> None:

@@ -236,7 +236,7 @@ def test_overlap_counts() -> None:
 
 
 def test_biored_disease_rows_for_linking_keep_single_id_diseases_and_skip_excluded_documents(tmp_path: Path) -> None:
-    from course_utils.ie.linking_data import biored_disease_rows
+    from course_utils.ie.linking.data import biored_disease_rows
 
     path = _write(tmp_path, GOOD)
     rows = biored_disease_rows([path])

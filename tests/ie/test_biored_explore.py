@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course_utils.ie import biored_explore as E
 from course_utils.ie.biored import NO_RELATION, BioDocument, EntityMention, Relation, labelled_pairs
+from course_utils.ie.relations import explore as E
 
 matplotlib.use("Agg")
 
@@ -217,7 +217,7 @@ def test_chapter_data_per_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_smoke_ner_settings_are_the_modules_smoke_training() -> None:
-    from course_utils.ie.ner_biored import SMOKE_TRAINING
+    from course_utils.ie.relations.ner import SMOKE_TRAINING
     from course_utils.profiles import chapter_settings
 
     s = chapter_settings(13, "smoke")
@@ -254,8 +254,8 @@ def test_biored_figures_the_chapter_states(real_data: Path) -> None:
 def test_gold_tags_of_biored_dev_decode_back_through_windows(real_data: Path) -> None:
     """Chapter 13's check of the NER offsets on BioRED Dev: 3,527 of 3,533 mentions come back exactly (six end
     inside a word and are widened to whole words)."""
-    from course_utils.ie import ner_biored as N
     from course_utils.ie.biored import read_pubtator
+    from course_utils.ie.relations import ner as N
     from course_utils.text.pretrained import load_tokenizer
 
     path = real_data / "biored" / "Dev.PubTator"

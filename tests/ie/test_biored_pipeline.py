@@ -19,7 +19,7 @@ from course_utils.ie.biored import (
     read_pubtator,
     write_pubtator,
 )
-from course_utils.ie.biored_pipeline import (
+from course_utils.ie.relations.pipeline import (
     PipelineError,
     PipelineSettings,
     load_pipeline,
@@ -31,7 +31,7 @@ from course_utils.ie.biored_pipeline import (
     score_files,
     train_pipeline,
 )
-from course_utils.ie.synthetic_biored import synthetic_biored
+from course_utils.ie.relations.synthetic import synthetic_biored
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_missing_model_dir(split, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["predict", "--model-dir", str(tmp_path / "nowhere"), "--input", str(gold),
                  "--out", str(tmp_path / "p.PubTator")]) == 2
     err = capsys.readouterr().err
-    assert "no trained pipeline in" in err and "nowhere" in err and "biored_pipeline train" in err
+    assert "no trained pipeline in" in err and "nowhere" in err and "relations.pipeline train" in err
     assert not (tmp_path / "p.PubTator").exists()
     with pytest.raises(PipelineError):
         load_pipeline(tmp_path)
@@ -216,7 +216,7 @@ def test_train_command_under_torchrun_on_two_processes(split, tmp_path: Path) ->
     test = write_pubtator(split.test, tmp_path / "test.PubTator")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_DEVICE": "cpu"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "course_utils.ie.biored_pipeline", "train", "--train", str(train), "--out",
+                           "-m", "course_utils.ie.relations.pipeline", "train", "--train", str(train), "--out",
                            str(tmp_path / "model"), "--ner", "dictionary", "--relation-model", "lstm",
                            "--relation-epochs", "2"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -231,7 +231,7 @@ def test_train_command_under_torchrun_on_two_processes(split, tmp_path: Path) ->
 
 def test_train_command_passes_the_ner_encoder_and_batch_sizes(split, tmp_path: Path, monkeypatch) -> None:
     """--ner-model reaches the NER model (lab: the manifest name biomedbert), batch sizes and the device too."""
-    import course_utils.ie.biored_pipeline as bp
+    import course_utils.ie.relations.pipeline as bp
 
     seen = {}
 

@@ -90,7 +90,7 @@ def test_what_known_pair_accuracy_hides_on_biored_dev(biored) -> None:
 
 def test_part_of_no_relation_is_structural(biored) -> None:
     """A quarter of BioRED's candidate pairs lie in entity-type pairs that no Train relation ever joins."""
-    from course_utils.ie.biored_explore import annotated_type_pairs, pair_structure
+    from course_utils.ie.relations.explore import annotated_type_pairs, pair_structure
 
     train, dev = biored
     annotated = annotated_type_pairs(train.documents)

@@ -164,7 +164,7 @@ def test_fetch_and_stage_write_the_marker_for_a_manifest_marked_not_redistributa
 
     from course_utils.data import fetch, stage
     from course_utils.data.manifest import load_manifest
-    from course_utils.ie.synthetic_zh import synthetic_documents, write_synthetic_folder
+    from course_utils.ie.ner.synthetic import synthetic_documents, write_synthetic_folder
 
     manifest = load_manifest("ruijin_diabetes")
     assert manifest.redistributable is False
@@ -187,7 +187,7 @@ def test_fetch_and_stage_write_the_marker_for_a_manifest_marked_not_redistributa
 
 
 def test_leaked_text_finds_a_corpus_window_in_a_page_and_returns_counts_only(tmp_path: Path) -> None:
-    from course_utils.ie.synthetic_zh import synthetic_documents, write_synthetic_folder
+    from course_utils.ie.ner.synthetic import synthetic_documents, write_synthetic_folder
 
     corpus = read_folder(write_synthetic_folder(tmp_path / "c", synthetic_documents(2, seed=3)))
     text = corpus.documents[0].text

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.ie import biored_pipeline, ner_biored, relations
 from course_utils.ie.biored import write_pubtator
-from course_utils.ie.synthetic_biored import synthetic_biored
+from course_utils.ie.relations import models as relations
+from course_utils.ie.relations import ner as ner_biored
+from course_utils.ie.relations import pipeline as biored_pipeline
+from course_utils.ie.relations.synthetic import synthetic_biored
 
 GOOD = "good.PubTator"
 

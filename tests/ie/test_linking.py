@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils.ie import linking as L
-from course_utils.ie.linking_data import (
+from course_utils.ie.linking import linkers as L
+from course_utils.ie.linking.data import (
     LinkingDataError,
     Vocabulary,
     cited_omim_ids,
@@ -309,7 +309,7 @@ def test_command_errors_are_clear(tmp_path, capsys):
 
 
 def test_linking_task_of_the_smoke_profile():
-    from course_utils.ie.linking_data import linking_task
+    from course_utils.ie.linking.data import linking_task
     from course_utils.profiles import chapter_settings
 
     task = linking_task(chapter_settings(14, "smoke"))
@@ -351,7 +351,7 @@ def test_synonym_auc_has_known_answers():
 
 
 def test_document_folds_split_by_document_and_swap():
-    from course_utils.ie.linking_data import Mention
+    from course_utils.ie.linking.data import Mention
 
     docs = [f"doc{i}" for i in range(7)]  # doc6 has no mention: it still counts when the documents are halved
     mentions = [Mention(d, 0, 1, f"m{i}", "Disease", ("D1",), "D1", False) for i, d in enumerate(docs[:6] * 2)]
@@ -400,7 +400,7 @@ def test_dense_linker_scores_with_the_pooling_it_is_given():
 
 
 def test_link_command_with_pooling_and_its_errors(tmp_path, capsys):
-    from course_utils.ie.self_align import save_encoder
+    from course_utils.ie.linking.self_align import save_encoder
     from course_utils.text.pretrained import load_encoder
 
     dictionary = tmp_path / "dict.tsv"

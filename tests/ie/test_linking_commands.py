@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.ie import linking as L
-from course_utils.ie.linking_data import Vocabulary, read_ncbi_disease, task_from_mentions
+from course_utils.ie.linking import linkers as L
+from course_utils.ie.linking.data import Vocabulary, read_ncbi_disease, task_from_mentions
 
 DICT = "D001943\tBreast Neoplasms\nD051437\tKidney Failure\nD003327\tcoronary heart disease\nC000001\tCHD syndrome\n"
 PUBTATOR = ("7|t|Coronary heart disease (CHD) and kidney failure.\n7|a|CHD was common (OMIM 114480).\n"

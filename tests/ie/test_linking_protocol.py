@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.ie.linking_data import LinkingDataError, biored_training_rows, held_out_documents
+from course_utils.ie.linking.data import LinkingDataError, biored_training_rows, held_out_documents
 
 
 def _doc(pmid: str, disease: str, mesh: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.ie.biored import BioDocument, EntityMention, read_pubtator, write_pubtator
-from course_utils.ie.ner_biored import (
+from course_utils.ie.relations.ner import (
     SMOKE_TRAINING,
     DictionaryTagger,
     IdDictionary,
@@ -27,7 +27,7 @@ from course_utils.ie.ner_biored import (
     train_ner,
     unseen_entity_scores,
 )
-from course_utils.ie.synthetic_biored import synthetic_biored
+from course_utils.ie.relations.synthetic import synthetic_biored
 from course_utils.text.pretrained import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,7 +257,7 @@ def test_save_and_load_give_identical_predictions(smoke, tmp_path: Path) -> None
     assert loaded.ids == model.ids and loaded.settings["freeze_layers"] == SMOKE_TRAINING["freeze_layers"]
     assert predict_mentions(loaded, split.test) == predicted
     (folder / "model.safetensors").unlink()
-    with pytest.raises(NerBioredError, match=r"incomplete: model\.safetensors missing.*ner_biored train"):
+    with pytest.raises(NerBioredError, match=r"incomplete: model\.safetensors missing.*relations.ner train"):
         load_ner(folder)
     with pytest.raises(NerBioredError, match=r"nowhere does not exist"):
         load_ner(tmp_path / "nowhere")
@@ -310,11 +310,11 @@ def test_commands_train_predict_score(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_a_missing_model_folder_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     test_file = write_pubtator(synthetic_biored(1, 1, seed=5).test, tmp_path / "test.PubTator")
-    result = subprocess.run([sys.executable, "-m", "course_utils.ie.ner_biored", "predict", "--model-dir",
+    result = subprocess.run([sys.executable, "-m", "course_utils.ie.relations.ner", "predict", "--model-dir",
                              str(tmp_path / "no_model"), "--input", str(test_file), "--out", str(tmp_path / "o")],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2
-    assert "no_model does not exist" in result.stderr and "ner_biored train --train FILE" in result.stderr
+    assert "no_model does not exist" in result.stderr and "relations.ner train --train FILE" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -395,7 +395,7 @@ def test_ner_one_step_on_two_processes_equals_one_step_with_their_windows_togeth
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_DEVICE": "cpu",
            "COURSE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
     # 8 short abstracts, one window of at most 512 pieces each: one global batch of 8 windows, one step
-    common = ["-m", "course_utils.ie.ner_biored", "train", "--train", str(docs), "--model", "biomedbert",
+    common = ["-m", "course_utils.ie.relations.ner", "train", "--train", str(docs), "--model", "biomedbert",
               "--epochs", "1", "--batch-size", "8", "--max-length", "512", "--seed", "3", "--quiet"]
     outs = {}
     for name, launcher in (("two", [sys.executable, "-m", "torch.distributed.run", "--standalone",

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from course_utils.ie.brat import read_folder
-from course_utils.ie.ner_zh import (
+from course_utils.ie.ner.synthetic import synthetic_documents, write_synthetic_folder
+from course_utils.ie.ner.tagger import (
     CharVocab,
     NerError,
     bilstm_padded,
@@ -21,7 +22,6 @@ from course_utils.ie.ner_zh import (
     make_split,
     predict_documents,
 )
-from course_utils.ie.synthetic_zh import synthetic_documents, write_synthetic_folder
 
 
 def test_char_vocab() -> None:
@@ -148,7 +148,7 @@ def test_bilstm_padded_equals_the_packed_lstm_on_every_real_position() -> None:
 
 
 def test_bigram_embeddings_look_up_known_bigrams_and_travel_with_the_model(tmp_path: Path) -> None:
-    from course_utils.ie.ner_zh import bigram_keys, save_model
+    from course_utils.ie.ner.tagger import bigram_keys, save_model
 
     vocab = CharVocab.build(["糖尿病糖尿", "病人"])
     keys = bigram_keys(["糖尿病糖尿", "病人"], vocab, min_count=2)
@@ -168,7 +168,7 @@ def test_bigram_embeddings_look_up_known_bigrams_and_travel_with_the_model(tmp_p
 
 
 def test_learning_rates_decay_after_every_epoch(tmp_path: Path) -> None:
-    from course_utils.ie.ner_zh import TrainConfig, train_ner
+    from course_utils.ie.ner.tagger import TrainConfig, train_ner
 
     docs = read_folder(write_synthetic_folder(tmp_path / "d", synthetic_documents(3, seed=5))).documents
     model, vocab, _ = build_model("char", None, texts=[d.text for d in docs], embedding_dim=8, lstm_hidden=4)
@@ -179,7 +179,7 @@ def test_learning_rates_decay_after_every_epoch(tmp_path: Path) -> None:
 
 
 def test_weight_average_follows_the_training_weights_and_keeps_the_bigram_keys(tmp_path: Path) -> None:
-    from course_utils.ie.ner_zh import TrainConfig, train_ner
+    from course_utils.ie.ner.tagger import TrainConfig, train_ner
 
     docs = read_folder(write_synthetic_folder(tmp_path / "d", synthetic_documents(3, seed=5))).documents
     texts = [d.text for d in docs]
@@ -205,7 +205,7 @@ def test_weight_average_follows_the_training_weights_and_keeps_the_bigram_keys(t
 def test_pretrained_embeddings_fill_the_tables_reproducibly_and_keep_padding() -> None:
     import random
 
-    from course_utils.ie.ner_zh import pretrain_embeddings
+    from course_utils.ie.ner.tagger import pretrain_embeddings
 
     # 甲 and 乙 always stand between 糖 and 尿, 丙 and 丁 between 血 and 压: skip-gram must put 甲 next to 乙
     rng = random.Random(0)
@@ -292,7 +292,7 @@ def test_bert_vocabulary_gives_each_character_the_tokenizers_id() -> None:
 
 
 def test_uncased_vocabulary_is_read_from_the_vocabulary() -> None:
-    from course_utils.ie.ner_zh import uncased_vocabulary
+    from course_utils.ie.ner.tagger import uncased_vocabulary
 
     lower = {c: i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
     assert uncased_vocabulary(lower) and not uncased_vocabulary({**lower, "A": 99})
@@ -315,7 +315,7 @@ def test_lab_path_bert_folder_trains_saves_loads_and_predicts_the_same(tmp_path:
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The lab profile's encoder (bert_base_chinese by manifest) with a tiny random stand-in: [CLS]/[SEP] reach
     BERT, a space is [unused1] not [UNK], one epoch trains, and the saved model predicts what the trained one did."""
-    from course_utils.ie.ner_zh import TrainConfig, save_model, train_ner
+    from course_utils.ie.ner.tagger import TrainConfig, save_model, train_ner
 
     docs = list(read_folder(write_synthetic_folder(tmp_path / "d", synthetic_documents(4, seed=3))).documents)
     texts = [d.text for d in docs]
@@ -372,7 +372,7 @@ def test_a_hub_id_is_never_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_torchrun_two_processes_take_the_same_step_as_one(tmp_path: Path) -> None:
-    """`torchrun --standalone --nproc_per_node 2 -m course_utils.ie.ner_zh train` completes on CPU (gloo), and its
+    """`torchrun --standalone --nproc_per_node 2 -m course_utils.ie.ner.tagger train` completes on CPU (gloo), and its
     one step, each process on half the global batch, leaves the weights of one process on the whole batch."""
     import os
     import subprocess
@@ -388,11 +388,11 @@ def test_torchrun_two_processes_take_the_same_step_as_one(tmp_path: Path) -> Non
               "--lr-head", "0.01", "--device", "cpu", "--threads", "1", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COURSE_DEVICE": "cpu", "PYTHONWARNINGS": "ignore"}
     env.pop("WORLD_SIZE", None)
-    one = subprocess.run([sys.executable, "-m", "course_utils.ie.ner_zh", *common, "--out", str(tmp_path / "one")],
+    one = subprocess.run([sys.executable, "-m", "course_utils.ie.ner.tagger", *common, "--out", str(tmp_path / "one")],
                          env=env, capture_output=True, text=True, timeout=600)
     assert one.returncode == 0, one.stderr[-2000:]
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "course_utils.ie.ner_zh", *common, "--out", str(tmp_path / "two")],
+                          "-m", "course_utils.ie.ner.tagger", *common, "--out", str(tmp_path / "two")],
                          env=env, capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
     assert "data parallel: 2 processes on cpu" in two.stdout and two.stdout.count("model written to") == 1
@@ -450,7 +450,7 @@ def test_commands_refuse_bad_input_with_a_reason(tmp_path: Path, capsys: pytest.
 def test_rehearsal_size_knobs_keep_the_first_documents_of_each_split(tmp_path: Path) -> None:
     import dataclasses
 
-    from course_utils.ie.ner_zh import chapter_data
+    from course_utils.ie.ner.tagger import chapter_data
     from course_utils.profiles import chapter_settings
 
     smoke = dataclasses.replace(chapter_settings(12, "smoke"), n_documents=8)

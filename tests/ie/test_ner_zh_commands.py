@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils.ie.ner_zh import (
+from course_utils.ie.ner.synthetic import synthetic_documents, write_synthetic_folder
+from course_utils.ie.ner.tagger import (
     RECIPES,
     bootstrap_micro_f1,
     build_model,
@@ -18,7 +19,6 @@ from course_utils.ie.ner_zh import (
     recipe_from_args,
     save_model,
 )
-from course_utils.ie.synthetic_zh import synthetic_documents, write_synthetic_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--max-length", "32", "--lstm-hidden", "4", "--embedding-dim", "8", "--quiet",
@@ -205,7 +205,7 @@ def test_command_and_benchmark_build_the_same_recipe(name: str, extra: list[str]
     """The train command and the benchmark read the same options into the same recipe, hence the same model
     options and TrainConfig (both then train it through train_recipe)."""
     from course_utils.commands import build_parser
-    from course_utils.ie.ner_zh import VERBS
+    from course_utils.ie.ner.tagger import VERBS
 
     command = build_parser("ner_zh", "", VERBS).parse_args(["train", "--data", "d", "--out", "o", "--recipe", name,
                                                             *extra])
@@ -253,7 +253,7 @@ def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_documents() -> No
 @pytest.mark.parametrize("profile", ["smoke", "lab", "full"])
 def test_the_notebooks_model_is_a_recipe_of_its_profile(profile: str) -> None:
     """notebook_recipe gives the model options and TrainConfig the notebook trained with before recipes existed."""
-    from course_utils.ie.ner_zh import TrainConfig, notebook_recipe
+    from course_utils.ie.ner.tagger import TrainConfig, notebook_recipe
     from course_utils.profiles import chapter_settings
 
     s = chapter_settings(12, profile)

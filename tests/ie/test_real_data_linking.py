@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from course_utils.ie.linking_data import id_report, read_disease_vocab, read_ncbi_disease
+from course_utils.ie.linking.data import id_report, read_disease_vocab, read_ncbi_disease
 
 pytestmark = pytest.mark.real_data
 
@@ -41,7 +41,7 @@ def test_vocabulary_counts_and_coverage_equal_the_readme(corpus):
 
 
 def test_the_benchmark_task_on_real_data(real_data):
-    from course_utils.ie.linking_data import ncbi_task
+    from course_utils.ie.linking.data import ncbi_task
 
     task = ncbi_task(real_data / "ncbi_disease" / "NCBItrainset.txt", real_data / "ncbi_disease" / "NCBIdevelopset.txt",
                      real_data / "disease_vocab", abbreviations=True)

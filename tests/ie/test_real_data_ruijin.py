@@ -11,7 +11,7 @@ import pytest
 
 from course_utils.ie.bio import EncodeStats, encode_document
 from course_utils.ie.brat import NotRedistributableError, corpus_counts, list_problems, read_folder, show_entities
-from course_utils.ie.ner_zh import load_split
+from course_utils.ie.ner.tagger import load_split
 
 pytestmark = pytest.mark.real_data
 
@@ -64,7 +64,7 @@ def test_what_a_bert_encoder_would_see_as_unk(ruijin) -> None:
     """The chapter's figures for the BERT path: spaces are 11.1 % of the characters and inside 13.5 % of the entities
     (they would all be [UNK] looked up one character at a time); capital Latin letters are 6.7 % (all [UNK] under
     bert-base-chinese's cased tokenizer configuration, whose vocabulary has lower-case letters only)."""
-    from course_utils.ie.ner_zh import CharVocab
+    from course_utils.ie.ner.tagger import CharVocab
 
     characters = sum(len(d.text) for d in ruijin.documents)
     spaces = sum(d.text.count(" ") for d in ruijin.documents)

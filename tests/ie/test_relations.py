@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.ie.biored import TypePairRule, labelled_pairs, read_pubtator, relation_scores, write_pubtator
-from course_utils.ie.relations import (
+from course_utils.ie.relations.models import (
     ENCODERS,
     load_classifier,
     main,
@@ -15,7 +15,7 @@ from course_utils.ie.relations import (
     save_classifier,
     train_relations,
 )
-from course_utils.ie.synthetic_biored import synthetic_biored
+from course_utils.ie.relations.synthetic import synthetic_biored
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_related_only_restricts_the_argmax_to_the_relation_types(split) -> None:
 
 
 def test_window_starts_cover_every_token_with_the_stride_as_overlap() -> None:
-    from course_utils.ie.relations import RelationModelError, window_starts
+    from course_utils.ie.relations.models import RelationModelError, window_starts
 
     assert window_starts(10, 16, 4) == [0]
     starts = window_starts(100, 30, 10)
@@ -98,7 +98,7 @@ def pretrained_clf(split):
 
 
 def test_pretrained_markers_are_added_tokens_read_from_one_window(split, pretrained_clf) -> None:
-    from course_utils.ie.relations import marker_token
+    from course_utils.ie.relations.models import marker_token
 
     clf = pretrained_clf
     tok = clf.tokenizer
@@ -124,7 +124,7 @@ def test_pretrained_markers_are_added_tokens_read_from_one_window(split, pretrai
 def test_pretrained_round_trips_with_identical_predictions(split, pretrained_clf, tmp_path: Path) -> None:
     import torch
 
-    from course_utils.ie.relations import save_classifier
+    from course_utils.ie.relations.models import save_classifier
 
     clf = pretrained_clf
     save_classifier(clf, tmp_path / "pre")
@@ -167,7 +167,7 @@ def test_pretrained_kind_through_the_command(split, tmp_path: Path) -> None:
 def test_the_transformer_reads_documents_longer_than_its_position_table():
     import torch
 
-    from course_utils.ie.relations import _Net
+    from course_utils.ie.relations.models import _Net
 
     net = _Net("transformer", 50, 3, 16, None).eval()
     n = 700  # longer than the 512 learned positions (11 BioRED Train abstracts are, once markers are added)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils.ie import linking as L
-from course_utils.ie.linking_data import Vocabulary
-from course_utils.ie.rerank import FEATURE_NAMES, CandidateReranker, candidate_features
+from course_utils.ie.linking import linkers as L
+from course_utils.ie.linking.data import Vocabulary
+from course_utils.ie.linking.rerank import FEATURE_NAMES, CandidateReranker, candidate_features
 
 VOCAB = Vocabulary(("breast cancer", "breast cancers", "cancer of the breast", "ovarian cancer", "heart disease",
                     "cardiopathy"),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.ie.self_align import mine_hard_triplets, multi_similarity_loss, synonym_pairs
+from course_utils.ie.linking.self_align import mine_hard_triplets, multi_similarity_loss, synonym_pairs
 
 
 def _batch(seed: int = 0, n: int = 12, d: int = 8, classes: int = 4):
@@ -98,8 +98,8 @@ def test_synonym_pairs():
 
 
 def test_dictionary_negatives_are_the_nearest_names_of_other_concepts_and_join_the_batches():
-    from course_utils.ie.linking_data import Vocabulary
-    from course_utils.ie.self_align import SelfAlignSettings, dictionary_negatives, self_align
+    from course_utils.ie.linking.data import Vocabulary
+    from course_utils.ie.linking.self_align import SelfAlignSettings, dictionary_negatives, self_align
     from course_utils.text.pretrained import load_encoder
 
     encoder = load_encoder(device="cpu")
@@ -124,7 +124,7 @@ def test_dictionary_negatives_are_the_nearest_names_of_other_concepts_and_join_t
 
 
 def test_on_epoch_end_sees_each_epoch_in_eval_mode_and_leaves_training_unchanged():
-    from course_utils.ie.self_align import SelfAlignSettings, self_align
+    from course_utils.ie.linking.self_align import SelfAlignSettings, self_align
     from course_utils.text.pretrained import load_encoder
 
     rows = [("breast cancer", "D001943"), ("breast neoplasms", "D001943"), ("kidney failure", "D051437"),
@@ -141,7 +141,7 @@ def test_on_epoch_end_sees_each_epoch_in_eval_mode_and_leaves_training_unchanged
 def test_average_weights_interpolates_every_float_weight():
     import torch
 
-    from course_utils.ie.self_align import average_weights
+    from course_utils.ie.linking.self_align import average_weights
 
     def net(seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
@@ -161,7 +161,7 @@ def test_average_weights_interpolates_every_float_weight():
 
 
 def test_candidate_loss_equals_a_direct_computation():
-    from course_utils.ie.self_align import candidate_loss
+    from course_utils.ie.linking.self_align import candidate_loss
 
     g = torch.Generator().manual_seed(3)
     query, cands = torch.randn(3, 8, generator=g), torch.randn(3, 4, 8, generator=g)
@@ -181,8 +181,8 @@ def test_candidate_loss_equals_a_direct_computation():
 
 
 def test_candidate_align_retrieves_hard_candidates_and_raises_the_gold_name():
-    from course_utils.ie.linking_data import Vocabulary
-    from course_utils.ie.self_align import CandidateSettings, _retrieve_candidates, candidate_align
+    from course_utils.ie.linking.data import Vocabulary
+    from course_utils.ie.linking.self_align import CandidateSettings, _retrieve_candidates, candidate_align
     from course_utils.text.pretrained import embed_texts, load_encoder
 
     encoder = load_encoder(device="cpu")
@@ -241,7 +241,7 @@ def _weights(folder):
 
 
 def test_training_pools_as_scoring_does(tiny_bert):
-    from course_utils.ie.self_align import _embed_train
+    from course_utils.ie.linking.self_align import _embed_train
     from course_utils.text.pretrained import embed_texts, load_encoder
 
     encoder = load_encoder(str(tiny_bert), device="cpu")
@@ -258,8 +258,8 @@ def test_training_pools_as_scoring_does(tiny_bert):
 
 
 def test_settings_refuse_an_unknown_pooling_or_optimizer():
-    from course_utils.ie.linking_data import LinkingDataError
-    from course_utils.ie.self_align import SelfAlignSettings
+    from course_utils.ie.linking.data import LinkingDataError
+    from course_utils.ie.linking.self_align import SelfAlignSettings
 
     with pytest.raises(LinkingDataError, match="pooling must be one of"):
         SelfAlignSettings(pooling="max")
@@ -270,8 +270,8 @@ def test_settings_refuse_an_unknown_pooling_or_optimizer():
 
 
 def test_max_steps_stops_training_and_the_record_keeps_the_pooling(tiny_bert, tmp_path):
-    from course_utils.ie.linking import model_pooling
-    from course_utils.ie.self_align import SelfAlignSettings, save_encoder, saved_pooling, self_align
+    from course_utils.ie.linking.linkers import model_pooling
+    from course_utils.ie.linking.self_align import SelfAlignSettings, save_encoder, saved_pooling, self_align
     from course_utils.text.pretrained import load_encoder
 
     encoder = load_encoder(str(tiny_bert), device="cpu")
@@ -292,7 +292,7 @@ def test_two_processes_with_b_pairs_each_take_the_step_of_one_process_with_2b(ti
     import subprocess
     import sys
 
-    from course_utils.ie.linking import main
+    from course_utils.ie.linking.linkers import main
 
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text(PAIRS)
@@ -320,7 +320,7 @@ def test_two_processes_with_b_pairs_each_take_the_step_of_one_process_with_2b(ti
     assert max((half[k] - one[k]).abs().max().item() for k in one) > 0.1 * moved
     # The small difference is only padding: one process that embeds the batch in the same two shares (each padded
     # to its own longest name) and puts them back in order takes exactly the two processes' step.
-    import course_utils.ie.self_align as self_align_module
+    import course_utils.ie.linking.self_align as self_align_module
 
     whole = self_align_module._embed_train
 

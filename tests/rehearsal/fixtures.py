@@ -49,7 +49,7 @@ def _cord19(target: Path) -> Path:
 
 def _biored(target: Path) -> Path:
     from course_utils.ie.biored import write_pubtator
-    from course_utils.ie.synthetic_biored import synthetic_biored
+    from course_utils.ie.relations.synthetic import synthetic_biored
 
     split = synthetic_biored(80, 40, seed=_SEED)
     folder = target / "BioRED"
@@ -88,7 +88,7 @@ def _ncbi_documents(mentions: list[tuple[str, str]], first_pmid: int) -> str:
 
 
 def _ncbi_and_vocab(ncbi: Path, vocab: Path) -> tuple[Path, Path]:
-    from course_utils.ie.linking_data import synthetic_linking
+    from course_utils.ie.linking.data import synthetic_linking
 
     data = synthetic_linking(seed=_SEED)
     train = [(surface, cid) for surface, cid in data.train_pairs]
@@ -112,8 +112,8 @@ def _ncbi_and_vocab(ncbi: Path, vocab: Path) -> tuple[Path, Path]:
 
 def _ruijin(target: Path) -> Path:
     from course_utils.ie.brat import write_document
-    from course_utils.ie.ner_zh import load_split
-    from course_utils.ie.synthetic_zh import synthetic_documents
+    from course_utils.ie.ner.synthetic import synthetic_documents
+    from course_utils.ie.ner.tagger import load_split
 
     split = load_split()
     made = {

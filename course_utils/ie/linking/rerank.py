@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .linking import LinkingError, Ranking, _rank_from_scores
-from .linking_data import is_short_form, normalize_name
+from .data import is_short_form, normalize_name
+from .linkers import LinkingError, Ranking, _rank_from_scores
 
 __all__ = ["FEATURE_NAMES", "CandidateSet", "candidate_features", "CandidateReranker"]
 

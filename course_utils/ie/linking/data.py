@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CourseError
+from ...errors import CourseError
 
 __all__ = [
     "LinkingDataError",
@@ -540,7 +540,7 @@ def ncbi_task(train_file: str | Path, test_file: str | Path, vocab_folder: str |
     alike). Off by default: with the training mentions in the dictionary, a short form as written usually finds
     its own earlier annotation (develop, TF-IDF Acc@1: 0.793 as written, 0.790 expanded); with the vocabulary
     alone, expansion wins (0.432 against 0.299). Either way ``variants`` holds the other form of each query and
-    ``cited`` the OMIM ids its abstract cites, for :class:`~course_utils.ie.linking.ContextLinker` (TF-IDF with
+    ``cited`` the OMIM ids its abstract cites, for :class:`~course_utils.ie.linking.linkers.ContextLinker` (TF-IDF with
     both forms, the prior of ``known_ids`` and the citation bonus: 0.834). ``composites``: a training mention with several ids (a composite such as "breast
     and ovarian cancer", or alternative ids) also enters the dictionary, once under each of its ids, as BioSyn
     keeps them; it never enters the training rows, whose pairs must name one concept.
@@ -603,7 +603,7 @@ def biored_disease_rows(files: Sequence[str | Path], *, exclude_documents: Itera
     pass every NCBI-disease develop *and test* PMID (BioRED shares abstracts with both; :func:`biored_training_rows`
     does this), so no evaluation mention is trained on. Mentions whose ids are in no known format are skipped, not fatal.
     """
-    from .biored import read_pubtator
+    from ..biored import read_pubtator
 
     excluded = set(exclude_documents)
     rows: list[tuple[str, str]] = []
@@ -702,7 +702,7 @@ def linking_task(settings: Any) -> LinkingTask:
                            tuple(k for _, _, k in data.test_mentions),
                            f"{len(data.test_mentions)} mentions of {len(data.test_ids)} concepts held out of "
                            f"training; dictionary of {len(vocab)} preferred names")
-    from ..data import require_dataset
+    from ...data import require_dataset
 
     corpus = require_dataset(dataset)
     vocab_folder = require_dataset(settings.ontology)

@@ -2,15 +2,15 @@
 
 Three commands a student can run on their own files::
 
-    python -m course_utils.ie.biored_pipeline train --train Train.PubTator --out MODEL_DIR \\
+    python -m course_utils.ie.relations.pipeline train --train Train.PubTator --out MODEL_DIR \\
         [--format pubtator|litcoin] [--ner minilm|dictionary] [--ner-model minilm|biomedbert] \\
         [--relation-model lstm|rnn|transformer|pretrained] [--encoder minilm|biomedbert]
-    python -m course_utils.ie.biored_pipeline predict --model-dir MODEL_DIR --input Dev.PubTator \\
+    python -m course_utils.ie.relations.pipeline predict --model-dir MODEL_DIR --input Dev.PubTator \\
         --out pred.PubTator [--gold-entities]
-    python -m course_utils.ie.biored_pipeline score --gold Dev.PubTator --pred pred.PubTator
+    python -m course_utils.ie.relations.pipeline score --gold Dev.PubTator --pred pred.PubTator
 
-``train`` fits the NER model (:mod:`course_utils.ie.ner_biored`: token classification over ``--ner-model``, by
-default the installed MiniLM, in lab the manifest ``biomedbert``; or the dictionary tagger baseline) and the relation + novelty classifier (:mod:`course_utils.ie.relations`) and saves both under
+``train`` fits the NER model (:mod:`course_utils.ie.relations.ner`: token classification over ``--ner-model``, by
+default the installed MiniLM, in lab the manifest ``biomedbert``; or the dictionary tagger baseline) and the relation + novelty classifier (:mod:`course_utils.ie.relations.models`) and saves both under
 MODEL_DIR. ``predict`` finds the entities, then classifies every candidate pair of their ids; with
 ``--gold-entities`` it keeps the input's mentions and predicts relations only. Output is PubTator, or, when the
 name ends in ``.csv`` / ``.tsv``, LitCoin's entity submission with the relations beside it in ``NAME_relations.csv``
@@ -36,7 +36,7 @@ renamed, so a failed command leaves no half-written file.
 models train with each process taking its share of every global batch (the batch sizes stay global), and rank 0
 alone prints and saves::
 
-    torchrun --standalone --nproc_per_node 4 -m course_utils.ie.biored_pipeline train --train Train.PubTator \\
+    torchrun --standalone --nproc_per_node 4 -m course_utils.ie.relations.pipeline train --train Train.PubTator \\
         --out MODEL_DIR --ner-model biomedbert --relation-model pretrained --encoder biomedbert
 """
 
@@ -68,16 +68,7 @@ from course_utils.ie.biored import (
     write_litcoin_submission,
     write_pubtator,
 )
-from course_utils.ie.ner_biored import (
-    BioNerModel,
-    DictionaryTagger,
-    entity_scores,
-    load_ner,
-    predict_mentions,
-    save_ner,
-    train_ner,
-)
-from course_utils.ie.relations import (
+from course_utils.ie.relations.models import (
     KINDS,
     RelationClassifier,
     documents_with_relations,
@@ -85,6 +76,15 @@ from course_utils.ie.relations import (
     predict_relations,
     save_classifier,
     train_relations,
+)
+from course_utils.ie.relations.ner import (
+    BioNerModel,
+    DictionaryTagger,
+    entity_scores,
+    load_ner,
+    predict_mentions,
+    save_ner,
+    train_ner,
 )
 from course_utils.ie.scoring import TypeScore
 
@@ -108,8 +108,8 @@ class PipelineSettings:
 
     ``ner`` is ``"minilm"`` (token classification with ``ner_model``, by default the installed MiniLM) or
     ``"dictionary"`` (exact match of training mentions, the baseline); ``relation_model`` one of
-    :data:`course_utils.ie.relations.KINDS`, with ``encoder`` the pretrained model for ``"pretrained"``. ``None``
-    leaves a setting at :func:`~course_utils.ie.relations.train_relations`' default (batch size 4 for the
+    :data:`course_utils.ie.relations.models.KINDS`, with ``encoder`` the pretrained model for ``"pretrained"``. ``None``
+    leaves a setting at :func:`~course_utils.ie.relations.models.train_relations`' default (batch size 4 for the
     pretrained kind, 8 otherwise).
     """
 
@@ -266,13 +266,13 @@ def load_pipeline(folder: str | Path, *, gold_entities: bool = False, device: An
     config_path = folder / _CONFIG
     if not config_path.is_file():
         raise PipelineError(f"no trained pipeline in {folder} ({config_path.name} not found); train one first: "
-                            f"python -m course_utils.ie.biored_pipeline train --train FILE --out {folder}")
+                            f"python -m course_utils.ie.relations.pipeline train --train FILE --out {folder}")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
         settings = PipelineSettings(**config["settings"])
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise PipelineError(f"{config_path} cannot be read ({exc}): the pipeline folder is damaged; train it "
-                            f"again: python -m course_utils.ie.biored_pipeline train --train FILE --out {folder}"
+                            f"again: python -m course_utils.ie.relations.pipeline train --train FILE --out {folder}"
                             ) from None
     ner: BioNerModel | DictionaryTagger | None = None
     if not gold_entities:
@@ -530,7 +530,7 @@ def _score_command(args: argparse.Namespace) -> None:
 
 VERBS = (
     Verb("train", "train the NER and relation models on an annotated file", _train_command, _train_arguments,
-         epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.biored_pipeline train ... "
+         epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.relations.pipeline train ... "
                 "(batch sizes are global; rank 0 saves).", device=True),
     Verb("predict", "predict entities, relations and novelty for a file", _predict_command, _predict_arguments,
          device=True),
@@ -541,7 +541,7 @@ VERBS = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the commands train / predict / score; return the exit status (2 on bad input) (chapter 13)."""
-    return run_command("python -m course_utils.ie.biored_pipeline", (__doc__ or "").split("\n")[0], VERBS, argv)
+    return run_command("python -m course_utils.ie.relations.pipeline", (__doc__ or "").split("\n")[0], VERBS, argv)
 
 
 if __name__ == "__main__":

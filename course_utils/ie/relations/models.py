@@ -576,7 +576,7 @@ def predict_relations(clf: RelationClassifier, documents: Sequence[BioDocument],
 
     The candidate pairs are those of the mentions the documents carry: gold mentions, or the mentions a NER
     model predicted (ids from its dictionary or placeholders), in which case a predicted relation can only be
-    right when its two ids are the gold ids (:mod:`course_utils.ie.biored_pipeline`). With ``related_only`` the
+    right when its two ids are the gold ids (:mod:`course_utils.ie.relations.pipeline`). With ``related_only`` the
     argmax runs over the relation types alone, never *None*: what a classifier trained, as the seed's were, only
     on related pairs would output, so its accuracy on the known pairs is the seed's setting (chapter 13).
     """
@@ -697,7 +697,7 @@ def _read(path: str, *, what: str = "input") -> list[BioDocument]:
     if what in ("train", "input") and not any(len(d.entity_types()) > 1 for d in docs):
         raise RelationModelError(f"{path} has no document with two entity ids, so no candidate pair; the relation "
                                  "commands need the mentions (run the NER command first, or use "
-                                 "python -m course_utils.ie.biored_pipeline predict on raw abstracts)")
+                                 "python -m course_utils.ie.relations.pipeline predict on raw abstracts)")
     return docs
 
 

@@ -5,7 +5,7 @@ A linker ranks concept ids for a mention. Three are built here, from the simples
 * :class:`ExactMatchLinker` -- the normalised mention equals a normalised dictionary name;
 * :class:`TfidfLinker` -- cosine over character 2-4-gram TF-IDF vectors (BioSyn's sparse half);
 * :class:`DenseLinker` -- cosine between encoder vectors (an untrained encoder, or one self-aligned by
-  :mod:`course_utils.ie.self_align`), exact search batched on the device;
+  :mod:`course_utils.ie.linking.self_align`), exact search batched on the device;
 
 and :class:`CombinedLinker` adds a weighted sparse score to the dense one. :class:`ContextLinker` wraps any of the
 last three with two things a mention's annotation context offers: it scores each mention by its better
@@ -15,7 +15,7 @@ concept ids (a concept scores its best name), so Acc@5 means "a gold id among th
 
 Scoring rules, stated once: **lenient** -- correct when any gold id of the mention is among the top k (a
 composite mention such as "breast and ovarian cancer", ids D001943|D010051, is right if either id is found);
-**strict** -- a composite mention is split into its parts (:func:`~course_utils.ie.linking_data.split_composite`),
+**strict** -- a composite mention is split into its parts (:func:`~course_utils.ie.linking.data.split_composite`),
 each part linked to its top id, and it is right only when every gold id is among them.
 
 **Pooling**: an encoder's names are embedded with the pooling it was trained with (:func:`model_pooling`):
@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from ..commands import Verb, non_negative_int, positive_int, run_command
-from ..errors import CourseError
-from .linking_data import (
+from ...commands import Verb, non_negative_int, positive_int, run_command
+from ...errors import CourseError
+from .data import (
     LinkingDataError,
     Vocabulary,
     normalize_name,
@@ -105,7 +105,7 @@ TRAINED_POOLING: dict[str, str] = {
 def model_pooling(model: str | Path) -> str:
     """Return the pooling encoder ``model`` was trained with: ``"cls"`` or ``"mean"`` (chapter 14).
 
-    A folder written by ``train`` (:func:`course_utils.ie.self_align.save_encoder`) says so in its record; a
+    A folder written by ``train`` (:func:`course_utils.ie.linking.self_align.save_encoder`) says so in its record; a
     model the chapter uses is looked up in :data:`TRAINED_POOLING`. Any other model raises
     :class:`LinkingError`: scored with the wrong pooling an encoder looks worse than it is, so the caller must
     say which (``--pooling`` on the command line).
@@ -225,7 +225,7 @@ class DenseLinker:
                  batch_size: int = 128, max_length: int = 25, show_progress: bool = True) -> None:
         import torch
 
-        from ..text.pretrained import embed_texts
+        from ...text.pretrained import embed_texts
         from .self_align import POOLINGS
 
         _check_vocabulary(vocabulary)
@@ -244,7 +244,7 @@ class DenseLinker:
 
     def embed(self, queries: Sequence[str]) -> np.ndarray:
         """Return unit vectors of the normalised queries."""
-        from ..text.pretrained import embed_texts
+        from ...text.pretrained import embed_texts
 
         return embed_texts([normalize_name(q) for q in queries], encoder=self.encoder, batch_size=self.batch_size,
                            max_length=self.max_length, pooling=self.pooling, show_progress=False)
@@ -503,7 +503,7 @@ def pair_cosines(encoder: tuple[Any, Any], vocabulary: Vocabulary, *, n_pairs: i
     """Return cosines of synonym pairs (a query and a dictionary name of its gold id) and of random
     non-synonym pairs (a query and a name of another id), as the SapBERT poster plots them (chapter 14).
     ``pooling``: the encoder's (:func:`model_pooling`)."""
-    from ..text.pretrained import embed_texts
+    from ...text.pretrained import embed_texts
 
     rng = np.random.default_rng(seed)
     names_of = vocabulary.concepts
@@ -634,7 +634,7 @@ def read_document_mentions(path: str | Path) -> DocumentMentions:
     title + " " + abstract). Each mention gets the variants and cited ids that :func:`~course_utils.ie.
     linking_data.ncbi_task` computes, by the same functions, so ``link --recipe`` scores as the benchmarks do.
     """
-    from .linking_data import Mention, cited_omim_ids, expanded_mentions
+    from .data import Mention, cited_omim_ids, expanded_mentions
 
     path = Path(path)
     titles: dict[str, str] = {}
@@ -762,7 +762,7 @@ def build_linker(chosen: LinkerRecipe, dictionary: Vocabulary, *, encoder: Any =
     else:
         how = _resolve_pooling(chosen.pooling, chosen.model)
         if encoder is None:
-            from ..text.pretrained import load_encoder
+            from ...text.pretrained import load_encoder
 
             encoder = load_encoder(chosen.model, device=device)
         base = DenseLinker(dictionary, encoder, pooling=how, show_progress=show_progress)
@@ -775,7 +775,7 @@ def build_linker(chosen: LinkerRecipe, dictionary: Vocabulary, *, encoder: Any =
 
 def _device(choice: str | None) -> Any:
     """Return the device of ``--device`` (or COURSE_DEVICE, else the GPU), as a command-line error if unavailable."""
-    from ..device import pick_device
+    from ...device import pick_device
 
     try:
         return pick_device(choice)
@@ -926,8 +926,8 @@ def _cmd_link(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..distributed import barrier, init_distributed, main_process_first, shutdown
-    from ..text.pretrained import load_encoder
+    from ...distributed import barrier, init_distributed, main_process_first, shutdown
+    from ...text.pretrained import load_encoder
     from .self_align import SelfAlignSettings, save_encoder, self_align, synonym_pairs
 
     vocab = read_dictionary_tsv(args.pairs)

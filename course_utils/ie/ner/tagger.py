@@ -8,14 +8,14 @@ it, and whitespace as the reserved ``[unused1]`` rather than ``[UNK]``. ``use_ls
 ablation. Training uses pytorch-crf's log-likelihood; decoding uses the course's batched Viterbi
 (:func:`course_utils.ie.crf.batched_viterbi`) on the CRF's own parameters.
 
-Commands (``python -m course_utils.ie.ner_zh --help``)::
+Commands (``python -m course_utils.ie.ner.tagger --help``)::
 
-    python -m course_utils.ie.ner_zh train   --data BRAT_DIR --out MODEL_DIR [--split SPLIT.json]
-    python -m course_utils.ie.ner_zh predict --model MODEL_DIR --input TXT_DIR --output ANN_DIR
-    python -m course_utils.ie.ner_zh score   --gold BRAT_DIR --pred BRAT_DIR
+    python -m course_utils.ie.ner.tagger train   --data BRAT_DIR --out MODEL_DIR [--split SPLIT.json]
+    python -m course_utils.ie.ner.tagger predict --model MODEL_DIR --input TXT_DIR --output ANN_DIR
+    python -m course_utils.ie.ner.tagger score   --gold BRAT_DIR --pred BRAT_DIR
 
 ``train`` also runs data parallel on several GPUs (or CPU processes) under ``torchrun --standalone
---nproc_per_node N -m course_utils.ie.ner_zh train ...`` (:mod:`course_utils.distributed`).
+--nproc_per_node N -m course_utils.ie.ner.tagger train ...`` (:mod:`course_utils.distributed`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..commands import Verb, run_command
-from ..errors import CourseError
-from .bio import (
+from ...commands import Verb, run_command
+from ...errors import CourseError
+from ..bio import (
     RUIJIN_TYPES,
     Chunk,
     EncodeStats,
@@ -50,10 +50,10 @@ from .bio import (
     merge_windows,
     tag_names,
 )
-from .brat import BratDocument, Entity, read_folder, read_text_exact, write_document
-from .crf import batched_viterbi, crf_parameters
-from .linebreaks import remove_line_breaks
-from .scoring import Mention, SpanScores, error_classes, score_mentions, scores_table, token_accuracy
+from ..brat import BratDocument, Entity, read_folder, read_text_exact, write_document
+from ..crf import batched_viterbi, crf_parameters
+from ..linebreaks import remove_line_breaks
+from ..scoring import Mention, SpanScores, error_classes, score_mentions, scores_table, token_accuracy
 
 __all__ = [
     "NerError",
@@ -406,7 +406,7 @@ class NerModel(nn.Module):
             if self.bigram_embedding is not None:
                 hidden = torch.cat([hidden, self.bigram_embedding(self.bigram_ids(ids, mask))], dim=2)
         else:
-            from ..device import autocast
+            from ...device import autocast
 
             input_ids, attention = self.encoder_inputs(ids, mask)
             with autocast(ids.device):
@@ -520,7 +520,7 @@ def _bert_folder(encoder: str) -> Path:
     path = Path(encoder).expanduser()
     if path.is_dir():
         return path
-    from ..text.pretrained import model_folder
+    from ...text.pretrained import model_folder
 
     where = model_folder(encoder)
     if not isinstance(where, Path):
@@ -736,10 +736,10 @@ def train_ner(model: NerModel, train: Sequence[Example], val: Sequence[Example],
     scores reach the others, so all stop together. ``device`` is ignored when ``ctx`` is given (each process
     uses ``ctx.device``).
     """
-    from ..device import amp_dtype
-    from ..distributed import DistributedContext, all_reduce_mean, shard_batch, wrap_model
-    from ..progress import progress
-    from ..seeding import seed_everything
+    from ...device import amp_dtype
+    from ...distributed import DistributedContext, all_reduce_mean, shard_batch, wrap_model
+    from ...progress import progress
+    from ...seeding import seed_everything
 
     if ctx is None:
         ctx = DistributedContext(0, 1, 0, torch.device(device))
@@ -949,7 +949,7 @@ def _type_list(text: str) -> tuple[str, ...]:
 
 def add_recipe_arguments(parser: argparse.ArgumentParser, *, default: str = "default") -> None:
     """Add ``--recipe NAME`` and one option per recipe field (each overrides the recipe) to ``parser``."""
-    from ..commands import non_negative_int, positive_int, probability
+    from ...commands import non_negative_int, positive_int, probability
 
     def positive_float(text: str) -> float:
         try:
@@ -960,7 +960,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, *, default: str = "def
             raise argparse.ArgumentTypeError(f"{value} must be above 0")
         return value
 
-    group = parser.add_argument_group("recipe", "a named recipe (course_utils.ie.ner_zh.RECIPES); each option "
+    group = parser.add_argument_group("recipe", "a named recipe (course_utils.ie.ner.tagger.RECIPES); each option "
                                                 "below overrides that one field of it")
     group.add_argument("--recipe", default=default, choices=sorted(RECIPES),
                        help=f"named recipe (default {default})")
@@ -1032,8 +1032,8 @@ def train_recipe(recipe: Recipe, train_docs: Sequence[BratDocument], val_docs: S
     follow ``seed``. Raises :class:`NerError` when the training documents hold no entity or there is no
     validation document.
     """
-    from ..distributed import DistributedContext, main_process_first
-    from ..seeding import seed_everything
+    from ...distributed import DistributedContext, main_process_first
+    from ...seeding import seed_everything
 
     say = say or (lambda *a, **k: None)
     if not train_docs or not any(d.entities for d in train_docs):
@@ -1178,7 +1178,7 @@ def bootstrap_micro_f1(counts: Sequence[np.ndarray], *, replicates: int = 2000, 
 
 def save_model(folder: str | os.PathLike[str], model: NerModel, vocab: CharVocab, meta: dict[str, Any]) -> Path:
     """Write ``model.pt``, ``vocab.json`` and ``config.json`` into ``folder`` atomically; return it."""
-    from ..paths import staged_directory
+    from ...paths import staged_directory
 
     with staged_directory(folder) as tmp:
         torch.save(model.state_dict(), Path(tmp) / "model.pt")
@@ -1193,14 +1193,14 @@ def load_model(folder: str | os.PathLike[str]) -> tuple[NerModel, CharVocab, dic
     for name in ("model.pt", "vocab.json", "config.json"):
         if not (root / name).is_file():
             raise NerError(f"{root} has no {name}: it is not a model folder written by "
-                           "`python -m course_utils.ie.ner_zh train`.")
+                           "`python -m course_utils.ie.ner.tagger train`.")
     try:
         meta = json.loads((root / "config.json").read_text(encoding="utf-8"))
         vocab = CharVocab(**json.loads((root / "vocab.json").read_text(encoding="utf-8")))
         meta["encoder"], meta["tags"]  # noqa: B018 (the two fields every model folder must have)
     except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as exc:
         raise NerError(f"{root}: config.json or vocab.json is damaged ({type(exc).__name__}: {exc}); train the "
-                       "model again with `python -m course_utils.ie.ner_zh train`.") from exc
+                       "model again with `python -m course_utils.ie.ner.tagger train`.") from exc
     bert = None
     if meta["encoder"] != "char":
         from transformers import BertConfig, BertModel
@@ -1230,7 +1230,7 @@ def make_split(doc_ids: Sequence[str], *, seed: int = 1234, fractions: tuple[flo
 
 def load_split(path: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
     """Return a split file's ``train``/``val``/``test`` id lists; default: the committed Ruijin split."""
-    file = Path(path) if path else Path(__file__).with_name("splits") / "ruijin_split.json"
+    file = Path(path) if path else Path(__file__).parent.parent / "splits" / "ruijin_split.json"
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -1261,8 +1261,8 @@ def chapter_data(settings: Any, work_dir: str | os.PathLike[str]) -> ChapterData
     ``settings.max_documents`` / ``max_eval_documents`` (a rehearsal's size knobs) keep the first documents of
     each split.
     """
-    from ..cache import cache_key, cached_folder
-    from .synthetic_zh import synthetic_documents, write_synthetic_folder
+    from ...cache import cache_key, cached_folder
+    from .synthetic import synthetic_documents, write_synthetic_folder
 
     if settings.dataset == "synthetic":
         n = settings.n_documents
@@ -1278,7 +1278,7 @@ def chapter_data(settings: Any, work_dir: str | os.PathLike[str]) -> ChapterData
         root = cached_folder(key, build, root=Path(work_dir) / "ch12")
         parts = [read_folder(root / name).documents for name in ("train", "val", "test")]
         return ChapterData(*_capped(*parts, settings), source=f"synthetic ({root})", redistributable=True)
-    from ..data.store import require_dataset
+    from ...data.store import require_dataset
 
     corpus = read_folder(require_dataset(settings.dataset))
     split = load_split()
@@ -1317,7 +1317,7 @@ def unseen_scores(train: Sequence[BratDocument], test: Sequence[BratDocument],
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..distributed import barrier, init_distributed, shutdown
+    from ...distributed import barrier, init_distributed, shutdown
 
     name, chosen = recipe_from_args(args)
     corpus = read_folder(args.data)
@@ -1369,7 +1369,7 @@ def _stderr(*parts: Any, **_: Any) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ..paths import staged_directory
+    from ...paths import staged_directory
 
     model, vocab, meta = load_model(args.model)
     root = Path(args.input)
@@ -1406,7 +1406,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if not pred_root.is_dir():
         raise NerError(f"{pred_root} is not a folder; give the folder of predicted .ann files (from `predict`).")
     gold_m, pred_m = [], []
-    from .brat import parse_ann
+    from ..brat import parse_ann
 
     covered, dropped = 0, []
     for doc in gold.documents:
@@ -1440,13 +1440,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 TRAIN_EPILOG = """\
-recipes (course_utils.ie.ner_zh.RECIPES; the results page names the one each figure came from):
-  python -m course_utils.ie.ner_zh train --data $COURSE_DATA_DIR/ruijin_diabetes \\
+recipes (course_utils.ie.ner.tagger.RECIPES; the results page names the one each figure came from):
+  python -m course_utils.ie.ner.tagger train --data $COURSE_DATA_DIR/ruijin_diabetes \\
       --split course_utils/ie/splits/ruijin_split.json --recipe ruijin-run6 --threads 2 --out model
   trains what benchmarks/ruijin_bilstm_crf.py --recipe ruijin-run6 measured; any option overrides one field.
 
 several GPUs (data parallel, one process per GPU, through course_utils.distributed):
-  torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner_zh train \\
+  torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner.tagger train \\
       --data $COURSE_DATA_DIR/ruijin_diabetes --split course_utils/ie/splits/ruijin_split.json \\
       --recipe bert-base-chinese --out model
   Each process trains on its share of every global batch of --batch-size chunks, gradients are averaged, so a
@@ -1487,7 +1487,7 @@ def _type_order(t: str) -> tuple[int, str]:
 
 
 def _device(prefer: str | None = None) -> Any:
-    from ..device import pick_device
+    from ...device import pick_device
 
     try:
         return pick_device(prefer)
@@ -1496,7 +1496,7 @@ def _device(prefer: str | None = None) -> Any:
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..commands import non_negative_int
+    from ...commands import non_negative_int
 
     parser.add_argument("--data", required=True, help="brat folder (.txt/.ann pairs)")
     parser.add_argument("--out", required=True, help="model folder to write (written beside, renamed at the end)")
@@ -1536,7 +1536,7 @@ VERBS = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a chapter-12 command (``train``, ``predict``, ``score``); return the exit status (2: bad input)."""
-    return run_command("python -m course_utils.ie.ner_zh", "Chapter 12: character NER on brat folders.", VERBS,
+    return run_command("python -m course_utils.ie.ner.tagger", "Chapter 12: character NER on brat folders.", VERBS,
                        argv)
 
 

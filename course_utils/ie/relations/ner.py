@@ -30,11 +30,11 @@ surface + type -> most frequent ids), or a placeholder ``?type:surface`` shared 
 extraction can run on predicted entities. :class:`DictionaryTagger` is the baseline: longest-match,
 case-insensitive lookup of every training surface.
 
-Commands (``python -m course_utils.ie.ner_biored --help``)::
+Commands (``python -m course_utils.ie.relations.ner --help``)::
 
-    python -m course_utils.ie.ner_biored train   --train FILE --out DIR [--model minilm] [--epochs 3]
-    python -m course_utils.ie.ner_biored predict --model-dir DIR --input FILE --out FILE.PubTator
-    python -m course_utils.ie.ner_biored score   --gold FILE --pred FILE.PubTator
+    python -m course_utils.ie.relations.ner train   --train FILE --out DIR [--model minilm] [--epochs 3]
+    python -m course_utils.ie.relations.ner predict --model-dir DIR --input FILE --out FILE.PubTator
+    python -m course_utils.ie.relations.ner score   --gold FILE --pred FILE.PubTator
 
 Input files are PubTator by default; ``--format litcoin`` reads LitCoin abstracts (``--entities`` names the
 entities file where gold mentions are needed).
@@ -42,7 +42,7 @@ entities file where gold mentions are needed).
 On several GPUs of one machine, ``train`` runs data-parallel under PyTorch's launcher (:mod:`course_utils.distributed`;
 ``--batch-size`` stays the global batch, shared among the processes; rank 0 prints and saves)::
 
-    torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner_biored train --train FILE --out DIR --model biomedbert
+    torchrun --standalone --nproc_per_node 4 -m course_utils.ie.relations.ner train --train FILE --out DIR --model biomedbert
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..commands import Verb, non_negative_int, positive_int, run_command
-from ..errors import CourseError
-from .bio import bio_to_spans, merge_windows, tag_names
-from .biored import (
+from ...commands import Verb, non_negative_int, positive_int, run_command
+from ...errors import CourseError
+from ..bio import bio_to_spans, merge_windows, tag_names
+from ..biored import (
     ENTITY_TYPES,
     BioDocument,
     EntityMention,
@@ -78,7 +78,7 @@ from .biored import (
     read_pubtator,
     write_pubtator,
 )
-from .scoring import Mention, SpanScores, error_classes, score_mentions, scores_table
+from ..scoring import Mention, SpanScores, error_classes, score_mentions, scores_table
 
 __all__ = [
     "NerBioredError",
@@ -186,7 +186,7 @@ class Encoding:
 
 def _prepare_tokenizer(tokenizer: Any) -> Any:
     """Return a fast tokenizer set up as every course tokenizer (truncation and padding off), or raise."""
-    from ..text.pretrained import whole_text_tokenizer
+    from ...text.pretrained import whole_text_tokenizer
 
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise NerBioredError(f"{type(tokenizer).__name__} is not a fast (Rust) tokenizer; chapter 13 needs one "
@@ -474,7 +474,7 @@ def _build_model(name: str, labels: Sequence[str]) -> tuple[Any, Any]:
     """
     from transformers import AutoModelForTokenClassification
 
-    from ..text.pretrained import load_tokenizer, model_folder
+    from ...text.pretrained import load_tokenizer, model_folder
 
     tokenizer = load_tokenizer(name)
     where = str(model_folder(name))
@@ -570,10 +570,10 @@ def train_ner(documents: Sequence[BioDocument], *, model: str = "minilm", epochs
     """
     from transformers import get_linear_schedule_with_warmup
 
-    from ..device import amp_dtype, autocast, pick_device
-    from ..distributed import all_reduce_mean, init_distributed, unwrap_model, wrap_model
-    from ..progress import progress_bar
-    from ..seeding import seed_everything
+    from ...device import amp_dtype, autocast, pick_device
+    from ...distributed import all_reduce_mean, init_distributed, unwrap_model, wrap_model
+    from ...progress import progress_bar
+    from ...seeding import seed_everything
 
     if not documents:
         raise NerBioredError("train_ner got no documents; give at least one annotated abstract.")
@@ -679,8 +679,8 @@ def predict_mentions(model: BioNerModel, documents: Sequence[BioDocument], *, id
     ``id_dictionary`` (default: the model's, fitted on its training mentions), placeholders otherwise. The
     timing is left in ``model.last_throughput``.
     """
-    from ..device import autocast
-    from ..progress import progress_bar
+    from ...device import autocast
+    from ...progress import progress_bar
 
     started = time.perf_counter()
     encodings, _ = encode_documents(model.tokenizer, documents, max_length=model.max_length, stride=model.stride)
@@ -868,7 +868,7 @@ def save_ner(model: BioNerModel, folder: str | os.PathLike[str]) -> Path:
 
     Everything goes into a temporary sibling folder first, which replaces ``folder`` only when complete.
     """
-    from ..paths import staged_directory
+    from ...paths import staged_directory
 
     meta = {"format": _FORMAT_VERSION, "labels": list(model.labels), "max_length": model.max_length,
             "stride": model.stride, "train_seconds": model.train_seconds, "base_model": model.base_model,
@@ -885,11 +885,11 @@ def load_ner(folder: str | os.PathLike[str], *, device: Any = None) -> BioNerMod
     """Return the :class:`BioNerModel` saved in ``folder`` by :func:`save_ner`, on ``device`` (chapter 13)."""
     from transformers import AutoModelForTokenClassification
 
-    from ..device import pick_device
-    from ..text.pretrained import load_tokenizer
+    from ...device import pick_device
+    from ...text.pretrained import load_tokenizer
 
     root = Path(folder)
-    hint = (f"Train one with `python -m course_utils.ie.ner_biored train --train FILE --out {root}` "
+    hint = (f"Train one with `python -m course_utils.ie.relations.ner train --train FILE --out {root}` "
             "(or save_ner(model, folder) in Python).")
     if not root.is_dir():
         raise NerBioredError(f"model folder {root} does not exist. {hint}")
@@ -940,8 +940,8 @@ def read_documents(path: str | os.PathLike[str], *, format: str = "pubtator",
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..device import pick_device
-    from ..distributed import barrier, init_distributed, shutdown
+    from ...device import pick_device
+    from ...distributed import barrier, init_distributed, shutdown
 
     check_output(args.out, folder=True)
     docs = read_documents(args.train, format=args.format, entities=args.entities)
@@ -1040,7 +1040,7 @@ def _score_arguments(sc: argparse.ArgumentParser) -> None:
 
 VERBS = (
     Verb("train", "train a tagger on annotated abstracts and save a model folder", _cmd_train, _train_arguments,
-         epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.ner_biored train ... "
+         epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m course_utils.ie.relations.ner train ... "
                 "(--batch-size is the global batch, shared among the N processes; rank 0 saves).",
          threads=True, device=True),
     Verb("predict", "tag abstracts and write a PubTator file of predicted mentions", _cmd_predict,
@@ -1051,7 +1051,7 @@ VERBS = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a chapter-13 NER command (``train``, ``predict``, ``score``); return the exit status (2 on bad input)."""
-    return run_command("python -m course_utils.ie.ner_biored",
+    return run_command("python -m course_utils.ie.relations.ner",
                        "Chapter 13: BioRED entity tagging (word-piece BIO tags).", VERBS, argv)
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bio import RUIJIN_TYPES
-from .brat import Entity, write_document
+from ..bio import RUIJIN_TYPES
+from ..brat import Entity, write_document
 
 __all__ = ["SyntheticDoc", "synthetic_documents", "write_synthetic_folder", "surface_forms", "is_held_out"]
 

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import CourseError
-from .biored import (
+from ...errors import CourseError
+from ..biored import (
     ENTITY_TYPES,
     NO_RELATION,
     RELATION_TYPES,
@@ -114,18 +114,18 @@ def chapter_data(settings: Any) -> ChapterData:
     """Return the chapter-13 corpus of a profile: synthetic abstracts (smoke) or BioRED Train -> Dev (chapter 13).
 
     ``settings`` is chapter 13's :class:`~course_utils.profiles.RelationSettings`: ``dataset == "synthetic"`` makes
-    ``n_train`` + ``n_test`` abstracts with :func:`~course_utils.ie.synthetic_biored.synthetic_biored` (seeded by
+    ``n_train`` + ``n_test`` abstracts with :func:`~course_utils.ie.relations.synthetic.synthetic_biored` (seeded by
     ``seed``); any other value names the data layer's dataset (``biored``, fetched by manifest), read with the
     checked PubTator reader. Only Train and Dev are used: the model is trained on Train and scored on Dev.
     ``settings.train_documents`` / ``test_documents`` (when not None) keep the first N abstracts of each file (the
     lab rehearsal's size knob).
     """
     if settings.dataset == "synthetic":
-        from .synthetic_biored import synthetic_biored
+        from .synthetic import synthetic_biored
 
         split = synthetic_biored(settings.n_train, settings.n_test, seed=settings.seed)
         return ChapterData(split.train, split.test, "synthetic", "synthetic test")
-    from ..data.store import require_dataset
+    from ...data.store import require_dataset
 
     folder = require_dataset(settings.dataset)
     files = {}
@@ -453,7 +453,7 @@ def relation_summary(gold: Sequence[BioDocument], predicted: Sequence[PairExampl
     predicted entities; a relation counts only when document, ids (and type, and novelty) equal a gold one. Its
     known-pairs accuracy charges every *None* on a related pair as an error, so for a model with a *None* class
     it mostly measures abstention. ``related_only``, when given, holds the same model's predictions with the
-    argmax restricted to the relation types (:func:`~course_utils.ie.relations.predict_relations` with
+    argmax restricted to the relation types (:func:`~course_utils.ie.relations.models.predict_relations` with
     ``related_only=True``, or a rule fitted on related pairs): its known-pairs accuracy is the seed's setting,
     reported as ``"known-pairs accuracy (relation types only)"``.
     """
@@ -495,7 +495,7 @@ def plot_relation_type_pairs(table: pd.DataFrame, *, title: str = "") -> Any:
     """Return a heat map of a :func:`relation_type_pairs` crosstab, counts written in the cells (chapter 13)."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import apply_style
+    from ...plotting import apply_style
 
     apply_style()
     labels = [f"{SHORT_TYPES.get(a, a)} - {SHORT_TYPES.get(b, b)}" for a, b in table.index]
@@ -522,7 +522,7 @@ def plot_distances(distances: pd.DataFrame, *, unit: str = "words", title: str =
     pairs (a :func:`pair_distances` table), with the share of pairs never within one sentence (chapter 13)."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import apply_style
+    from ...plotting import apply_style
 
     if unit not in ("words", "chars"):
         raise ExploreError(f"unit must be 'words' or 'chars', not {unit!r}")
@@ -552,7 +552,7 @@ def plot_pair_balance(balance: pd.DataFrame, *, title: str = "") -> Any:
     :func:`pair_balance` table), with the curve n(n-1)/2 (chapter 13)."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import apply_style
+    from ...plotting import apply_style
 
     apply_style()
     fig, ax = plt.subplots(figsize=(6.0, 3.2))
@@ -578,7 +578,7 @@ def plot_model_scores(table: pd.DataFrame, *, xlabel: str = "score", title: str 
     (chapter 13)."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import apply_style
+    from ...plotting import apply_style
 
     if table.empty or isinstance(table.columns, pd.MultiIndex):
         raise ExploreError("plot_model_scores needs one row per model and flat columns, one per score to show")

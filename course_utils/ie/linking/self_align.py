@@ -21,7 +21,7 @@ Both are written out here and tested equal to a direct computation and to pytorc
 **Pooling.** A name's vector is the [CLS] vector or the mean of its token vectors, and an encoder must be scored
 with the pooling it was trained with: SapBERT's recipe is [CLS] (``agg_mode="cls"`` in its code), MiniLM was
 trained with the mean. ``SelfAlignSettings.pooling`` chooses it for training; :func:`save_encoder` records it next
-to the weights so that the linker (:func:`course_utils.ie.linking.model_pooling`) scores with the same one.
+to the weights so that the linker (:func:`course_utils.ie.linking.linkers.model_pooling`) scores with the same one.
 
 **Several GPUs.** Under ``torchrun --standalone --nproc_per_node N -m course_utils.ie.linking train ...`` each
 process embeds its share of every global batch (:func:`course_utils.distributed.shard_batch` over the batch's
@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from ..progress import progress_bar
-from .linking_data import LinkingDataError
+from ...progress import progress_bar
+from .data import LinkingDataError
 
 #: The two ways a name becomes one vector: the [CLS] token's vector, or the mean of the token vectors.
 POOLINGS = ("cls", "mean")
@@ -225,8 +225,8 @@ def dictionary_negatives(encoder: tuple[Any, Any], anchors: Sequence[tuple[str, 
     """
     import torch
 
-    from ..text.pretrained import embed_texts
-    from .linking_data import normalize_name
+    from ...text.pretrained import embed_texts
+    from .data import normalize_name
 
     names = [normalize_name(n) for n in dictionary.names]
     model = encoder[1]
@@ -289,10 +289,10 @@ def self_align(encoder: tuple[Any, Any], rows: Sequence[tuple[str, str]],
 
     import torch
 
-    from ..device import amp_dtype, autocast
-    from ..distributed import DistributedContext, wrap_model
-    from ..seeding import seed_everything
-    from .linking_data import normalize_name
+    from ...device import amp_dtype, autocast
+    from ...distributed import DistributedContext, wrap_model
+    from ...seeding import seed_everything
+    from .data import normalize_name
 
     tokenizer, model = encoder
     device = next(model.parameters()).device
@@ -447,8 +447,8 @@ def _retrieve_candidates(encoder: tuple[Any, Any], queries: Sequence[tuple[str, 
     in the last place when none of the k is gold ([] when the id has no other name)."""
     import torch
 
-    from ..text.pretrained import embed_texts
-    from .linking_data import normalize_name
+    from ...text.pretrained import embed_texts
+    from .data import normalize_name
 
     names = [normalize_name(n) for n in dictionary.names]
     columns: dict[str, list[int]] = {}
@@ -495,9 +495,9 @@ def candidate_align(encoder: tuple[Any, Any], queries: Sequence[tuple[str, str]]
 
     import torch
 
-    from ..device import autocast
-    from ..seeding import seed_everything
-    from .linking_data import normalize_name
+    from ...device import autocast
+    from ...seeding import seed_everything
+    from .data import normalize_name
 
     tokenizer, model = encoder
     seed_everything(settings.seed)
@@ -581,7 +581,7 @@ def save_encoder(encoder: tuple[Any, Any], folder: str | Path, *, pooling: str |
     """
     import json
 
-    from ..paths import staged_directory
+    from ...paths import staged_directory
 
     if pooling is not None and pooling not in POOLINGS:
         raise LinkingDataError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")

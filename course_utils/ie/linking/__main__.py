@@ -1,0 +1,8 @@
+"""``python -m course_utils.ie.linking VERB``: the command of :mod:`course_utils.ie.linking.linkers`."""
+
+import sys
+
+from .linkers import main
+
+if __name__ == "__main__":
+    sys.exit(main())
