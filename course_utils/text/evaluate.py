@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ..errors import CourseError
+from .readers import EvaluationError, read_word_classes
 
 __all__ = [
     "EvaluationError",
@@ -56,31 +56,6 @@ __all__ = [
 SIMILARITY_SETS = ("UMNSRS-sim", "UMNSRS-rel", "MayoSRS", "Bio-SimLex")
 
 Pair = tuple[str, str, float]
-
-
-class EvaluationError(CourseError, ValueError):
-    """Input that chapter 11's evaluation cannot use: a malformed pair, an empty word-class folder, too few points."""
-
-
-# --- word classes -------------------------------------------------------------------------------------------------
-
-
-def read_word_classes(folder: str | Path) -> dict[str, tuple[str, ...]]:
-    """Return ``{class: members}`` from a folder of word-class files, one ``<class>.txt`` per class and one term a
-    line (chapter 11; the format of Ohta's biomedical word classes in ``word_classes/``).
-
-    Blank lines are skipped; terms keep their case ("American", "EGFR"): lower-case them for uncased vectors.
-    """
-    root = Path(folder)
-    files = sorted(root.glob("*.txt")) if root.is_dir() else []
-    if not files:
-        raise EvaluationError(f"{root} holds no <class>.txt files; point to a word_classes folder (fetch it with "
-                              "`python -m course_utils.data fetch word_classes`, or COURSE_REAL_DATA/word_classes).")
-    classes: dict[str, tuple[str, ...]] = {}
-    for path in files:
-        terms = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        classes[path.stem] = tuple(t for t in terms if t)
-    return classes
 
 
 # --- Spearman and the bootstrap -----------------------------------------------------------------------------------
@@ -354,14 +329,12 @@ def lora_adapted_folder(settings: Any) -> Path:
 
 
 def _as_pair(item: Any, position: int, set_name: str) -> Pair:
-    try:
-        first, second, score = item
-    except (TypeError, ValueError):
-        try:
-            first, second, score = item.first, item.second, item.score
-        except AttributeError:
-            raise EvaluationError(f"{set_name}, pair {position}: expected (first, second, score), got {item!r}.") from None
-    return str(first), str(second), float(score)
+    from .vectors import pair_fields
+
+    fields = pair_fields(item)
+    if fields is None:
+        raise EvaluationError(f"{set_name}, pair {position}: expected (first, second, score), got {item!r}.")
+    return fields
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

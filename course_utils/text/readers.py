@@ -35,6 +35,8 @@ __all__ = [
     "read_mayosrs",
     "similarity_set_name",
     "similarity_sets",
+    "EvaluationError",
+    "read_word_classes",
 ]
 
 _REQUIRED = ("cord_uid", "title", "abstract")
@@ -44,6 +46,35 @@ _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
 
 class CorpusReadError(CourseError, ValueError):
     """A text file the course cannot read as expected: missing column, broken row, bad line (chapter 7)."""
+
+
+class EvaluationError(CourseError, ValueError):
+    """Input that chapter 11's evaluation cannot use: a malformed pair, an empty word-class folder, too few points.
+
+    Defined beside the readers (and re-exported by :mod:`course_utils.text.evaluate`, where chapter 11 uses it) so
+    that chapter 8's :func:`~course_utils.text.vectors.word_categories` reads the word classes without importing
+    the evaluation module (issue 29: no import circle)."""
+
+
+# --- word classes -------------------------------------------------------------------------------------------------
+
+
+def read_word_classes(folder: str | Path) -> dict[str, tuple[str, ...]]:
+    """Return ``{class: members}`` from a folder of word-class files, one ``<class>.txt`` per class and one term a
+    line (chapter 11; the format of Ohta's biomedical word classes in ``word_classes/``).
+
+    Blank lines are skipped; terms keep their case ("American", "EGFR"): lower-case them for uncased vectors.
+    """
+    root = Path(folder)
+    files = sorted(root.glob("*.txt")) if root.is_dir() else []
+    if not files:
+        raise EvaluationError(f"{root} holds no <class>.txt files; point to a word_classes folder (fetch it with "
+                              "`python -m course_utils.data fetch word_classes`, or COURSE_REAL_DATA/word_classes).")
+    classes: dict[str, tuple[str, ...]] = {}
+    for path in files:
+        terms = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        classes[path.stem] = tuple(t for t in terms if t)
+    return classes
 
 
 @dataclass(frozen=True)

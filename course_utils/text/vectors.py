@@ -261,17 +261,24 @@ def phrase_vector(
     return np.mean([vectors.unit_vector(w) for w in words], axis=0)
 
 
-def _unpack(item: Any, position: int) -> tuple[str, str, float]:
+def pair_fields(item: Any) -> tuple[str, str, float] | None:
+    """Return ``(first, second, score)`` of a similarity pair given as a triple or as an object with those fields,
+    or None when ``item`` is neither (chapters 8 and 11)."""
     try:
         first, second, score = item
     except (TypeError, ValueError):
         try:
             first, second, score = item.first, item.second, item.score
         except AttributeError:
-            raise VectorsError(
-                f"Similarity pair {position}: expected (first, second, score), got {item!r}."
-            ) from None
+            return None
     return str(first), str(second), float(score)
+
+
+def _unpack(item: Any, position: int) -> tuple[str, str, float]:
+    fields = pair_fields(item)
+    if fields is None:
+        raise VectorsError(f"Similarity pair {position}: expected (first, second, score), got {item!r}.")
+    return fields
 
 
 def evaluate_similarity(
@@ -393,7 +400,7 @@ def word_categories(corpus: str) -> tuple[dict[str, tuple[str, ...]], str]:
         from .corpus import CATEGORIES
 
         return {name: tuple(members) for name, members in CATEGORIES.items()}, "the planted categories"
-    from .evaluate import read_word_classes
+    from .readers import read_word_classes
 
     if corpus == "real" and os.environ.get("COURSE_REAL_DATA"):
         folder = Path(os.environ["COURSE_REAL_DATA"]) / "word_classes"
