@@ -32,7 +32,7 @@ from matplotlib.lines import Line2D
 from ..plotting import apply_style, keep_matplotlib_backend
 from .io import Volume, read_volume
 from .metrics import hd95_volumes
-from .nnunet_data import NnunetFolders, dataset_name, nnunet_environment
+from .nnunet_data import NnunetFolders, dataset_name, forked_worker_pools, nnunet_environment
 from .nnunet_train import fold_folder
 
 __all__ = [
@@ -263,7 +263,7 @@ def apply_postprocessing(choice: PostprocessingChoice, predictions: Mapping[str,
     if len(source) != 1:
         raise ValueError("apply_postprocessing expects the predictions of one folder.")
     output.mkdir(parents=True, exist_ok=True)
-    with keep_matplotlib_backend(), contextlib.redirect_stdout(io.StringIO()):
+    with keep_matplotlib_backend(), contextlib.redirect_stdout(io.StringIO()), forked_worker_pools():
         from nnunetv2.postprocessing.remove_connected_components import apply_postprocessing_to_folder
 
         apply_postprocessing_to_folder(str(source.pop()), str(output), functions, kwargs, str(plans_file),

@@ -153,3 +153,34 @@ def test_copy_nifti_writes_gzipped_nifti(tmp_path):
     again = nib.load(out)
     assert np.array_equal(np.asarray(again.dataobj), array) and np.allclose(again.affine, np.diag([2.0, 2.0, 3.0, 1.0]))
     assert nd.copy_nifti(out, tmp_path / "c.nii.gz").read_bytes() == out.read_bytes()  # .nii.gz: copied as is
+
+
+def _pool_square(x):
+    return x * x
+
+
+def test_forked_worker_pools(monkeypatch):
+    import multiprocessing
+    import sys
+
+    original = multiprocessing.get_context
+    with nd.forked_worker_pools() as forked:
+        if forked:
+            assert sys.platform.startswith("linux")
+            assert multiprocessing.get_context("spawn").get_start_method() == "fork"
+            with multiprocessing.get_context("spawn").Pool(2) as pool:  # nnU-Net's own call
+                assert pool.map(_pool_square, [1, 2, 3]) == [1, 4, 9]
+        assert multiprocessing.get_context("forkserver").get_start_method() == "forkserver"
+    assert multiprocessing.get_context is original
+    monkeypatch.setattr(nd, "_fork_is_safe", lambda: False)  # CUDA in use, macOS, Windows: nnU-Net's spawn stays
+    with nd.forked_worker_pools() as forked:
+        assert not forked and multiprocessing.get_context("spawn").get_start_method() == "spawn"
+
+
+def test_forked_worker_pools_check_each_pool(monkeypatch):
+    import multiprocessing
+
+    with nd.forked_worker_pools() as forked:
+        if forked:  # CUDA initialised inside the context (a trainer on a GPU): the next pool spawns again
+            monkeypatch.setattr(nd, "_fork_is_safe", lambda: False)
+            assert multiprocessing.get_context("spawn").get_start_method() == "spawn"
