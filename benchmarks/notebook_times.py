@@ -105,14 +105,63 @@ def time_one(path: Path, timeout_s: int) -> dict:
     return entry
 
 
+def write_template(results_dir: Path, pages: Path) -> Path:
+    """Write ``pages/notebook_times.md``, the results template of the record: one row per notebook of the course,
+    placeholders for the notebooks the record holds and *not run yet* for the others (the *under load* column is
+    the record's largest sampled load against the machine's cores)."""
+    record_path = results_dir / f"{RECORD}.json"
+    record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else {}
+    have = (record.get("figures") or {}).get("notebooks", {})
+    cores = (record.get("machine") or {}).get("cores") or os.cpu_count() or 1
+    lines = ["### Notebook times, truly cold (smoke profile)", "",
+             "Each notebook alone, one after the other, in a fresh kernel from an empty work folder "
+             "(`nice -n 5 .venv/bin/python benchmarks/notebook_times.py`; budget: chapter 6 at most 240 s, every other "
+             "at most 60 s). CPU seconds are the kernel's process tree (the kernel and every process it waited for, "
+             "`getrusage(RUSAGE_CHILDREN)`); the load average is the machine's 1-minute figure at the start and end "
+             "and the largest sampled every 5 s during the notebook. The machine was shared with other sessions: a "
+             f"notebook whose largest sampled load exceeded its {cores} cores ran **under load**, and its wall time is "
+             "longer than on a quiet machine; its CPU seconds are the better guide then (with one thread, the wall "
+             "time on a quiet machine is at least the CPU time).", ""]
+    if have:
+        lines += [f"Run: [[{RECORD}:@run]].", ""]
+    lines += ["| notebook | budget (s) | wall (s) | CPU (s) | load start / end / max | under load | wall within budget "
+              "| CPU within budget | notebook finished | commit |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for path in sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts):
+        if path.stem in have:
+            b = f"[[{RECORD}:figures.notebooks.{path.stem}"
+            under = "yes" if have[path.stem]["load_1min_max"] > cores else "no"
+            lines.append(f"| `{path.stem}` | {b}.budget_s]] | {b}.wall_s:.1f]] | {b}.cpu_s:.1f]] | "
+                         f"{b}.load_start.0:.1f]] / {b}.load_end.0:.1f]] / {b}.load_1min_max:.1f]] | {under} | "
+                         f"{b}.within_budget_wall]] | {b}.within_budget_cpu]] | {b}.ok]] | {b}.commit:.7]] |")
+        else:
+            lines.append(f"| `{path.stem}` | {budget_s(path)} | not run yet | not run yet | - | - | - | - | - | - |")
+    for old in sorted(results_dir.glob(f"{RECORD}.*.json")):  # earlier records of one notebook each
+        name = old.stem
+        lines += ["", f"An earlier record of one notebook alone (`{name}`; a `+` after the commit: the tree had "
+                  "uncommitted changes):", "", "| notebook | wall (s) | CPU (s) | load start / end | run |",
+                  "| --- | --- | --- | --- | --- |",
+                  f"| `{name.split('.', 1)[1]}` | [[{name}:figures.wall_s:.1f]] | [[{name}:figures.cpu_s:.1f]] | "
+                  f"[[{name}:load_average_start.0:.1f]] / [[{name}:figures.load_average_end.0:.1f]] | [[{name}:@cond]] |",
+                  "", f"Command: [[{name}:@command]]."]
+    target = pages / "notebook_times.md"
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     """Time each named notebook (default: all fourteen) cold, alone, writing the record after each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to time (default: every chapter's)")
     parser.add_argument("--merge", action="store_true", help="keep the earlier record's other notebooks")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds a cell may run (default 1800)")
+    parser.add_argument("--write-template", action="store_true",
+                        help="time nothing: write benchmarks/pages/notebook_times.md from the committed record")
     args = parser.parse_args(argv)
     from common import RESULTS_DIR, start_run, write_record
+
+    if args.write_template:
+        print(write_template(RESULTS_DIR, ROOT / "benchmarks" / "pages"))
+        return 0
 
     paths = [p.resolve() for p in args.notebooks] or sorted(
         p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
