@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def start_run(name: str, *, seeds: Sequence[int] = (), threads: int | None = Non
     command = " ".join([Path(sys.executable).name, *sys.argv]) if sys.argv and sys.argv[0] else name
     return RunInfo(name=name, command=command, seeds=[int(s) for s in seeds], threads=threads,
                    load_average_start=[round(x, 2) for x in os.getloadavg()],
-                   started=datetime.now(timezone.utc).isoformat(timespec="seconds"), clock_start=time.time(),
+                   started=datetime.now(UTC).isoformat(timespec="seconds"), clock_start=time.time(),
                    settings=dict(settings or {}))
 
 
@@ -129,7 +129,7 @@ def write_record(run: RunInfo, *, figures: Mapping[str, Any], data: Mapping[str,
         "threads": run.threads,
         "load_average_start": run.load_average_start,
         "started": run.started,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "seeds": run.seeds,
         "settings": run.settings,
         "data_sha256": {key: data_sha256(value) for key, value in dict(data).items()},
