@@ -47,9 +47,12 @@ def test_without_a_test_file_it_is_said_not_hidden(data):
 
 def test_every_benchmark_takes_biored_rows_through_the_held_out_filter():
     bench = Path(__file__).resolve().parents[2] / "benchmarks"
-    for script in sorted(bench.glob("linking_*.py")):
+    scripts = sorted(bench.glob("ch14_*.py"))
+    assert scripts, "no chapter-14 benchmark found in benchmarks/"
+    for script in scripts:
         text = script.read_text()
         assert "biored_disease_rows(" not in text, f"{script.name}: use biored_training_rows (NCBI test held out)"
-    assert "biored_training_rows" in (bench / "linking_protocol.py").read_text()
+    assert "biored_training_rows" in (bench / "ch14_protocol.py").read_text()
+    assert "biored_training_rows" in (bench / "ch14_linking.py").read_text()
     # the benchmark builds its linkers from the command's recipes
-    assert "L.build_linker(" in (bench / "linking_ncbi.py").read_text()
+    assert "L.build_linker(" in (bench / "ch14_linking.py").read_text()
