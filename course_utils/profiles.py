@@ -445,7 +445,7 @@ CHAPTERS: dict[int, Chapter] = {
     13: Chapter(13, "LitCoin and BioRED: entities, relations, novelty", ("biored", "biomedbert"), {
         # Smoke: MiniLM NER on 40 synthetic abstracts with ner_biored.SMOKE_TRAINING (a test keeps them equal);
         # the relation models from scratch on 160, scored on 60; no fine-tuned encoder for relations (too slow for
-        # the smoke minute even with half of MiniLM's layers; benchmarks/biored_relations.py runs it). Lab/full:
+        # the smoke minute even with half of MiniLM's layers; benchmarks/ch13_biored_relations.py runs it). Lab/full:
         # BiomedBERT, by its manifest (the folder the profile's data check found), for both tasks on BioRED
         # Train -> Dev.
         Profile.SMOKE: RelationSettings("synthetic", _MINILM, 128, 8, 8, n_train=160, n_test=60, ner_documents=40,

@@ -3,7 +3,7 @@ synthetic cases, alone and as an ensemble; nnU-Net's cross-validation, post-proc
 
 The model is the one the book's chapter 6 uses: trained once in the shared work folder (locked, idempotent).
 Held-out Dice of the two-fold ensemble (4 epochs x 12 iterations a fold, 4 held-out cases), measured with
-``benchmarks/smoke_training.py SEED``: seed 1 0.898, seed 2 0.904, seed 3 0.921 (single folds 0.884-0.930).
+``benchmarks/ch06_smoke_training.py SEED``: seed 1 0.898, seed 2 0.904, seed 3 0.921 (single folds 0.884-0.930).
 The threshold, 0.7, sits far below every seed tried, so the test does not flake.
 """
 

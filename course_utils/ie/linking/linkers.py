@@ -306,7 +306,7 @@ class ContextLinker:
     an annotator is likely to reuse an id. ``cited`` (per query, the OMIM ids its abstract cites, e.g.
     "(OMIM 145001)") adds ``citation`` to those ids' names for that query alone. The defaults (0.1 each) and the
     max rule were chosen by two-fold cross-validation over NCBI-disease *training* documents
-    (``benchmarks/linking_context_crossval.py``; TF-IDF Acc@1 0.765 as written, 0.797 with the max rule, 0.808
+    (``benchmarks/ch14_linking.py context-crossval``; TF-IDF Acc@1 0.765 as written, 0.797 with the max rule, 0.808
     with the prior, 0.810 with the document's own short forms as second forms, 0.811 with the citation bonus),
     never on the develop set.
     """
@@ -713,7 +713,7 @@ class LinkerRecipe:
 
 _FOLDS = "chosen by two-fold cross-validation over NCBI-disease training documents"
 #: The linkers of chapter 14's results page. The TF-IDF weight 0.25, the prior 0.1 and the citation bonus 0.1 were
-#: chosen on training folds (``benchmarks/linking_context_crossval.py``), never on develop.
+#: chosen on training folds (``benchmarks/ch14_linking.py context-crossval``), never on develop.
 RECIPES: dict[str, LinkerRecipe] = {r.name: r for r in (
     LinkerRecipe("exact", "exact", "exact match of the normalised mention"),
     LinkerRecipe("tfidf", "tfidf", "character 2-4-gram TF-IDF"),

@@ -12,7 +12,7 @@ self-aligned one). :class:`CandidateReranker` fits scikit-learn's gradient-boost
 candidate is a gold id and ranks by that probability.
 
 The reranker must learn from mentions linked against a dictionary that does not already contain them, as
-develop mentions are: ``benchmarks/linking_rerank.py`` cross-fits it on the two halves of the training
+develop mentions are: ``benchmarks/ch14_linking.py rerank`` cross-fits it on the two halves of the training
 documents (each half's mentions linked against the other half's dictionary) and only then scores develop.
 """
 

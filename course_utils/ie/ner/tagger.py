@@ -834,7 +834,7 @@ class Recipe:
 
     A recipe names the encoder, the model's sizes, the chunking, the training knobs and the time cap. The
     named recipes live in :data:`RECIPES`, the one place the train command (``--recipe NAME``), the real-data
-    benchmark (``benchmarks/ruijin_bilstm_crf.py --recipe NAME``) and the notebook take them from, so a
+    benchmark (``benchmarks/ch12_ruijin.py --recipe NAME``) and the notebook take them from, so a
     student's command trains what the results page measured. :func:`train_recipe` is the one way to train one.
     """
 
@@ -1443,7 +1443,7 @@ TRAIN_EPILOG = """\
 recipes (course_utils.ie.ner.tagger.RECIPES; the results page names the one each figure came from):
   python -m course_utils.ie.ner.tagger train --data $COURSE_DATA_DIR/ruijin_diabetes \\
       --split course_utils/ie/splits/ruijin_split.json --recipe ruijin-run6 --threads 2 --out model
-  trains what benchmarks/ruijin_bilstm_crf.py --recipe ruijin-run6 measured; any option overrides one field.
+  trains what benchmarks/ch12_ruijin.py --recipe ruijin-run6 measured; any option overrides one field.
 
 several GPUs (data parallel, one process per GPU, through course_utils.distributed):
   torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner.tagger train \\
