@@ -135,14 +135,22 @@ def write_template(results_dir: Path, pages: Path) -> Path:
                          f"{b}.within_budget_wall]] | {b}.within_budget_cpu]] | {b}.ok]] | {b}.commit:.7]] |")
         else:
             lines.append(f"| `{path.stem}` | {budget_s(path)} | not run yet | not run yet | - | - | - | - | - | - |")
-    for old in sorted(results_dir.glob(f"{RECORD}.*.json")):  # earlier records of one notebook each
+    for old in sorted(results_dir.glob(f"{RECORD}.*.json")):  # other records of one notebook each
         name = old.stem
-        lines += ["", f"An earlier record of one notebook alone (`{name}`; a `+` after the commit: the tree had "
+        figures = json.loads(old.read_text(encoding="utf-8"))["figures"]
+        lines += ["", f"Another record of one notebook alone (`{name}`; a `+` after the commit: the tree had "
                   "uncommitted changes):", "", "| notebook | wall (s) | CPU (s) | load start / end | run |",
-                  "| --- | --- | --- | --- | --- |",
-                  f"| `{name.split('.', 1)[1]}` | [[{name}:figures.wall_s:.1f]] | [[{name}:figures.cpu_s:.1f]] | "
-                  f"[[{name}:load_average_start.0:.1f]] / [[{name}:figures.load_average_end.0:.1f]] | [[{name}:@cond]] |",
-                  "", f"Command: [[{name}:@command]]."]
+                  "| --- | --- | --- | --- | --- |"]
+        if "notebooks" in figures:
+            for stem in figures["notebooks"]:
+                b = f"[[{name}:figures.notebooks.{stem}"
+                lines.append(f"| `{stem}` | {b}.wall_s:.1f]] | {b}.cpu_s:.1f]] | {b}.load_start.0:.1f]] / "
+                             f"{b}.load_end.0:.1f]] | [[{name}:@cond]] |")
+        else:
+            lines.append(f"| `{name.split('.', 1)[1]}` | [[{name}:figures.wall_s:.1f]] | [[{name}:figures.cpu_s:.1f]] | "
+                         f"[[{name}:load_average_start.0:.1f]] / [[{name}:figures.load_average_end.0:.1f]] | "
+                         f"[[{name}:@cond]] |")
+        lines += ["", f"Command: [[{name}:@command]]."]
     target = pages / "notebook_times.md"
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
