@@ -23,6 +23,8 @@ def _book(tmp_path: Path, source: str) -> Path:
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
     shutil.copytree(ROOT / "book" / "_ext", book / "book" / "_ext")
     shutil.copy(ROOT / "book" / "references.bib", book / "book" / "references.bib")
+    for static in ("niivue", "course_viewer"):  # the build checks the vendored viewer before anything else
+        shutil.copytree(ROOT / "book" / "_static" / static, book / "book" / "_static" / static)
     (book / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: chapter\n")
     (book / "index.md").write_text("# Test book\n")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Chapter"), nbformat.v4.new_code_cell(source)])

@@ -167,7 +167,7 @@ def test_pretrained_kind_through_the_command(split, tmp_path: Path) -> None:
 def test_the_transformer_reads_documents_longer_than_its_position_table():
     import torch
 
-    from course_utils.ie.relations.models import _Net
+    from course_utils.ie.relations.relation_classifier import _Net
 
     net = _Net("transformer", 50, 3, 16, None).eval()
     n = 700  # longer than the 512 learned positions (11 BioRED Train abstracts are, once markers are added)

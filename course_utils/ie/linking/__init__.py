@@ -1,5 +1,7 @@
 """Chapter 14, entity linking: :mod:`~course_utils.ie.linking.data` (NCBI-disease, BioRED rows, vocabularies),
-:mod:`~course_utils.ie.linking.linkers` (exact, TF-IDF, dense, combined and context linkers, scoring, command),
+:mod:`~course_utils.ie.linking.rankers` (exact, TF-IDF, dense, combined and context linkers),
+:mod:`~course_utils.ie.linking.scores`, :mod:`~course_utils.ie.linking.files`, :mod:`~course_utils.ie.linking.recipes`,
+:mod:`~course_utils.ie.linking.linkers` (the command, re-exporting the four modules' public names),
 :mod:`~course_utils.ie.linking.self_align` (self-alignment pre-training of the encoder) and
 :mod:`~course_utils.ie.linking.rerank` (the reranker).
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .data import is_short_form, normalize_name
-from .linkers import LinkingError, Ranking, _rank_from_scores
+from .rankers import LinkingError, Ranking, _rank_from_scores
 
 __all__ = ["FEATURE_NAMES", "CandidateSet", "candidate_features", "CandidateReranker"]
 

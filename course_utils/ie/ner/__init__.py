@@ -1,5 +1,6 @@
-"""Chapter 12, Chinese medical NER on the Ruijin diabetes corpus: :mod:`~course_utils.ie.ner.tagger` (the
-encoder -> BiLSTM -> CRF tagger, its recipes, training, evaluation and command) and
+"""Chapter 12, Chinese medical NER on the Ruijin diabetes corpus: :mod:`~.model` (the
+encoder -> BiLSTM -> CRF network), :mod:`~.training`, :mod:`~.evaluation`, :mod:`~.recipes`, :mod:`~.data` and
+the command :mod:`~course_utils.ie.ner.tagger` (which re-exports all their public names), and
 :mod:`~course_utils.ie.ner.synthetic` (the synthetic brat corpus the smoke profile uses).
 
 Builds on the shared pieces of :mod:`course_utils.ie` (brat, BIO, line breaks, CRF, scoring). Command:

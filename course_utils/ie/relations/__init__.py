@@ -1,5 +1,6 @@
-"""Chapter 13, BioRED relations: :mod:`~course_utils.ie.relations.ner` (the NER model and command),
-:mod:`~course_utils.ie.relations.models` (relation and novelty classifiers and their command),
+"""Chapter 13, BioRED relations: :mod:`~course_utils.ie.relations.ner` (the NER command; the NER itself in ``ner_encoding``, ``ner_model``,
+``ner_baseline``), :mod:`~course_utils.ie.relations.models` (the relation command; the relation and novelty
+classifiers in ``relation_inputs`` and ``relation_classifier``),
 :mod:`~course_utils.ie.relations.pipeline` (NER then relations, end to end), :mod:`~course_utils.ie.relations.explore`
 (the corpus exploration of 13.1) and :mod:`~course_utils.ie.relations.synthetic` (the smoke profile's abstracts).
 
