@@ -1,7 +1,9 @@
 """Chapter notebooks in a real JupyterLab with jupyterlab-myst: MyST renders, {eval} shows live values.
 
 Starts JupyterLab on loopback, opens chapter 1 in headless Chromium, runs all cells and reads the rendered
-markdown. Marked ``browser``: run by CI, skipped outside CI when no browser can be had.
+markdown; then looks at chapter 1's three-plane viewer (``ipyniivue``) in the output: a canvas that draws the
+case, with the tumour overlay in red. Marked ``browser``: run by CI, skipped outside CI when no browser can be
+had. ``COURSE_SCREENSHOTS=DIR`` keeps a screenshot of the viewer there.
 """
 
 from __future__ import annotations
@@ -68,6 +70,20 @@ def lab(tmp_path_factory):
     proc.wait(timeout=20)
 
 
+def _canvas_pixels(png: bytes) -> tuple[int, int, int, int]:
+    """Return width, height, the pixels brighter than black and the red ones of a PNG screenshot."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    lit = int(((r + g + b) > 30).sum())
+    red = int(((r > g + 60) & (r > b + 60)).sum())
+    return rgb.shape[1], rgb.shape[0], lit, red
+
+
 def test_chapter_one_renders_myst_and_live_values(lab, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -92,3 +108,24 @@ def test_chapter_one_renders_myst_and_live_values(lab, browser):
     assert "squashed by a factor of 2.5" in text  # {eval} resolved in the live kernel
     assert "Not for clinical use" in text and "Solution" in text
     assert "not attempted yet" in text
+
+    # The three-plane viewer (ipyniivue) drew the case and its tumour in the notebook's output.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    def viewer_canvas(d):
+        found = d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output canvas")
+        return found[0] if found else False
+
+    canvas = WebDriverWait(browser, 60).until(viewer_canvas)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    time.sleep(3)  # NiiVue loads the volumes asynchronously
+    first = canvas.screenshot_as_png
+    w, h, lit, red = _canvas_pixels(first)
+    assert w > 100 and h > 100 and lit > 0.05 * w * h and red > 50, (w, h, lit, red)
+    ActionChains(browser).move_to_element(canvas).scroll_by_amount(0, 300).perform()  # the wheel moves the slice
+    time.sleep(1)
+    assert canvas.screenshot_as_png != first, "scrolling over the viewer changed no pixel"
+    if os.environ.get("COURSE_SCREENSHOTS"):
+        folder = Path(os.environ["COURSE_SCREENSHOTS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "jupyterlab_ch01_viewer.png").write_bytes(first)

@@ -101,6 +101,27 @@ def _fork_is_safe() -> bool:
     return torch is None or not torch.cuda.is_initialized()
 
 
+def _one_thread_fork_context() -> Any:
+    """Return a fork context whose workers run torch on one thread (Linux; fork exists only off Windows).
+
+    A child forked after the parent's OpenMP team of several threads ran waits forever on that team in its first
+    parallel operation (for example when it copies a tensor into shared memory to send it back: chapter 6's
+    prediction did, with torch on two threads). PyTorch's own DataLoader workers set one thread the same way.
+    """
+
+    class OneThreadForkProcess(multiprocessing.context.ForkProcess):  # type: ignore[name-defined,misc]
+        def run(self) -> None:
+            torch = sys.modules.get("torch")
+            if torch is not None:
+                torch.set_num_threads(1)
+            super().run()
+
+    class OneThreadForkContext(multiprocessing.context.ForkContext):  # type: ignore[name-defined,misc]
+        Process = OneThreadForkProcess
+
+    return OneThreadForkContext()
+
+
 @contextlib.contextmanager
 def forked_worker_pools() -> Iterator[bool]:
     """Context manager: nnU-Net's ``multiprocessing.get_context("spawn")`` pools fork instead, where that is safe.
@@ -109,16 +130,17 @@ def forked_worker_pools() -> Iterator[bool]:
     ensembling, prediction) with ``spawn``, so that CUDA survives in the workers; each spawned worker imports torch
     and nnU-Net afresh, about 3 CPU seconds, and chapter 6 in smoke starts dozens of them. On Linux without CUDA
     in use a forked worker inherits those imports and starts in milliseconds (nnU-Net's own data-augmentation
-    workers fork already). Yields whether the pools fork; elsewhere (CUDA, macOS, Windows) nothing changes, and
-    each pool checks again when it starts (a trainer may initialise CUDA inside the context).
+    workers fork already); each forked worker sets torch to one thread first (:func:`_one_thread_fork_context`).
+    Yields whether the pools fork; elsewhere (CUDA, macOS, Windows) nothing changes, and each pool checks again
+    when it starts (a trainer may initialise CUDA inside the context).
     """
     if not _fork_is_safe():
         yield False
         return
-    original = multiprocessing.get_context
+    original, forked = multiprocessing.get_context, _one_thread_fork_context()
 
     def get_context(method: str | None = None) -> Any:
-        return original("fork" if method == "spawn" and _fork_is_safe() else method)
+        return forked if method == "spawn" and _fork_is_safe() else original(method)
 
     multiprocessing.get_context = get_context
     try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -175,6 +177,43 @@ def test_forked_worker_pools(monkeypatch):
     monkeypatch.setattr(nd, "_fork_is_safe", lambda: False)  # CUDA in use, macOS, Windows: nnU-Net's spawn stays
     with nd.forked_worker_pools() as forked:
         assert not forked and multiprocessing.get_context("spawn").get_start_method() == "spawn"
+
+
+_FORK_AFTER_THREADS = """
+import multiprocessing, sys, time
+from multiprocessing import Manager
+import numpy as np, torch
+from course_utils.imaging import nnunet_data as nd
+
+def child(queue):  # what nnU-Net's preprocessing worker does: send a tensor back through a Manager queue
+    queue.put({"data": torch.from_numpy(np.ones((4, 48, 48, 48), np.float32)), "threads": torch.get_num_threads()})
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    a = torch.rand(1500, 1500); (a @ a).sum()  # the parent's OpenMP team of two threads has run
+    with nd.forked_worker_pools() as forked:
+        queue = Manager().Queue(maxsize=1)
+        process = multiprocessing.get_context("spawn").Process(target=child, args=(queue,), daemon=True)
+        process.start()
+        item = queue.get(timeout=60)
+    print(forked, float(item["data"].sum()), item["threads"])
+"""
+
+
+def test_forked_workers_do_not_hang_after_the_parent_ran_threads(tmp_path):
+    """Chapter 6 hung in prediction (torch on two threads, the default outside CI): a forked worker waited on the
+    parent's OpenMP team when it copied a tensor into shared memory. Forked workers now run torch on one thread."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "fork_after_threads.py"
+    script.write_text(_FORK_AFTER_THREADS)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    forked, total, threads = done.stdout.split()
+    assert float(total) == 4 * 48**3 and (forked == "False" or int(threads) == 1), done.stdout
 
 
 def test_forked_worker_pools_check_each_pool(monkeypatch):
