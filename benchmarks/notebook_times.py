@@ -115,13 +115,16 @@ def write_template(results_dir: Path, pages: Path) -> Path:
     cores = (record.get("machine") or {}).get("cores") or os.cpu_count() or 1
     lines = ["### Notebook times, truly cold (smoke profile)", "",
              "Each notebook alone, one after the other, in a fresh kernel from an empty work folder "
-             "(`nice -n 5 .venv/bin/python benchmarks/notebook_times.py`; budget: chapter 6 at most 240 s, every other "
-             "at most 60 s). CPU seconds are the kernel's process tree (the kernel and every process it waited for, "
-             "`getrusage(RUSAGE_CHILDREN)`); the load average is the machine's 1-minute figure at the start and end "
-             "and the largest sampled every 5 s during the notebook. The machine was shared with other sessions: a "
-             f"notebook whose largest sampled load exceeded its {cores} cores ran **under load**, and its wall time is "
-             "longer than on a quiet machine; its CPU seconds are the better guide then (with one thread, the wall "
-             "time on a quiet machine is at least the CPU time).", ""]
+             "(`.venv/bin/python benchmarks/notebook_times.py`; budget: chapter 6 at most 240 s, every other at most "
+             "60 s, wall-clock on a 2-core machine). The kernel runs as a student's would: torch and NumPy on their "
+             "default thread count (the record's `threads` is empty then) unless `OMP_NUM_THREADS` was set. CPU "
+             "seconds are the kernel's process tree (the kernel and every process it waited for, "
+             "`getrusage(RUSAGE_CHILDREN)`), so they exceed the wall time when the notebook uses both cores. The "
+             "load average is the machine's 1-minute figure at the start and end and the largest sampled every 5 s "
+             "during the notebook; it counts the notebook's own threads and worker processes (chapter 6 runs "
+             f"nnU-Net's), so a notebook can push it past the {cores} cores by itself. *Under load* marks a largest "
+             "sampled load above the cores: where other work shared the machine (the run line's load at start says "
+             "so), the wall time is longer than on a quiet machine.", ""]
     if have:
         lines += [f"Run: [[{RECORD}:@run]].", ""]
     lines += ["| notebook | budget (s) | wall (s) | CPU (s) | load start / end / max | under load | wall within budget "

@@ -372,8 +372,8 @@ _MINILM = "minilm"
 
 _NNUNET = {
     # smoke: 4 epochs x 8 iterations, one validation iteration an epoch and no test-time mirroring, to shorten
-    # chapter 6 towards its cold budget of 240 s (its measured time: benchmarks/results/notebook_times.06_training_
-    # inference_evaluation.json); training is most of its CPU time. 4 x 6 was tried and failed seed 1 (test Dice
+    # chapter 6 within its cold budget of 240 s (measured: benchmarks/results/notebook_times.json, 193 s wall on two
+    # quiet cores); training is most of its CPU time. 4 x 6 was tried and failed seed 1 (test Dice
     # 0.52). benchmarks/ch06_smoke_training.py SEED checks the Dice of other seeds (benchmarks/README.md)
     Profile.SMOKE: NnunetSettings("synthetic", "msd_task01", 12, (4.0, 4.0, 4.0), 4, 4, 8, 1, (0, 1),
                                   test_time_mirroring=False),
