@@ -28,7 +28,8 @@ from ..errors import CourseError
 from ..progress import static_figures
 from .io import Volume, read_volume
 
-__all__ = ["NIIVUE", "SITE_CASE", "PAGE_BUDGET_BYTES", "VendoredFile", "three_plane_viewer", "site_viewer_html",
+__all__ = ["NIIVUE", "SITE_CASE", "PAGE_BUDGET_BYTES", "VendoredFile", "three_plane_viewer", "mask_centre_fraction",
+           "site_viewer_html",
            "nifti_bytes", "write_site_case", "check_vendored"]
 
 _STATIC = Path(__file__).resolve().parents[2] / "book" / "_static"
@@ -169,6 +170,26 @@ def _volume(value: Volume | str | Path | None) -> Volume | None:
     return value if value is None or isinstance(value, Volume) else read_volume(value)
 
 
+def mask_centre_fraction(mask: Volume) -> tuple[float, float, float] | None:
+    """Return the centre of a mask's voxels as NiiVue's crosshair fractions (RAS order, 0-1), None if empty.
+
+    The array is (z, y, x) as :class:`~course_utils.imaging.io.Volume` holds it; NiiVue reorients every volume to
+    RAS, so an axis the affine flips is counted from the other end (chapter 1's viewer opens on the tumour).
+    """
+    import nibabel as nib
+
+    voxels = np.argwhere(np.asarray(mask.array) > 0)
+    if len(voxels) == 0:
+        return None
+    centre_xyz = voxels.mean(axis=0)[::-1]
+    shape_xyz = np.asarray(mask.array.shape)[::-1]
+    fraction = [0.0, 0.0, 0.0]
+    for axis, (ras_axis, direction) in enumerate(nib.orientations.io_orientation(mask.geometry.affine_ras())):
+        f = (centre_xyz[axis] + 0.5) / shape_xyz[axis]
+        fraction[int(ras_axis)] = float(f if direction > 0 else 1.0 - f)
+    return fraction[0], fraction[1], fraction[2]
+
+
 def three_plane_viewer(volume: Volume | str | Path, label: Volume | str | Path | None = None, *,
                        prediction: Volume | str | Path | None = None, height: int = 420, title: str = "") -> Any:
     """Return a three-plane viewer of ``volume`` with ``label`` (red) and ``prediction`` (green) as overlays.
@@ -194,6 +215,9 @@ def three_plane_viewer(volume: Volume | str | Path, label: Volume | str | Path |
             layers.append({"data": nifti_bytes(mask, np.uint8), "name": f"{colour}_{overlay.name or 'mask'}.nii.gz",
                            "colormap": colour, "opacity": 0.5, "cal_min": 0.0, "cal_max": 1.0})
     viewer.load_volumes(layers)
+    focus = label if label is not None else prediction
+    if focus is not None and (centre := mask_centre_fraction(focus)) is not None:
+        viewer.scene.crosshair_pos = list(centre)  # open on the tumour, not on the volume's centre
     window = widgets.IntRangeSlider(value=(0, 255), min=0, max=255, description="window", continuous_update=False)
     opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="overlay")
 

@@ -84,3 +84,18 @@ def test_jupyterlab_output_is_niivue_with_window_and_opacity(synthetic_case, mon
     opacity.value = 0.25
     assert (nv.volumes[0].cal_min, nv.volumes[0].cal_max) == (20.0, 180.0)
     assert [v.opacity for v in nv.volumes[1:]] == [0.25, 0.25]
+    assert nv.scene.crosshair_pos == pytest.approx(list(viewer.mask_centre_fraction(synthetic_case.label)))
+
+
+def test_the_viewer_opens_on_the_mask_centre_in_niivue_ras_fractions():
+    import numpy as np
+
+    from course_utils.imaging.io import Geometry, Volume
+
+    mask = np.zeros((4, 5, 6), np.uint8)
+    mask[1, 2, 3] = 1  # array (z, y, x): voxel x = 3, y = 2, z = 1
+    lps = Volume(mask, Geometry(spacing=(1.0, 1.0, 1.0)))  # identity in LPS: x and y run against RAS
+    assert viewer.mask_centre_fraction(lps) == pytest.approx((1 - 3.5 / 6, 1 - 2.5 / 5, 1.5 / 4))
+    ras = Volume(mask, Geometry(spacing=(1.0, 1.0, 1.0), direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0)))
+    assert viewer.mask_centre_fraction(ras) == pytest.approx((3.5 / 6, 2.5 / 5, 1.5 / 4))
+    assert viewer.mask_centre_fraction(Volume(np.zeros((4, 5, 6)), Geometry(spacing=(1.0, 1.0, 1.0)))) is None
