@@ -85,7 +85,7 @@ def test_launch_button_only_for_a_named_hub(tmp_path, monkeypatch):
     assert 'jupyterhub_url: ""' in (ROOT / "_config.yml").read_text()
     # The built book (test_chapter_page_has_executed_figures_and_resolved_glue) checks the unset case.
     book = _book(tmp_path, "print('hello')")
-    shutil.copytree(ROOT / "book" / "_static", book / "book" / "_static")
+    shutil.copytree(ROOT / "book" / "_static", book / "book" / "_static", dirs_exist_ok=True)
     monkeypatch.setenv("COURSE_HUB_URL", "https://hub.uni.edu")
     built = _build(book)
     assert built.returncode == 0, built.stdout[-2000:]

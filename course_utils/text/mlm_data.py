@@ -15,6 +15,10 @@ import numpy as np
 
 from ..errors import CourseError
 
+__all__ = ["MlmError", "WordNotInSentenceError", "SPECIAL_TOKENS", "Perplexity", "quiet_training", "train_wordpiece",
+           "small_bert_config", "encode_for_mlm", "mlm_collator", "fixed_masked_batches", "masked_nll",
+           "masked_perplexity", "domain_texts", "split_held_out"]
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _IGNORE = -100  # the label value PyTorch's cross-entropy and HF's collator use for "not masked"
 

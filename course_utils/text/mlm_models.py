@@ -17,6 +17,8 @@ from .mlm_training import fine_tune
 # The base model: the course's small BERT (smoke) or a model manifest's verified folder (lab/full)
 
 
+__all__ = ["small_bert_folder", "load_mlm", "load_mlm_tokenizer", "model_label", "base_model_folder"]
+
 _SMALL_DEFAULTS = {"documents": 400, "vocab": 1000, "hidden": 128, "layers": 2, "heads": 2, "epochs": 3.0,
                    "learning_rate": 2e-3, "batch_size": 32, "warmup": 0.1, "tied": False}
 

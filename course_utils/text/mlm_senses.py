@@ -16,6 +16,9 @@ from .mlm_data import MlmError, WordNotInSentenceError
 # Contextual vectors: one word, several senses
 
 
+__all__ = ["SENSE_SENTENCES", "contextual_word_vectors", "sense_vectors", "cosine_matrix", "within_across", "sense_table",
+           "plot_sense_similarity"]
+
 SENSE_SENTENCES: dict[str, dict[str, tuple[str, ...]]] = {
     "cold": {
         "low temperature": (

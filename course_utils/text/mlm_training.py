@@ -19,6 +19,9 @@ from .mlm_data import MlmError, mlm_collator, quiet_training
 # Training with HF Trainer
 
 
+__all__ = ["FineTuneResult", "add_lora", "trainable_parameters", "training_arguments", "fine_tune", "lora_modules",
+           "lora_parameter_table"]
+
 def training_arguments(output_dir: Path, *, device: Any, learning_rate: float, epochs: float, batch_size: int,
                        seed: int, max_steps: int = -1, warmup: float = 0.0, optim: str = "adamw_torch") -> Any:
     """Return the ``TrainingArguments`` of the chapter's runs on ``device`` (chapter 10).

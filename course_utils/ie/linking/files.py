@@ -19,6 +19,8 @@ from .rankers import LinkingError, _check_vocabulary
 # Files a user brings, and the command line.
 
 
+__all__ = ["read_dictionary_tsv", "read_mention_lines", "read_document_mentions", "DocumentMentions", "is_pubtator"]
+
 def _read_text(path: Path, what: str) -> str:
     if path.is_dir():
         raise LinkingError(f"{path} is a folder; pass a {what}.")

@@ -21,6 +21,8 @@ from .data import (
     normalize_name,
 )
 
+__all__ = ["LinkingError", "Ranking", "ExactMatchLinker", "TfidfLinker", "DenseLinker", "CombinedLinker", "ContextLinker",
+           "TRAINED_POOLING", "model_pooling"]
 
 class LinkingError(CourseError, ValueError):
     """A linker was given something it cannot use (an empty dictionary, a file that is not text)."""

@@ -25,6 +25,9 @@ from .rankers import (
 # Recipes: each linker the results page reports, by name, for the notebook, the command and the benchmarks.
 
 
+__all__ = ["LinkerRecipe", "RECIPES", "recipe", "build_linker"]
+
+
 @dataclass(frozen=True)
 class LinkerRecipe:
     """One linker, fully stated (chapter 14): what ``link --recipe NAME`` and the benchmarks build.

@@ -17,6 +17,8 @@ from .data import (
 )
 from .rankers import ContextLinker, LinkingError
 
+__all__ = ["accuracy_at_k", "strict_accuracy", "hits_at_k", "MarginInterval", "document_bootstrap_margin", "evaluate",
+           "LinkingScores", "pair_cosines", "synonym_auc", "hardest_errors"]
 
 def accuracy_at_k(ranked_ids: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int) -> float:
     """Return the share of queries with any gold id among their first ``k`` ranked ids (lenient rule)."""

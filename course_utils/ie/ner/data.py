@@ -17,6 +17,7 @@ from ..brat import BratDocument, Entity, read_folder
 from ..scoring import Mention, SpanScores, score_mentions
 from .model import NerError
 
+__all__ = ["load_split", "make_split", "ChapterData", "chapter_data", "unseen_scores"]
 
 def make_split(doc_ids: Sequence[str], *, seed: int = 1234, fractions: tuple[float, float] = (0.8, 0.1)
                ) -> dict[str, list[str]]:

@@ -24,6 +24,7 @@ from ..scoring import Mention, SpanScores, error_classes, score_mentions, scores
 from .model import CharVocab, Example, NerError, NerModel
 from .training import _predict_examples
 
+__all__ = ["Evaluation", "predict_documents", "evaluate_documents", "document_counts", "bootstrap_micro_f1"]
 
 def predict_documents(model: NerModel, vocab: CharVocab, texts: Sequence[str], *, max_length: int = 128,
                       stride: int = 16, batch_size: int = 64, device: Any = "cpu",

@@ -32,6 +32,9 @@ from ..bio import (
 from ..crf import batched_viterbi, crf_parameters
 from ..linebreaks import remove_line_breaks
 
+__all__ = ["NerError", "CharVocab", "SPACE_TOKEN", "uncased_vocabulary", "Example", "NerModel", "bilstm_padded", "build_model",
+           "bigram_keys", "pretrain_embeddings", "save_model", "load_model"]
+
 logger = logging.getLogger(__name__)
 
 PAD, UNK = "[PAD]", "[UNK]"

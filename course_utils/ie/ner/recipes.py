@@ -20,6 +20,9 @@ from ..linebreaks import remove_line_breaks
 from .model import CharVocab, NerError, NerModel, build_model, pretrain_embeddings
 from .training import TrainConfig, TrainResult, make_examples, train_ner
 
+__all__ = ["Recipe", "RECIPES", "RARE_RUIJIN_TYPES", "recipe", "notebook_recipe", "add_recipe_arguments", "recipe_from_args",
+           "RecipeRun", "train_recipe"]
+
 #: the six Ruijin types with fewer than 1,000 mentions (Frequency 409 ... Treatment 969)
 RARE_RUIJIN_TYPES: tuple[str, ...] = ("Frequency", "Operation", "SideEff", "Method", "Duration", "Treatment")
 

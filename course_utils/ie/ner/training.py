@@ -24,6 +24,7 @@ from ..brat import BratDocument
 from ..scoring import Mention, score_mentions
 from .model import CharVocab, Example, NerModel
 
+__all__ = ["TrainConfig", "TrainResult", "make_examples", "train_ner", "chunk_f1"]
 
 def make_examples(docs: Sequence[BratDocument], vocab: CharVocab, tags: Sequence[str], *, max_length: int,
                   stride: int = 16) -> tuple[list[Example], EncodeStats]:

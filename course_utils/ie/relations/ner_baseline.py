@@ -20,6 +20,8 @@ from .ner_encoding import IdDictionary, NerBioredError, _with_mentions, normalis
 
 # ------------------------------------------------------------------------------------------------ baseline
 
+__all__ = ["DictionaryTagger", "to_scoring_mentions", "entity_scores", "unseen_entity_scores"]
+
 _WORD = re.compile(r"\w+|[^\w\s]")
 _END = ""  # trie key that ends a surface: tokens are never empty and gaps are keyed "~" (joined) or "_" (spaced)
 

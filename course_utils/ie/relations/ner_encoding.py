@@ -21,6 +21,9 @@ from ..biored import (
     EntityMention,
 )
 
+__all__ = ["NerBioredError", "TAGS", "normalise_surface", "TagStats", "Encoding", "encode_documents", "decode_words",
+           "decode_windows", "IdDictionary"]
+
 TAGS: tuple[str, ...] = tag_names(ENTITY_TYPES)
 _IGNORE = -100  # label of special tokens and padding: no loss
 

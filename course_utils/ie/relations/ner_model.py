@@ -37,6 +37,8 @@ from .ner_encoding import (
     encode_documents,
 )
 
+__all__ = ["SMOKE_TRAINING", "BioNerModel", "train_ner", "predict_mentions", "Throughput", "throughput", "save_ner", "load_ner"]
+
 # Settings that train MiniLM on 40 synthetic abstracts in about 9 s of one idle CPU core (entity micro-F1 0.95-0.97
 # on held-out synthetic abstracts): short windows, batches of 4, the embeddings and first 4 of 6 layers frozen,
 # high learning rates. ``train_ner(docs, **SMOKE_TRAINING)``. Real BioRED wants the defaults (or a GPU).

@@ -39,6 +39,8 @@ from .relation_inputs import (
     window_starts,
 )
 
+__all__ = ["RelationClassifier", "train_relations", "predict_relations", "documents_with_relations", "save_classifier",
+           "load_classifier"]
 
 def _pool_and_classify(net: nn.Module, flat: torch.Tensor, ent_index: torch.Tensor, ent_weight: torch.Tensor,
                        pair_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,6 +17,8 @@ from course_utils.ie.biored import (
     labelled_pairs,
 )
 
+__all__ = ["ENCODERS", "KINDS", "RelationModelError", "EncodedDocument", "marker_token", "window_starts"]
+
 ENCODERS = ("lstm", "rnn", "transformer")
 KINDS = (*ENCODERS, "pretrained")
 _TOKEN = re.compile(r"\w[\w\-]*|[^\w\s]")
