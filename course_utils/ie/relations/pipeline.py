@@ -59,7 +59,6 @@ from course_utils.ie.biored import (
     BioREDFormatError,
     EntityMention,
     Problem,
-    _atomic_write,
     biored_metrics,
     check_output,
     read_litcoin,
@@ -68,6 +67,7 @@ from course_utils.ie.biored import (
     write_litcoin_submission,
     write_pubtator,
 )
+from course_utils.ie.biored.reader import _atomic_write
 from course_utils.ie.relations.models import (
     KINDS,
     RelationClassifier,
