@@ -177,3 +177,22 @@ def test_an_old_command_path_still_runs_its_command() -> None:
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "--gold" in result.stdout
+
+
+@pytest.mark.parametrize("old, parts", [
+    ("course_utils.ie.biored", ["course_utils.ie.biored.reader", "course_utils.ie.biored.scoring"]),
+    ("course_utils.text.corpus", ["course_utils.text.synthetic_corpus", "course_utils.text.corpus_stats"]),
+    ("course_utils.text.evaluate", ["course_utils.text.term_encoders"]),
+    ("course_utils.ie.linking.data", ["course_utils.ie.linking.vocabulary", "course_utils.ie.linking.abbreviations",
+                                      "course_utils.ie.linking.synthetic"]),
+    ("course_utils.imaging.nnunet_train", ["course_utils.imaging.nnunet_trainer",
+                                           "course_utils.imaging.nnunet_records", "course_utils.imaging.nnunet_adopt"]),
+])
+def test_a_split_module_keeps_every_public_name_of_its_parts(old: str, parts: list[str]) -> None:
+    """The modules split late in issue 29 hand on every public name of the modules their code moved to, as the
+    same object (a reader's ``from course_utils.text.corpus import synthetic_corpus`` keeps working)."""
+    module = importlib.import_module(old)
+    for part in parts:
+        new = importlib.import_module(part)
+        for name in new.__all__:
+            assert getattr(module, name, None) is getattr(new, name), f"{old}.{name} is not {part}.{name}"

@@ -49,6 +49,8 @@ from .nnunet_records import (
 from .nnunet_trainer import (
     EXISTING_CHOICES,
     MARKER,
+    PLANS,
+    TRAINER,
     ModelAdoptionError,
     Schedule,
     TrainedModelExistsError,
@@ -65,7 +67,8 @@ from .nnunet_trainer import (
 
 __all__ = ["Schedule", "schedule_from", "fold_folder", "build_trainer", "scratch_trainer", "train_fold", "fold_summary",
            "TrainedModelExistsError", "ModelAdoptionError", "compile_environment", "EXISTING_CHOICES", "FoldRecord",
-           "fold_record", "checkpoint_binding", "adopt_folds", "check_adoption_source", "MARKER"]
+           "fold_record", "checkpoint_binding", "adopt_folds", "check_adoption_source", "MARKER",
+           "TRAINER", "PLANS"]
 
 
 def train_fold(dataset_id: int, folders: NnunetFolders, fold: int, schedule: Schedule, *,
