@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--select-only", action="store_true", help="stop after choosing on validation")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates over test documents")
     parser.add_argument("--no-record", action="store_true", help="print only (a trial run: no record written)")
-    add_recipe_arguments(parser, default="ruijin-run6")
+    add_recipe_arguments(parser, default="ruijin-run7")
     return parser
 
 

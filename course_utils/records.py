@@ -54,6 +54,8 @@ class RunInfo:
     started: str
     clock_start: float
     settings: dict[str, Any] = field(default_factory=dict)
+    commit: str = ""  # HEAD when the run started: the code that ran
+    uncommitted_changes: bool = False  # tracked files differed from that commit when the run started
 
 
 def _git(*args: str) -> str:
@@ -89,7 +91,8 @@ def start_run(name: str, *, seeds: Sequence[int] = (), threads: int | None = Non
     return RunInfo(name=name, command=command, seeds=[int(s) for s in seeds], threads=threads,
                    load_average_start=[round(x, 2) for x in os.getloadavg()],
                    started=datetime.now(UTC).isoformat(timespec="seconds"), clock_start=time.time(),
-                   settings=dict(settings or {}))
+                   settings=dict(settings or {}), commit=_git("rev-parse", "HEAD"),
+                   uncommitted_changes=bool(_git("status", "--porcelain", "--untracked-files=no")))
 
 
 def data_sha256(path: str | os.PathLike[str]) -> str:
@@ -119,12 +122,16 @@ def write_record(run: RunInfo, *, figures: Mapping[str, Any], data: Mapping[str,
     """
     folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    # the commit is the one the run started from (the code it imported); a long run during which the checkout
+    # moved on says so, rather than naming code that never ran
+    head = _git("rev-parse", "HEAD")
     record = {
         "name": run.name,
         "command": run.command,
-        "commit": _git("rev-parse", "HEAD"),
-        "uncommitted_changes": dirty,
+        "commit": run.commit or head,
+        "uncommitted_changes": run.uncommitted_changes if run.commit else
+        bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **({"commit_at_end": head} if run.commit and head and head != run.commit else {}),
         "machine": machine_summary(),
         "threads": run.threads,
         "load_average_start": run.load_average_start,

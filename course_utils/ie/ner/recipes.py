@@ -86,7 +86,7 @@ def _ruijin(description: str, **changes: Any) -> Recipe:
 
 #: Every trained model the chapter and its results page report, by name. "default" is what the train command
 #: does without ``--recipe``; ``ruijin-run1`` ... ``ruijin-run7`` are the character BiLSTM-CRF runs of
-#: ``book/results/ch12.md`` (run 6 is the one the validation documents choose among runs 1-7);
+#: ``book/results/ch12.md`` (of runs 5-7, the validation documents choose run 7: record ``ch12.ruijin_selection``);
 #: ``bert-base-chinese`` is the lab profile's encoder with the two learning rates (not run yet on Ruijin).
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(description="the train command's defaults: characters, 128-unit BiLSTM, 10 epochs"),

@@ -251,8 +251,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
 TRAIN_EPILOG = """\
 recipes (course_utils.ie.ner.tagger.RECIPES; the results page names the one each figure came from):
   python -m course_utils.ie.ner.tagger train --data $COURSE_DATA_DIR/ruijin_diabetes \\
-      --split course_utils/ie/splits/ruijin_split.json --recipe ruijin-run6 --threads 2 --out model
-  trains what benchmarks/ch12_ruijin.py --recipe ruijin-run6 measured; any option overrides one field.
+      --split course_utils/ie/splits/ruijin_split.json --recipe ruijin-run7 --threads 2 --out model
+  trains the recipe benchmarks/ch12_ruijin.py chose on validation and scored on test; any option
+  overrides one field.
 
 several GPUs (data parallel, one process per GPU, through course_utils.distributed):
   torchrun --standalone --nproc_per_node 4 -m course_utils.ie.ner.tagger train \\
