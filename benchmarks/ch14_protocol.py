@@ -20,9 +20,15 @@ document-bootstrap interval.
 
 ``develop``: reads that record, trains the chosen recipe on all NCBI training documents with seeds 1, 2, 3,
 scores it and the fold-chosen baseline on develop once per seed, and writes ``ch14.protocol_develop``: mean,
-spread and, per seed, the margin with its document-bootstrap interval. Develop was used as a tuning set before
+spread, and document-bootstrap intervals (one document draw for every seed) of each seed's Acc@1 and margin and of
+the three seeds' mean (the per-mention share of seeds that link it right, resampled by document). Develop was used as a tuning set before
 this protocol existed (the results page says which figures); this figure is the only one whose knobs it did not
 choose.
+
+Resumable: each unit (one fold's baselines over one data setting, one training run of a fold, one develop seed) is
+written whole into ``--work FOLDER`` when it finishes (default ``benchmarks/.work/ch14_protocol``, not committed);
+an invocation stopped part-way is run again with the same command and goes on from the last finished unit. The
+record lists every unit with its commit, load at start and seconds.
 
 Cost: not measured for this script on real data yet. The ``small`` grid is 4 self-alignment runs a fold (8 in
 all), the ``full`` grid 12 a fold, each embedding the 20-23 thousand dictionary names after every reported epoch:
@@ -37,6 +43,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,6 +68,37 @@ def _recipe(L, weight: float, context: bool):
 def _best(table: dict[str, dict]) -> str:
     """Return the key with the highest pooled Acc@1 (first listed wins a tie)."""
     return max(table, key=lambda k: (table[k]["acc1"], -list(table).index(k)))
+
+
+def _sd(values: np.ndarray) -> float:
+    """Return the sample standard deviation (0 for one value)."""
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def _unit(work: Path, name: str, signature: dict, run_info, compute) -> tuple[dict[str, np.ndarray], dict]:
+    """Return one unit's per-candidate hits and its conditions: read from ``work`` when an earlier invocation
+    finished it with the same settings, else computed now and written there whole (a temporary file renamed)."""
+    path = work / f"{name}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("signature") != signature:
+            raise SystemExit(f"{path}: made with other settings ({saved.get('signature')}, not {signature}); "
+                             "delete the folder or pass another --work FOLDER.")
+        print(f"{name}: done earlier (commit {saved['meta']['commit'][:7]}), read from {path}", flush=True)
+        return ({k: np.array([c == "1" for c in v], dtype=bool) for k, v in saved["hits"].items()},
+                {**saved["meta"], "resumed": True})
+    load = [round(x, 2) for x in os.getloadavg()]
+    start = time.perf_counter()
+    hits = compute()
+    meta = {"unit": name, "commit": run_info.commit, "uncommitted_changes": run_info.uncommitted_changes,
+            "load_average_start": load, "seconds": round(time.perf_counter() - start, 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"signature": signature, "meta": meta,
+                               "hits": {k: "".join("1" if x else "0" for x in v) for k, v in hits.items()}}))
+    tmp.replace(path)
+    return hits, {**meta, "resumed": False}
 
 
 def main() -> int:
@@ -88,12 +126,17 @@ def main() -> int:
     parser.add_argument("--dry-run", type=Path, default=None, metavar="FOLDER",
                         help="check the whole path in minutes: 150 vocabulary names, 16 training and 4 develop "
                              "abstracts, 50 BioRED rows, 2 steps an epoch; records go to FOLDER, not benchmarks/results")
+    parser.add_argument("--work", type=Path, default=None, metavar="FOLDER",
+                        help="where finished units (one training run of a fold, one seed) are kept, so an invocation "
+                             "stopped part-way goes on from the last finished unit (default benchmarks/.work/"
+                             "ch14_protocol, or FOLDER/work with --dry-run)")
     args = parser.parse_args()
     root = common.data_root()
     ncbi = root / "ncbi_disease"
     vocab = read_disease_vocab(root / "disease_vocab")
     dry = args.dry_run is not None
     results_dir = args.dry_run if dry else RESULTS_DIR
+    work = args.work or (args.dry_run / "work" if dry else Path(__file__).resolve().parent / ".work" / "ch14_protocol")
     if dry:
         from course_utils.ie.linking_data import Vocabulary
 
@@ -134,47 +177,71 @@ def main() -> int:
         folds = document_folds(texts, train, 0)
         hits: dict[str, list[np.ndarray]] = {}
         documents: list[str] = []
-        base = load_encoder("minilm", device=args.device)
+        units: list[dict] = []
+        signature = {"epochs": args.epochs, "batch_size": args.batch_size, "weights": list(WEIGHTS), "dry": dry}
         for fold, (listed, queries) in enumerate(folds):
             task = task_from_mentions(texts, listed, texts, queries, vocab, name=f"fold {fold}")
             documents += [m.doc_id for m in queries]
             query_docs = {m.doc_id for m in queries}
             for data in grid["data"]:
-                dictionary, rows, _ = with_data(task, data, texts, listed, query_docs)
-                tfidf = L.TfidfLinker(dictionary)
-                dense = L.DenseLinker(dictionary, base, show_progress=False)
-                for name in ("tfidf", "tfidf+context"):
-                    key = json.dumps({"baseline": name, "data": data})
-                    hits.setdefault(key, []).append(outcomes(L.build_linker(L.recipe(name), dictionary,
-                                                                            known_ids=task.known_ids, sparse=tfidf),
-                                                             task, "context" in name))
-                for weight, context in itertools.product(WEIGHTS, (False, True)):
-                    chosen = _recipe(L, weight, context)
-                    key = json.dumps({"baseline": "minilm untrained", "data": data, "weight": weight,
-                                      "context": context})
-                    hits.setdefault(key, []).append(outcomes(L.build_linker(chosen, dictionary, sparse=tfidf,
-                                                                            dense=dense, known_ids=task.known_ids),
-                                                             task, context))
+                built: dict = {}
+
+                def prepared(built=built, task=task, data=data, listed=listed, query_docs=query_docs):
+                    if not built:
+                        dictionary, rows, _ = with_data(task, data, texts, listed, query_docs)
+                        built.update(dictionary=dictionary, rows=rows, tfidf=L.TfidfLinker(dictionary))
+                    return built
+
+                def baselines(task=task, data=data, prepared=prepared) -> dict[str, np.ndarray]:
+                    dictionary, tfidf = prepared()["dictionary"], prepared()["tfidf"]
+                    got = {}
+                    for name in ("tfidf", "tfidf+context"):
+                        got[json.dumps({"baseline": name, "data": data})] = outcomes(
+                            L.build_linker(L.recipe(name), dictionary, known_ids=task.known_ids, sparse=tfidf),
+                            task, "context" in name)
+                    dense = L.DenseLinker(dictionary, load_encoder("minilm", device=args.device), show_progress=False)
+                    for weight, context in itertools.product(WEIGHTS, (False, True)):
+                        key = json.dumps({"baseline": "minilm untrained", "data": data, "weight": weight,
+                                          "context": context})
+                        got[key] = outcomes(L.build_linker(_recipe(L, weight, context), dictionary, sparse=tfidf,
+                                                           dense=dense, known_ids=task.known_ids), task, context)
+                    return got
+
+                done, meta = _unit(work, f"fold{fold}-{data}-baselines", signature, run_info, baselines)
+                units.append(meta)
+                for key, value in done.items():
+                    hits.setdefault(key, []).append(value)
                 for lr, negatives in itertools.product(grid["lr"], grid["negatives"]):
-                    encoder = load_encoder("minilm", device=args.device)
 
-                    def score(epoch: int, encoder=encoder, data=data, lr=lr, negatives=negatives,
-                              dictionary=dictionary, tfidf=tfidf, task=task, fold=fold) -> None:
-                        if epoch not in args.epochs:
-                            return
-                        aligned = L.DenseLinker(dictionary, encoder, show_progress=False)
-                        for weight, context in itertools.product(WEIGHTS, (False, True)):
-                            key = json.dumps({"data": data, "lr": lr, "negatives": negatives, "epochs": epoch,
-                                              "weight": weight, "context": context})
-                            linker = L.build_linker(_recipe(L, weight, context), dictionary, sparse=tfidf,
-                                                    dense=aligned, known_ids=task.known_ids)
-                            hits.setdefault(key, []).append(outcomes(linker, task, context))
-                            print(f"fold {fold} {key} {hits[key][-1].mean():.3f}", flush=True)
+                    def trained(lr=lr, negatives=negatives, data=data, task=task, fold=fold,
+                                prepared=prepared) -> dict[str, np.ndarray]:
+                        dictionary, rows, tfidf = (prepared()[k] for k in ("dictionary", "rows", "tfidf"))
+                        encoder = load_encoder("minilm", device=args.device)
+                        got: dict[str, np.ndarray] = {}
 
-                    settings = SelfAlignSettings(epochs=max(args.epochs), batch_size=args.batch_size,
-                                                 learning_rate=lr, dictionary_negatives=negatives,
-                                                 max_steps=2 * max(args.epochs) if dry else None)
-                    self_align(encoder, rows, settings, dictionary=dictionary, on_epoch_end=score)
+                        def score(epoch: int) -> None:
+                            if epoch not in args.epochs:
+                                return
+                            aligned = L.DenseLinker(dictionary, encoder, show_progress=False)
+                            for weight, context in itertools.product(WEIGHTS, (False, True)):
+                                key = json.dumps({"data": data, "lr": lr, "negatives": negatives, "epochs": epoch,
+                                                  "weight": weight, "context": context})
+                                linker = L.build_linker(_recipe(L, weight, context), dictionary, sparse=tfidf,
+                                                        dense=aligned, known_ids=task.known_ids)
+                                got[key] = outcomes(linker, task, context)
+                                print(f"fold {fold} {key} {got[key].mean():.3f}", flush=True)
+
+                        settings = SelfAlignSettings(epochs=max(args.epochs), batch_size=args.batch_size,
+                                                     learning_rate=lr, dictionary_negatives=negatives,
+                                                     max_steps=2 * max(args.epochs) if dry else None)
+                        self_align(encoder, rows, settings, dictionary=dictionary, on_epoch_end=score)
+                        return got
+
+                    done, meta = _unit(work, f"fold{fold}-{data}-lr{lr:g}-neg{negatives}", signature, run_info,
+                                       trained)
+                    units.append(meta)
+                    for key, value in done.items():
+                        hits.setdefault(key, []).append(value)
         pooled = {k: np.concatenate(v) for k, v in hits.items() if len(v) == len(folds)}
         table = {k: {"acc1": float(v.mean()), "folds": [float(x.mean()) for x in hits[k]]} for k, v in pooled.items()}
         methods = {k: v for k, v in table.items() if "baseline" not in json.loads(k)}
@@ -183,9 +250,15 @@ def main() -> int:
         baselines = {k: v for k, v in table.items() if json.loads(k).get("baseline") and json.loads(k)["data"] == data}
         baseline = _best(baselines)
         margin = L.document_bootstrap_margin(pooled[baseline], pooled[chosen], documents, n_boot=args.n_boot)
-        path = common.finish(run_info, {"candidates": table, "chosen": json.loads(chosen),
-                                        "chosen_baseline": json.loads(baseline), "margin": dataclasses.asdict(margin)},
-                             data=data_files, out=results_dir)
+        path = common.finish(run_info, {
+            "chosen": json.loads(chosen), "chosen_acc1": table[chosen]["acc1"], "chosen_per_fold": table[chosen]["folds"],
+            "chosen_baseline": json.loads(baseline), "baseline_acc1": table[baseline]["acc1"],
+            "baseline_per_fold": table[baseline]["folds"], "margin": dataclasses.asdict(margin),
+            "n_candidates": len(methods), "n_baselines": len(baselines), "n_queries": len(documents),
+            "n_query_documents": len(set(documents)), "candidates": table, "units": units},
+            times={"units (sum of their own times)": sum(u["seconds"] for u in units),
+                   "units computed by this invocation": sum(u["seconds"] for u in units if not u["resumed"])},
+            data=data_files, out=results_dir)
         print(f"chosen {chosen} {methods[chosen]['acc1']:.3f}; baseline {baseline} {baselines[baseline]['acc1']:.3f};"
               f" margin {margin.margin:+.3f} [{margin.low:+.3f}, {margin.high:+.3f}]; written {path}")
         return 0
@@ -209,30 +282,48 @@ def main() -> int:
         base_linker = L.build_linker(L.recipe(baseline["baseline"]), dictionary, sparse=tfidf, known_ids=task.known_ids)
         base_context = "context" in baseline["baseline"]
     base_hits = outcomes(base_linker, task, base_context)
-    per_seed = {}
-    start = time.perf_counter()
+    per_seed, seed_hits, units = {}, [], []
+    signature = {"chosen": chosen, "batch_size": args.batch_size, "dry": dry, "folds_commit": record["commit"]}
     for seed in args.seeds:
-        encoder = load_encoder("minilm", device=args.device)
-        settings = SelfAlignSettings(epochs=chosen["epochs"], batch_size=args.batch_size, learning_rate=chosen["lr"],
-                                     dictionary_negatives=chosen["negatives"], seed=seed,
-                                     max_steps=2 if dry else None)
-        self_align(encoder, rows, settings, dictionary=dictionary)
-        aligned = L.DenseLinker(dictionary, encoder, show_progress=False)
-        linker = L.build_linker(_recipe(L, chosen["weight"], chosen["context"]), dictionary, sparse=tfidf,
-                                dense=aligned, known_ids=task.known_ids)
-        got = outcomes(linker, task, chosen["context"])
-        m = L.document_bootstrap_margin(base_hits, got, documents, n_boot=args.n_boot, seed=seed)
-        per_seed[seed] = {"acc1": float(got.mean()), "margin": m.margin, "low": m.low, "high": m.high}
-        print(f"seed {seed}: Acc@1 {got.mean():.3f}, margin {m.margin:+.3f} [{m.low:+.3f}, {m.high:+.3f}]", flush=True)
+
+        def trained(seed=seed) -> dict[str, np.ndarray]:
+            encoder = load_encoder("minilm", device=args.device)
+            settings = SelfAlignSettings(epochs=chosen["epochs"], batch_size=args.batch_size,
+                                         learning_rate=chosen["lr"], dictionary_negatives=chosen["negatives"],
+                                         seed=seed, max_steps=2 if dry else None)
+            self_align(encoder, rows, settings, dictionary=dictionary)
+            aligned = L.DenseLinker(dictionary, encoder, show_progress=False)
+            linker = L.build_linker(_recipe(L, chosen["weight"], chosen["context"]), dictionary, sparse=tfidf,
+                                    dense=aligned, known_ids=task.known_ids)
+            return {"develop": outcomes(linker, task, chosen["context"])}
+
+        done, meta = _unit(work, f"develop-seed{seed}", signature, run_info, trained)
+        units.append(meta)
+        got = done["develop"]
+        seed_hits.append(got)
+        # one document draw (seed 0) for every seed, so the seeds' intervals differ by their models alone
+        acc = L.document_bootstrap_accuracy(got, documents, n_boot=args.n_boot)
+        m = L.document_bootstrap_margin(base_hits, got, documents, n_boot=args.n_boot)
+        per_seed[seed] = {"acc1": acc.margin, "acc1_low": acc.low, "acc1_high": acc.high,
+                          "margin": m.margin, "low": m.low, "high": m.high, "seconds": meta["seconds"]}
+        print(f"seed {seed}: Acc@1 {got.mean():.3f} [{acc.low:.3f}, {acc.high:.3f}], margin {m.margin:+.3f} "
+              f"[{m.low:+.3f}, {m.high:+.3f}]", flush=True)
     accs = np.array([v["acc1"] for v in per_seed.values()])
     margins = np.array([v["margin"] for v in per_seed.values()])
+    mean_hits = np.mean(seed_hits, axis=0)  # per mention, the share of seeds that link it right
+    mean_acc = L.document_bootstrap_accuracy(mean_hits, documents, n_boot=args.n_boot)
+    mean_margin = L.document_bootstrap_margin(base_hits, mean_hits, documents, n_boot=args.n_boot)
+    base_acc = L.document_bootstrap_accuracy(base_hits, documents, n_boot=args.n_boot)
     path = common.finish(run_info, {
-        "develop_acc1": {"mean": float(accs.mean()), "sd": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0},
-        "baseline_acc1": float(base_hits.mean()),
-        "margin": {"mean": float(margins.mean()), "sd": float(margins.std(ddof=1)) if len(margins) > 1 else 0.0},
-        "per_seed": per_seed, "n_mentions": len(dev), "n_documents": len(set(documents)),
+        "develop_acc1": {"mean": float(accs.mean()), "sd": _sd(accs), "low": mean_acc.low, "high": mean_acc.high},
+        "baseline_acc1": {"value": base_acc.margin, "low": base_acc.low, "high": base_acc.high},
+        "margin": {"mean": float(margins.mean()), "sd": _sd(margins), "low": mean_margin.low,
+                   "high": mean_margin.high},
+        "goal": {"acc1_at_least": 0.88, "margin_at_least": 0.03,
+                 "acc1_met": bool(accs.mean() >= 0.88), "margin_met": bool(margins.mean() >= 0.03)},
+        "per_seed": per_seed, "units": units, "n_mentions": len(dev), "n_documents": len(set(documents)),
         "ncbi_test_pmids_held_out": len(held.test) if held else None}, data=data_files,
-        times={"training and scoring": time.perf_counter() - start}, out=results_dir)
+        times={"seeds (sum of their own times)": sum(u["seconds"] for u in units)}, out=results_dir)
     print(f"written {path}")
     return 0
 

@@ -105,6 +105,21 @@ def test_document_bootstrap_margin_known_answers_and_a_direct_computation():
     assert (got.n_mentions, got.n_documents, got.level) == (80, len(names), 0.9)
 
 
+def test_document_bootstrap_accuracy_against_a_loop_over_the_same_draws():
+    rng = np.random.default_rng(5)
+    docs = [f"d{i}" for i in rng.integers(0, 9, size=60)]
+    hits = rng.random(60) < 0.8
+    got = L.document_bootstrap_accuracy(hits, docs, n_boot=200, level=0.9, seed=4)
+    names = sorted(set(docs))
+    accs = []
+    for draw in np.random.default_rng(4).integers(0, len(names), size=(200, len(names))):
+        rows = [j for i in draw for j, d in enumerate(docs) if d == names[i]]
+        accs.append(hits[rows].mean())
+    assert got.margin == pytest.approx(hits.mean())
+    assert (got.low, got.high) == pytest.approx(tuple(np.percentile(accs, [5, 95])))
+    assert got.low <= got.margin <= got.high and (got.n_mentions, got.n_documents) == (60, len(names))
+
+
 def test_document_bootstrap_is_wider_when_gains_cluster_in_few_documents():
     # 20 documents of 10 mentions; linker b gains 20 mentions, all in two documents or spread one to a document
     docs = [f"d{i}" for i in range(20) for _ in range(10)]

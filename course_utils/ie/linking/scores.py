@@ -17,7 +17,8 @@ from .data import (
 )
 from .rankers import ContextLinker, LinkingError
 
-__all__ = ["accuracy_at_k", "strict_accuracy", "hits_at_k", "MarginInterval", "document_bootstrap_margin", "evaluate",
+__all__ = ["accuracy_at_k", "strict_accuracy", "hits_at_k", "MarginInterval", "document_bootstrap_margin",
+           "document_bootstrap_accuracy", "evaluate",
            "LinkingScores", "pair_cosines", "synonym_auc", "hardest_errors"]
 
 def accuracy_at_k(ranked_ids: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int) -> float:
@@ -89,6 +90,17 @@ def document_bootstrap_margin(hits_a: Sequence[bool] | np.ndarray, hits_b: Seque
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(margins, [tail, 100 - tail])
     return MarginInterval(float(b.mean() - a.mean()), float(low), float(high), level, len(a), n_docs)
+
+
+def document_bootstrap_accuracy(hits: Sequence[bool] | np.ndarray, documents: Sequence[str], *, n_boot: int = 2000,
+                                level: float = 0.95, seed: int = 0) -> MarginInterval:
+    """Return one linker's accuracy with a percentile interval from resampling whole documents (chapter 14).
+
+    The margin over a linker that never hits: the same draws as :func:`document_bootstrap_margin`, so an accuracy
+    and a margin made with one seed resample the same documents. ``margin`` holds the accuracy.
+    """
+    hits = np.asarray(hits, dtype=np.float64)
+    return document_bootstrap_margin(np.zeros_like(hits), hits, documents, n_boot=n_boot, level=level, seed=seed)
 
 
 @dataclass(frozen=True)
