@@ -56,3 +56,29 @@ def test_every_benchmark_takes_biored_rows_through_the_held_out_filter():
     assert "biored_training_rows" in (bench / "ch14_linking.py").read_text()
     # the benchmark builds its linkers from the command's recipes
     assert "L.build_linker(" in (bench / "ch14_linking.py").read_text()
+
+
+def test_a_finished_unit_is_read_back_and_never_recomputed(tmp_path: Path):
+    import importlib.util
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "ch14_protocol.py"
+    spec = importlib.util.spec_from_file_location("ch14_protocol_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = SimpleNamespace(commit="abc1234def", uncommitted_changes=False)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"k": np.array([True, False, True])}
+
+    hits, meta = module._unit(tmp_path, "fold0-x", {"epochs": [1]}, run, compute)
+    assert not meta["resumed"] and meta["commit"] == "abc1234def" and len(calls) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fold0-x.json"]  # no temporary file left
+    again, meta = module._unit(tmp_path, "fold0-x", {"epochs": [1]}, run, compute)
+    assert meta["resumed"] and len(calls) == 1 and again["k"].tolist() == [True, False, True]
+    with pytest.raises(SystemExit, match="fold0-x.json: made with other settings"):
+        module._unit(tmp_path, "fold0-x", {"epochs": [1, 3]}, run, compute)
