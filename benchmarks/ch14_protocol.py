@@ -30,10 +30,11 @@ written whole into ``--work FOLDER`` when it finishes (default ``benchmarks/.wor
 an invocation stopped part-way is run again with the same command and goes on from the last finished unit. The
 record lists every unit with its commit, load at start and seconds.
 
-Cost: not measured for this script on real data yet. The ``small`` grid is 4 self-alignment runs a fold (8 in
-all), the ``full`` grid 12 a fold, each embedding the 20-23 thousand dictionary names after every reported epoch:
-hours on a 2-core CPU, minutes on a GPU (``--device cuda``). ``--dry-run FOLDER`` runs the whole path on a slice of
-the data (150 vocabulary names, 16 training and 4 develop abstracts, 2 steps an epoch) and writes its records
+Cost, measured on 2 CPU cores (2026-12-07, records ``ch14.protocol_folds`` and ``ch14.protocol_develop``): the
+``small`` grid, 4 self-alignment runs a fold (8 in all) plus the baselines, took 7,274 s, one run 8-22 minutes
+(each embeds the 20-23 thousand dictionary names after every reported epoch); ``develop`` with the chosen 1-epoch
+recipe about 200 s a seed. The ``full`` grid has 12 runs a fold. On a GPU: ``--device cuda``.
+``--dry-run FOLDER`` runs the whole path on a slice of the data (150 vocabulary names, 16 training and 4 develop abstracts, 2 steps an epoch) and writes its records
 into FOLDER, so a real run does not fail after hours on a path nobody ran.
 """
 
@@ -83,7 +84,7 @@ def _unit(work: Path, name: str, signature: dict, run_info, compute) -> tuple[di
         saved = json.loads(path.read_text())
         if saved.get("signature") != signature:
             raise SystemExit(f"{path}: made with other settings ({saved.get('signature')}, not {signature}); "
-                             "delete the folder or pass another --work FOLDER.")
+                             "delete this file to compute it again, or pass another --work FOLDER.")
         print(f"{name}: done earlier (commit {saved['meta']['commit'][:7]}), read from {path}", flush=True)
         return ({k: np.array([c == "1" for c in v], dtype=bool) for k, v in saved["hits"].items()},
                 {**saved["meta"], "resumed": True})
@@ -283,7 +284,10 @@ def main() -> int:
         base_context = "context" in baseline["baseline"]
     base_hits = outcomes(base_linker, task, base_context)
     per_seed, seed_hits, units = {}, [], []
-    signature = {"chosen": chosen, "batch_size": args.batch_size, "dry": dry, "folds_commit": record["commit"]}
+    # a unit is named by the recipe it trains, so a folds run that chooses another recipe starts new units
+    signature = {"chosen": chosen, "batch_size": args.batch_size, "dry": dry}
+    tag = (f"{chosen['data']}-lr{chosen['lr']:g}-neg{chosen['negatives']}-ep{chosen['epochs']}-w{chosen['weight']:g}"
+           f"-{'context' if chosen['context'] else 'nocontext'}")
     for seed in args.seeds:
 
         def trained(seed=seed) -> dict[str, np.ndarray]:
@@ -297,7 +301,7 @@ def main() -> int:
                                     dense=aligned, known_ids=task.known_ids)
             return {"develop": outcomes(linker, task, chosen["context"])}
 
-        done, meta = _unit(work, f"develop-seed{seed}", signature, run_info, trained)
+        done, meta = _unit(work, f"develop-{tag}-seed{seed}", signature, run_info, trained)
         units.append(meta)
         got = done["develop"]
         seed_hits.append(got)
