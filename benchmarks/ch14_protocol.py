@@ -57,7 +57,11 @@ DATA = ("ncbi", "ncbi+biored", "ncbi+biored+expanded")
 GRIDS = {
     "full": {"data": DATA, "lr": (2e-5, 5e-5), "negatives": (0, 5)},
     "small": {"data": ("ncbi", "ncbi+biored"), "lr": (5e-5,), "negatives": (0, 5)},
+    # the second step of a search on the folds: around the small grid's choice, the learning rate and data it left out
+    "refine": {"data": ("ncbi+biored", "ncbi+biored+expanded"), "lr": (2e-5, 5e-5), "negatives": (0,)},
 }
+GRID_EPOCHS = {"full": (1, 3, 5), "small": (1, 3, 5), "refine": (1, 3)}
+RECORDS = {"full": "ch14.protocol_folds", "small": "ch14.protocol_folds", "refine": "ch14.protocol_folds_refine"}
 WEIGHTS = (0.0, 0.25, 0.5)
 
 
@@ -120,7 +124,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("stage", choices=("folds", "develop"))
     parser.add_argument("--grid", choices=tuple(GRIDS), default="small")
-    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 3, 5], help="epochs reported (candidates)")
+    parser.add_argument("--epochs", type=int, nargs="+", default=None,
+                        help="epochs reported (candidates; default 1 3 5, with --grid refine 1 3)")
+    parser.add_argument("--prior", type=Path, default=None, metavar="RECORD",
+                        help="--grid refine: the first step's folds record (default ch14.protocol_folds.json in the "
+                             "results folder); its candidates join the table and runs it already scored are skipped")
+    parser.add_argument("--folds-record", default=None, metavar="NAME",
+                        help="develop: the folds record whose choice is trained (default ch14.protocol_folds_refine "
+                             "when it exists, else ch14.protocol_folds)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--n-boot", type=int, default=2000)
     common.add_common(parser, threads=2, seeds=[1, 2, 3], device=True, seed_help="develop stage: one run per seed")
@@ -172,8 +183,26 @@ def main() -> int:
 
     if args.stage == "folds":
         grid = GRIDS[args.grid]
-        run_info = common.begin("ch14.protocol_folds", args, seeds=[1234],
-                                settings={"grid": {k: list(v) for k, v in grid.items()}, "weights": list(WEIGHTS)})
+        args.epochs = args.epochs or list(GRID_EPOCHS[args.grid])
+        prior: dict = {}
+        if args.grid == "refine":
+            prior_path = args.prior or results_dir / "ch14.protocol_folds.json"
+            if not prior_path.exists():
+                raise SystemExit(f"{prior_path}: no first-step folds record; run `folds --grid small` first or pass "
+                                 "--prior RECORD.")
+            prior = json.loads(prior_path.read_text())
+            same = {k: prior["settings"].get(k) for k in ("batch_size", "weights", "dry_run")}
+            if same != {"batch_size": args.batch_size, "weights": list(WEIGHTS),
+                        "dry_run": str(args.dry_run) if dry else None}:
+                raise SystemExit(f"{prior_path}: its settings {same} differ from this run's (batch size "
+                                 f"{args.batch_size}, weights {list(WEIGHTS)}, dry run {dry}); its candidates cannot "
+                                 "join this table. Run the first step again with these settings.")
+        run_info = common.begin(RECORDS[args.grid], args, seeds=[1234],
+                                settings={"grid": {k: list(v) for k, v in grid.items()}, "weights": list(WEIGHTS),
+                                          "epochs": args.epochs,
+                                          "prior": {"record": prior["name"], "commit": prior["commit"]} if prior
+                                          else None})
+        earlier = prior["figures"]["candidates"] if prior else {}
         texts, train, _ = read(ncbi / "NCBItrainset.txt", 16)
         folds = document_folds(texts, train, 0)
         hits: dict[str, list[np.ndarray]] = {}
@@ -208,11 +237,20 @@ def main() -> int:
                                                            dense=dense, known_ids=task.known_ids), task, context)
                     return got
 
-                done, meta = _unit(work, f"fold{fold}-{data}-baselines", signature, run_info, baselines)
+                # the baselines do not depend on the epochs reported, so every grid shares them
+                done, meta = _unit(work, f"fold{fold}-{data}-baselines",
+                                   {k: v for k, v in signature.items() if k != "epochs"}, run_info, baselines)
                 units.append(meta)
                 for key, value in done.items():
                     hits.setdefault(key, []).append(value)
                 for lr, negatives in itertools.product(grid["lr"], grid["negatives"]):
+                    keys = [json.dumps({"data": data, "lr": lr, "negatives": negatives, "epochs": epoch,
+                                        "weight": weight, "context": context})
+                            for epoch in args.epochs for weight in WEIGHTS for context in (False, True)]
+                    if all(k in earlier for k in keys):
+                        print(f"fold {fold} {data} lr {lr:g} neg {negatives}: scored by {prior['name']}, not rerun",
+                              flush=True)
+                        continue
 
                     def trained(lr=lr, negatives=negatives, data=data, task=task, fold=fold,
                                 prepared=prepared) -> dict[str, np.ndarray]:
@@ -244,30 +282,50 @@ def main() -> int:
                     for key, value in done.items():
                         hits.setdefault(key, []).append(value)
         pooled = {k: np.concatenate(v) for k, v in hits.items() if len(v) == len(folds)}
-        table = {k: {"acc1": float(v.mean()), "folds": [float(x.mean()) for x in hits[k]]} for k, v in pooled.items()}
+        here = {k: {"acc1": float(v.mean()), "folds": [float(x.mean()) for x in hits[k]]} for k, v in pooled.items()}
+        # the first step's candidates come first (a tie keeps the earlier choice); a baseline scored again here must
+        # give the first step's figure, or the two steps' tables could not be compared
+        reproduced = {k: abs(here[k]["acc1"] - earlier[k]["acc1"]) for k in here if k in earlier}
+        if reproduced and max(reproduced.values()) > 1e-9:
+            raise SystemExit(f"scored again, {max(reproduced, key=reproduced.get)} differs from {prior['name']} by "
+                             f"{max(reproduced.values()):.4f}: the two steps do not score alike; run the first step "
+                             "again at this commit.")
+        table = {**{k: {**v, "record": prior["name"]} for k, v in earlier.items()},
+                 **{k: {**v, "record": run_info.name} for k, v in here.items()}}
         methods = {k: v for k, v in table.items() if "baseline" not in json.loads(k)}
         chosen = _best(methods)
         data = json.loads(chosen)["data"]
         baselines = {k: v for k, v in table.items() if json.loads(k).get("baseline") and json.loads(k)["data"] == data}
         baseline = _best(baselines)
-        margin = L.document_bootstrap_margin(pooled[baseline], pooled[chosen], documents, n_boot=args.n_boot)
+        if chosen in pooled and baseline in pooled:
+            margin = dataclasses.asdict(L.document_bootstrap_margin(pooled[baseline], pooled[chosen], documents,
+                                                                    n_boot=args.n_boot))
+        else:  # the first step's choice stands: its margin was measured there, over the same folds
+            margin = {**prior["figures"]["margin"], "record": prior["name"]}
+        extra = {"n_candidates_this_step": sum(1 for k in here if "baseline" not in json.loads(k)),
+                 "n_candidates_earlier": sum(1 for k in earlier if "baseline" not in json.loads(k)),
+                 "chosen_from": table[chosen]["record"], "baselines_scored_again": len(reproduced)} if prior else {}
         path = common.finish(run_info, {
             "chosen": json.loads(chosen), "chosen_acc1": table[chosen]["acc1"], "chosen_per_fold": table[chosen]["folds"],
             "chosen_baseline": json.loads(baseline), "baseline_acc1": table[baseline]["acc1"],
-            "baseline_per_fold": table[baseline]["folds"], "margin": dataclasses.asdict(margin),
+            "baseline_per_fold": table[baseline]["folds"], "margin": margin, **extra,
             "n_candidates": len(methods), "n_baselines": len(baselines), "n_queries": len(documents),
             "n_query_documents": len(set(documents)), "candidates": table, "units": units},
             times={"units (sum of their own times)": sum(u["seconds"] for u in units),
                    "units computed by this invocation": sum(u["seconds"] for u in units if not u["resumed"])},
             data=data_files, out=results_dir)
         print(f"chosen {chosen} {methods[chosen]['acc1']:.3f}; baseline {baseline} {baselines[baseline]['acc1']:.3f};"
-              f" margin {margin.margin:+.3f} [{margin.low:+.3f}, {margin.high:+.3f}]; written {path}")
+              f" margin {margin['margin']:+.3f} [{margin['low']:+.3f}, {margin['high']:+.3f}]; written {path}")
         return 0
 
-    record = json.loads((results_dir / "ch14.protocol_folds.json").read_text())
+    folds_name = args.folds_record or ("ch14.protocol_folds_refine"
+                                       if (results_dir / "ch14.protocol_folds_refine.json").exists()
+                                       else "ch14.protocol_folds")
+    record = json.loads((results_dir / f"{folds_name}.json").read_text())
     chosen, baseline = record["figures"]["chosen"], record["figures"]["chosen_baseline"]
     run_info = common.begin("ch14.protocol_develop", args,
-                            settings={"chosen": chosen, "chosen_baseline": baseline, "folds_commit": record["commit"]})
+                            settings={"chosen": chosen, "chosen_baseline": baseline, "folds_record": folds_name,
+                                      "folds_commit": record["commit"]})
     texts, train, _ = read(ncbi / "NCBItrainset.txt", 16)
     dev_texts, dev, _ = read(ncbi / "NCBIdevelopset.txt", 4)
     task = task_from_mentions(texts, train, dev_texts, dev, vocab, name="NCBI-disease develop",
