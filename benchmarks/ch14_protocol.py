@@ -1,6 +1,7 @@
 """Chapter 14's honest protocol: the training folds choose every knob; the chosen recipe is scored on develop once.
 
     COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch14_protocol.py folds   [--threads 2] [--grid full]
+    COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch14_protocol.py folds --grid refine [--threads 2]
     COURSE_REAL_DATA=../shared/data .venv/bin/python benchmarks/ch14_protocol.py develop [--threads 2]
 
 ``folds``: the NCBI-disease training documents split in two (``document_folds``, seed 0: the split of every
@@ -18,7 +19,13 @@ and the best baseline is chosen on the folds among the baseline recipes over the
 record ``ch14.protocol_folds`` holds every candidate's fold scores, the choice and the folds' margin with a
 document-bootstrap interval.
 
-``develop``: reads that record, trains the chosen recipe on all NCBI training documents with seeds 1, 2, 3,
+The search may go in steps, each on the folds alone: ``--grid small`` (first step) and then ``--grid refine``, which
+tries what the first left out around its choice (learning rate 2e-5 beside 5e-5; the expanded forms beside
+NCBI + BioRED; no negatives, which won the first step; epochs 1 and 3) and writes ``ch14.protocol_folds_refine``: the
+first step's candidates and this step's in one table, the choice over both. Runs the first step already scored are
+not run again; its baselines are scored again, and the run stops if they do not give the first step's figures.
+
+``develop``: reads the last step's record (``--folds-record NAME`` to name one), trains the chosen recipe on all NCBI training documents with seeds 1, 2, 3,
 scores it and the fold-chosen baseline on develop once per seed, and writes ``ch14.protocol_develop``: mean,
 spread, and document-bootstrap intervals (one document draw for every seed) of each seed's Acc@1 and margin and of
 the three seeds' mean (the per-mention share of seeds that link it right, resampled by document). Develop was used as a tuning set before
@@ -73,6 +80,20 @@ def _recipe(L, weight: float, context: bool):
 def _best(table: dict[str, dict]) -> str:
     """Return the key with the highest pooled Acc@1 (first listed wins a tie)."""
     return max(table, key=lambda k: (table[k]["acc1"], -list(table).index(k)))
+
+
+def _join(earlier: dict[str, dict], earlier_name: str, here: dict[str, dict], name: str) -> tuple[dict, dict]:
+    """Return the candidate table of two search steps on the folds and the candidates both scored (key: difference).
+
+    The earlier step's candidates come first, so a tie keeps its choice; a candidate scored again (the baselines) is
+    credited to the later step and must give the earlier figure, or the two steps' tables could not be compared and the run stops."""
+    again = {k: abs(here[k]["acc1"] - earlier[k]["acc1"]) for k in here if k in earlier}
+    if again and max(again.values()) > 1e-9:
+        worst = max(again, key=again.get)
+        raise SystemExit(f"scored again, {worst} differs from {earlier_name} by {again[worst]:.4f}: the two steps do "
+                         "not score alike; run the first step again at this commit.")
+    return ({**{k: {**v, "record": earlier_name} for k, v in earlier.items()},
+             **{k: {**v, "record": name} for k, v in here.items()}}, again)
 
 
 def _sd(values: np.ndarray) -> float:
@@ -283,15 +304,7 @@ def main() -> int:
                         hits.setdefault(key, []).append(value)
         pooled = {k: np.concatenate(v) for k, v in hits.items() if len(v) == len(folds)}
         here = {k: {"acc1": float(v.mean()), "folds": [float(x.mean()) for x in hits[k]]} for k, v in pooled.items()}
-        # the first step's candidates come first (a tie keeps the earlier choice); a baseline scored again here must
-        # give the first step's figure, or the two steps' tables could not be compared
-        reproduced = {k: abs(here[k]["acc1"] - earlier[k]["acc1"]) for k in here if k in earlier}
-        if reproduced and max(reproduced.values()) > 1e-9:
-            raise SystemExit(f"scored again, {max(reproduced, key=reproduced.get)} differs from {prior['name']} by "
-                             f"{max(reproduced.values()):.4f}: the two steps do not score alike; run the first step "
-                             "again at this commit.")
-        table = {**{k: {**v, "record": prior["name"]} for k, v in earlier.items()},
-                 **{k: {**v, "record": run_info.name} for k, v in here.items()}}
+        table, reproduced = _join(earlier, prior.get("name", ""), here, run_info.name)
         methods = {k: v for k, v in table.items() if "baseline" not in json.loads(k)}
         chosen = _best(methods)
         data = json.loads(chosen)["data"]

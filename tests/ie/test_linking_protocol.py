@@ -82,3 +82,20 @@ def test_a_finished_unit_is_read_back_and_never_recomputed(tmp_path: Path):
     assert meta["resumed"] and len(calls) == 1 and again["k"].tolist() == [True, False, True]
     with pytest.raises(SystemExit, match="fold0-x.json: made with other settings"):
         module._unit(tmp_path, "fold0-x", {"epochs": [1, 3]}, run, compute)
+
+
+def test_two_search_steps_join_in_one_table_and_a_tie_keeps_the_first_choice():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "ch14_protocol.py"
+    spec = importlib.util.spec_from_file_location("ch14_protocol_join", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    first = {"a": {"acc1": 0.85, "folds": [0.86, 0.84]}, "base": {"acc1": 0.84, "folds": [0.85, 0.83]}}
+    second = {"b": {"acc1": 0.85, "folds": [0.85, 0.85]}, "base": {"acc1": 0.84, "folds": [0.85, 0.83]}}
+    table, again = module._join(first, "step1", second, "step2")
+    assert list(table) == ["a", "base", "b"] and again == {"base": 0.0}
+    assert table["a"]["record"] == "step1" and table["base"]["record"] == "step2" and table["b"]["record"] == "step2"
+    assert module._best({k: v for k, v in table.items() if k != "base"}) == "a"  # a tie keeps the first step's choice
+    with pytest.raises(SystemExit, match="base differs from step1 by 0.0100"):
+        module._join(first, "step1", {"base": {"acc1": 0.85, "folds": [0.86, 0.84]}}, "step2")
