@@ -265,9 +265,9 @@ def main() -> int:
                 for key, value in done.items():
                     hits.setdefault(key, []).append(value)
                 for lr, negatives in itertools.product(grid["lr"], grid["negatives"]):
-                    keys = [json.dumps({"data": data, "lr": lr, "negatives": negatives, "epochs": epoch,
+                    keys = [json.dumps({"data": data, "lr": lr, "negatives": negatives, "epochs": n,
                                         "weight": weight, "context": context})
-                            for epoch in args.epochs for weight in WEIGHTS for context in (False, True)]
+                            for n in args.epochs for weight in WEIGHTS for context in (False, True)]
                     if all(k in earlier for k in keys):
                         print(f"fold {fold} {data} lr {lr:g} neg {negatives}: scored by {prior['name']}, not rerun",
                               flush=True)
