@@ -84,13 +84,18 @@ def test_a_finished_unit_is_read_back_and_never_recomputed(tmp_path: Path):
         module._unit(tmp_path, "fold0-x", {"epochs": [1, 3]}, run, compute)
 
 
-def test_two_search_steps_join_in_one_table_and_a_tie_keeps_the_first_choice():
+def _protocol_module():
     import importlib.util
 
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "ch14_protocol.py"
-    spec = importlib.util.spec_from_file_location("ch14_protocol_join", path)
+    spec = importlib.util.spec_from_file_location("ch14_protocol_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_two_search_steps_join_in_one_table_and_a_tie_keeps_the_first_choice():
+    module = _protocol_module()
     first = {"a": {"acc1": 0.85, "folds": [0.86, 0.84]}, "base": {"acc1": 0.84, "folds": [0.85, 0.83]}}
     second = {"b": {"acc1": 0.85, "folds": [0.85, 0.85]}, "base": {"acc1": 0.84, "folds": [0.85, 0.83]}}
     table, again = module._join(first, "step1", second, "step2")
